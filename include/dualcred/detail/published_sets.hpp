@@ -1,0 +1,106 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "../secret.hpp"
+#include "sharded_counters.hpp"
+
+namespace dualcred::detail {
+
+// A loaded set as the connecting threads see it. `generation` grows whenever the
+// credentials themselves change, so a refused connect knows whether a retry can help.
+struct published_set {
+  credential_set set;
+  std::uint64_t generation = 0;
+
+  [[nodiscard]] const credential* get(slot which) const noexcept {
+    if (which == slot::current) return &set.current;
+    return set.next ? &*set.next : nullptr;
+  }
+};
+
+// Publishes immutable credential sets to many readers with no lock and no shared write.
+//
+// Readers announce themselves on their own shard (tagged with the epoch's parity) before
+// loading the pointer; a replaced set is retired and freed, its secrets zeroed, only once
+// every reader that could hold it has left. This is epoch-based reclamation in its smallest
+// form: the writer (always one, under the caller's mutex) advances the epoch only when no
+// reader of the previous epoch remains, and frees what was retired two epochs ago.
+// A reader that holds a set for long (a slow connect) only delays freeing; it never blocks.
+class published_sets {
+ public:
+  class read_guard {
+   public:
+    read_guard(const read_guard&) = delete;
+    read_guard& operator=(const read_guard&) = delete;
+    ~read_guard() { mark_->fetch_sub(1, std::memory_order_release); }
+    [[nodiscard]] const published_set* get() const noexcept { return set_; }
+
+   private:
+    friend class published_sets;
+    read_guard(std::atomic<std::uint64_t>* mark, const published_set* set) noexcept
+        : mark_(mark), set_(set) {}
+    std::atomic<std::uint64_t>* mark_;
+    const published_set* set_;
+  };
+
+  explicit published_sets(shard_array& shards) noexcept : shards_(shards) {}
+  published_sets(const published_sets&) = delete;
+  published_sets& operator=(const published_sets&) = delete;
+  ~published_sets() { delete current_.load(std::memory_order_relaxed); }
+
+  // The current set (may be null before the first load), pinned until the guard dies.
+  [[nodiscard]] read_guard read() noexcept {
+    const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+    auto* mark = &shards_[this_thread_shard()].readers[e & 1];
+    mark->fetch_add(1, std::memory_order_seq_cst);
+    return read_guard(mark, current_.load(std::memory_order_seq_cst));
+  }
+
+  // Writer side: call with the writer's mutex held.
+  [[nodiscard]] const published_set* current_for_writer() const noexcept {
+    return current_.load(std::memory_order_relaxed);
+  }
+
+  // Writer side: makes `next` current and retires the previous set.
+  void publish(std::unique_ptr<const published_set> next) {
+    retired_.reserve(retired_.size() + 1);  // so the push below cannot throw after the swap
+    const published_set* old = current_.exchange(next.release(), std::memory_order_seq_cst);
+    if (old != nullptr)
+      retired_.push_back({std::unique_ptr<const published_set>(old),
+                          epoch_.load(std::memory_order_relaxed)});
+    reclaim();
+  }
+
+  // Writer side: frees what no reader can hold any more. Cheap; call it at every reload.
+  void reclaim() {
+    for (int step = 0; step < 2; ++step) {
+      const std::uint64_t e = epoch_.load(std::memory_order_relaxed);
+      std::uint64_t previous_readers = 0;
+      for (auto& s : shards_) previous_readers += s.readers[(e + 1) & 1].load(std::memory_order_seq_cst);
+      if (previous_readers != 0) break;
+      epoch_.store(e + 1, std::memory_order_seq_cst);
+    }
+    const std::uint64_t e = epoch_.load(std::memory_order_relaxed);
+    std::erase_if(retired_, [e](const retired& r) { return r.epoch + 2 <= e; });
+  }
+
+  [[nodiscard]] std::size_t retired_count() const noexcept { return retired_.size(); }
+
+ private:
+  struct retired {
+    std::unique_ptr<const published_set> set;
+    std::uint64_t epoch;
+  };
+
+  shard_array& shards_;
+  std::atomic<const published_set*> current_{nullptr};
+  std::atomic<std::uint64_t> epoch_{0};
+  std::vector<retired> retired_;  // writer only
+};
+
+}  // namespace dualcred::detail

@@ -1,0 +1,374 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "concepts.hpp"
+#include "detail/published_sets.hpp"
+#include "detail/sharded_counters.hpp"
+#include "error.hpp"
+#include "options.hpp"
+#include "policy.hpp"
+#include "secret.hpp"
+#include "status.hpp"
+
+namespace dualcred {
+
+/// Wraps a connect callable with the CURRENT/NEXT fallback.
+///
+/// \requires `Connector` models `connector` or `two_phase_connector`; `SecretProvider`
+/// models `secret_provider`; `Policy` has `should_fall_back(const error&)` and
+/// `on_event(const event&)` (derive from `default_policy`).
+///
+/// `connect()` may be called from any number of threads at once. The provider is only ever
+/// read by one thread at a time. On the happy path a connect takes no lock, allocates
+/// nothing, and writes only to its own thread's cache line.
+///
+/// **Example**
+///
+///     auto creds = dualcred::make_dual_credential(my_connect, dualcred::env_provider{});
+///     if (!creds) return fail(creds.error().detail);
+///     auto conn = creds.value().connect();
+template <class Connector, class SecretProvider, class Policy = default_policy>
+class dual_credential {
+  static_assert(connector<Connector> || two_phase_connector<Connector>,
+                "dualcred: the Connector must be callable as `c(const dualcred::credential&)` "
+                "returning dualcred::result<Connection>, or have `open()` returning "
+                "result<Connection> and `authenticate(Connection&, const credential&)` "
+                "returning result<void>");
+  static_assert(secret_provider<SecretProvider>,
+                "dualcred: the SecretProvider must have `load()` returning "
+                "dualcred::result<dualcred::credential_set>");
+  static_assert(
+      requires(Policy& p, const error& e, const event& ev) {
+        { p.should_fall_back(e) } -> std::convertible_to<bool>;
+        p.on_event(ev);
+      }, "dualcred: the Policy must have `should_fall_back(const error&)` and "
+         "`on_event(const event&)`; derive it from dualcred::default_policy");
+
+ public:
+  using connector_type = Connector;
+  using provider_type = SecretProvider;
+  using policy_type = Policy;
+  using connection_type = connection_t<Connector>;
+
+  /// Loads nothing yet: the first `connect()` loads. Prefer `make_dual_credential`, which
+  /// loads at once so a misconfigured service fails at start-up.
+  dual_credential(Connector c, SecretProvider p, options o = {}, Policy policy = {})
+      : s_(std::make_unique<state>(std::move(c), std::move(p), o, std::move(policy))) {}
+
+  dual_credential(dual_credential&&) noexcept = default;
+  dual_credential& operator=(dual_credential&&) noexcept = default;
+
+  /// Connects with the preferred credential, falling back to the other only when the
+  /// backend refuses it. When both are refused, the provider is reloaded once (shared with
+  /// every other refused caller) and, if the set changed, both are tried again; otherwise
+  /// the result is `errc::all_rejected` naming each attempt's cause. Any error that is not a
+  /// refusal is returned at once.
+  [[nodiscard]] result<connection_type> connect() {
+    state& st = *s_;
+    if (st.opts.refresh_interval.count() > 0) refresh_if_due(st);
+    const std::uint64_t seq = st.reload_seq.load(std::memory_order_acquire);
+    refusals why;
+    std::optional<connection_type> open_conn;
+    std::uint64_t tried = 0;
+    {
+      const auto guard = st.sets.read();
+      if (const detail::published_set* p = guard.get()) {
+        if (auto done = try_set(st, *p, open_conn, why)) return std::move(*done);
+        tried = p->generation;
+      }
+    }
+    return after_refusal(st, seq, tried, open_conn, why);
+  }
+
+  /// Reads the provider now. On failure the set in use stays as it was.
+  result<void> reload() {
+    state& st = *s_;
+    std::unique_lock lock(st.mutex);
+    st.idle.wait(lock, [&] { return !st.loading; });
+    return load_locked(st, lock);
+  }
+
+  /// Counters, the preferred slot, the version in use and the last error's code.
+  [[nodiscard]] status snapshot() const {
+    const state& st = *s_;
+    status out;
+    out.connects_via_current = detail::sum(st.shards, &detail::shard::via_current);
+    out.connects_via_next = detail::sum(st.shards, &detail::shard::via_next);
+    out.fallbacks = detail::sum(st.shards, &detail::shard::fallbacks);
+    out.all_rejected = detail::sum(st.shards, &detail::shard::all_rejected);
+    out.reloads = st.reloads.load(std::memory_order_relaxed);
+    out.reload_failures = st.reload_failures.load(std::memory_order_relaxed);
+    out.preferred = st.preferred.load(std::memory_order_relaxed);
+    {
+      const auto guard = st.sets.read();
+      if (const auto* p = guard.get()) out.version = p->set.version;
+    }
+    std::lock_guard lock(st.error_mutex);
+    out.last_error = st.last_error;
+    return out;
+  }
+
+  Connector& connector() noexcept { return s_->connector; }
+  SecretProvider& provider() noexcept { return s_->provider; }
+  Policy& policy() noexcept { return s_->policy; }
+  [[nodiscard]] const options& config() const noexcept { return s_->opts; }
+
+ private:
+  // Why each slot was refused, kept for the all_rejected detail; empty on the happy path.
+  struct refusals {
+    std::array<std::optional<error>, 2> by_slot;
+    void add(slot which, error e) { by_slot[static_cast<std::size_t>(which)] = std::move(e); }
+  };
+
+  struct state {
+    state(Connector c, SecretProvider p, options o, Policy pol)
+        : connector(std::move(c)), provider(std::move(p)), policy(std::move(pol)), opts(o) {}
+
+    Connector connector;
+    SecretProvider provider;
+    Policy policy;
+    const options opts;
+
+    detail::shard_array shards;
+    mutable detail::published_sets sets{shards};
+    std::atomic<slot> preferred{slot::current};
+    std::atomic<std::uint64_t> reload_seq{0};  // completed provider loads, good or bad
+    std::atomic<std::uint64_t> reloads{0};
+    std::atomic<std::uint64_t> reload_failures{0};
+    std::atomic<std::int64_t> next_refresh_ns{0};
+    std::atomic<bool> refreshing{false};
+
+    // Slow path only: one provider load at a time, and its outcome for late arrivals.
+    std::mutex mutex;
+    std::condition_variable idle;
+    bool loading = false;
+    bool loaded_once = false;
+    std::chrono::steady_clock::time_point last_load_at{};
+    std::optional<error> last_load_error;
+
+    mutable std::mutex error_mutex;
+    std::error_code last_error;
+  };
+
+  static std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static void note_error(state& st, const error& e) {
+    std::lock_guard lock(st.error_mutex);
+    st.last_error = e.code;
+  }
+
+  // One attempt with one credential; a two-phase connector keeps its connection open
+  // across refusals so the next credential costs no new connection.
+  static result<connection_type> attempt(state& st, const credential& cred,
+                                         std::optional<connection_type>& open_conn) {
+    if constexpr (two_phase_connector<Connector>) {
+      if (!open_conn) {
+        auto opened = st.connector.open();
+        if (!opened) return std::move(opened).as_failure();
+        open_conn.emplace(std::move(opened).value());
+      }
+      auto authed = st.connector.authenticate(*open_conn, cred);
+      if (!authed) {
+        if (!st.policy.should_fall_back(authed.error())) open_conn.reset();
+        return std::move(authed).as_failure();
+      }
+      connection_type conn = std::move(*open_conn);
+      open_conn.reset();
+      return conn;
+    } else {
+      return st.connector(cred);
+    }
+  }
+
+  // Tries the preferred slot, then the other. Empty when every slot was refused.
+  static std::optional<result<connection_type>> try_set(state& st, const detail::published_set& p,
+                                                        std::optional<connection_type>& open_conn,
+                                                        refusals& why) {
+    const slot first = (st.opts.sticky && p.set.next) ? st.preferred.load(std::memory_order_relaxed)
+                                                      : slot::current;
+    auto& shard = st.shards[detail::this_thread_shard()];
+    for (const slot which : {first, other(first)}) {
+      const credential* cred = p.get(which);
+      if (cred == nullptr) continue;
+      auto r = attempt(st, *cred, open_conn);
+      if (r) {
+        detail::bump(which == slot::current ? shard.via_current : shard.via_next);
+        if (which != first) on_fell_back(st, shard, which, p);
+        return r;
+      }
+      if (!st.policy.should_fall_back(r.error())) {
+        note_error(st, r.error());
+        return r;
+      }
+      st.policy.on_event(
+          {event_kind::refused, which, r.error().code, r.error().detail, p.set.version});
+      note_error(st, r.error());
+      why.add(which, std::move(r).error());
+    }
+    return std::nullopt;
+  }
+
+  static void on_fell_back(state& st, detail::shard& shard, slot used,
+                           const detail::published_set& p) {
+    detail::bump(shard.fallbacks);
+    // Only write the shared preference when it changes, so the window costs one write.
+    if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != used)
+      st.preferred.store(used, std::memory_order_relaxed);
+    st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});
+  }
+
+  // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
+  // credentials changed.
+  static result<connection_type> after_refusal(state& st, std::uint64_t seq, std::uint64_t tried,
+                                               std::optional<connection_type>& open_conn,
+                                               refusals& why) {
+    std::optional<error> load_error = shared_reload(st, seq);
+    {
+      const auto guard = st.sets.read();
+      const detail::published_set* p = guard.get();
+      if (p == nullptr) {
+        // Nothing was ever loaded: the provider's own error is the most useful answer.
+        return boost::outcome_v2::failure(
+            load_error.value_or(error(errc::provider_unavailable, "no credential set loaded")));
+      }
+      if (p->generation != tried) {
+        refusals retry_why;
+        if (auto done = try_set(st, *p, open_conn, retry_why)) return std::move(*done);
+        why = std::move(retry_why);
+      }
+    }
+    detail::bump(st.shards[detail::this_thread_shard()].all_rejected);
+    std::string detail = describe(why, load_error);
+    st.policy.on_event({event_kind::all_refused, slot::current, make_error_code(errc::all_rejected),
+                        detail, {}});
+    error e(errc::all_rejected, std::move(detail));
+    note_error(st, e);
+    return boost::outcome_v2::failure(std::move(e));
+  }
+
+  static std::string describe(const refusals& why, const std::optional<error>& load_error) {
+    std::string out = "every credential was refused";
+    for (const slot s : {slot::current, slot::next}) {
+      if (const auto& e = why.by_slot[static_cast<std::size_t>(s)])
+        out += fmt::format("; {}: {}", s, e->detail);
+    }
+    if (load_error) out += fmt::format("; reload failed: {}", load_error->detail);
+    return out;
+  }
+
+  // The single-flight reload after refusals. A caller that started before some load
+  // finished shares that load's outcome; otherwise it waits for any load under way, then
+  // for `min_reload_interval` since the last one, and loads.
+  static std::optional<error> shared_reload(state& st, std::uint64_t seq) {
+    std::unique_lock lock(st.mutex);
+    st.idle.wait(lock, [&] {
+      return !st.loading || st.reload_seq.load(std::memory_order_relaxed) != seq;
+    });
+    if (st.reload_seq.load(std::memory_order_relaxed) != seq) return st.last_load_error;
+    if (st.loaded_once) {
+      st.loading = true;  // claim the next load now, so later callers queue behind it
+      const auto ready_at = st.last_load_at + st.opts.min_reload_interval;
+      lock.unlock();
+      std::this_thread::sleep_until(ready_at);
+      lock.lock();
+      st.loading = false;
+    }
+    auto r = load_locked(st, lock);
+    if (r) return std::nullopt;
+    return std::move(r).error();
+  }
+
+  // A periodic refresh: one thread loads, everyone else goes on with the cached set.
+  static void refresh_if_due(state& st) {
+    const std::int64_t now = now_ns();
+    if (now < st.next_refresh_ns.load(std::memory_order_relaxed)) return;
+    if (st.refreshing.exchange(true, std::memory_order_acquire)) return;
+    {
+      std::unique_lock lock(st.mutex);
+      if (!st.loading) (void)load_locked(st, lock);
+    }
+    st.next_refresh_ns.store(
+        now + std::chrono::duration_cast<std::chrono::nanoseconds>(st.opts.refresh_interval).count(),
+        std::memory_order_relaxed);
+    st.refreshing.store(false, std::memory_order_release);
+  }
+
+  // Loads with `st.mutex` held on entry and exit, releasing it while the provider works.
+  static result<void> load_locked(state& st, std::unique_lock<std::mutex>& lock) {
+    st.loading = true;
+    lock.unlock();
+    auto loaded = st.provider.load();
+    lock.lock();
+    st.loading = false;
+    st.loaded_once = true;
+    st.last_load_at = std::chrono::steady_clock::now();
+    result<void> out = boost::outcome_v2::success();
+    if (loaded) {
+      st.last_load_error.reset();
+      st.reloads.fetch_add(1, std::memory_order_relaxed);
+      publish_if_changed(st, std::move(loaded).value());
+    } else {
+      st.last_load_error = loaded.error();
+      st.reload_failures.fetch_add(1, std::memory_order_relaxed);
+      note_error(st, loaded.error());
+      st.policy.on_event(
+          {event_kind::reload_failed, slot::current, loaded.error().code, loaded.error().detail, {}});
+      out = std::move(loaded).as_failure();
+    }
+    st.reload_seq.fetch_add(1, std::memory_order_release);
+    st.idle.notify_all();
+    return out;
+  }
+
+  static void publish_if_changed(state& st, credential_set loaded) {
+    const detail::published_set* cur = st.sets.current_for_writer();
+    const bool same_version = cur && !loaded.version.empty() && loaded.version == cur->set.version;
+    const bool same_creds = cur && (same_version || cur->set.same_credentials(loaded));
+    if (cur && same_creds && loaded.version == cur->set.version) {
+      st.sets.reclaim();
+      st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, cur->set.version});
+      return;
+    }
+    auto next = std::make_unique<detail::published_set>();
+    next->generation = cur ? cur->generation + (same_creds ? 0 : 1) : 1;
+    next->set = std::move(loaded);
+    const std::string_view version = next->set.version;
+    // A new set starts again from CURRENT: after a promotion, the old NEXT is CURRENT now.
+    if (!same_creds) st.preferred.store(slot::current, std::memory_order_relaxed);
+    st.sets.publish(std::move(next));
+    st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, version});
+  }
+
+  std::unique_ptr<state> s_;
+};
+
+/// Builds a dual_credential and loads the provider once, so bad configuration or an
+/// unreachable store fails here, at start-up, rather than at the first connect.
+template <class Connector, class SecretProvider, class Policy = default_policy>
+[[nodiscard]] result<dual_credential<Connector, SecretProvider, Policy>> make_dual_credential(
+    Connector c, SecretProvider p, options o = {}, Policy policy = {}) {
+  dual_credential<Connector, SecretProvider, Policy> dc(std::move(c), std::move(p), o,
+                                                        std::move(policy));
+  auto loaded = dc.reload();
+  if (!loaded) return std::move(loaded).as_failure();
+  return dc;
+}
+
+}  // namespace dualcred

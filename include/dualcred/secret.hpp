@@ -1,0 +1,140 @@
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "detail/secure_zero.hpp"
+
+namespace dualcred {
+
+/// A password or token. It owns its bytes and zeroes them when destroyed or moved from.
+///
+/// There is deliberately no implicit conversion to any string type (fmt would print it):
+/// `reveal()` is the one, greppable, way to the bytes. Formatting with fmt or `operator<<`
+/// prints `***`. Equality runs in time independent of where the bytes first differ.
+class secret {
+ public:
+  secret() noexcept = default;
+  explicit secret(std::string_view bytes) : size_(bytes.size()) {
+    if (size_ != 0) {
+      data_ = std::make_unique<char[]>(size_);
+      std::memcpy(data_.get(), bytes.data(), size_);
+    }
+  }
+  explicit secret(const char* bytes) : secret(std::string_view(bytes)) {}
+  /// Takes the string's bytes and scrubs the string, so no stray copy is left behind.
+  explicit secret(std::string&& bytes) : secret(std::string_view(bytes)) {
+    detail::secure_zero(bytes.data(), bytes.size());
+    bytes.clear();
+  }
+
+  secret(const secret& other) : secret(other.reveal()) {}
+  secret& operator=(const secret& other) {
+    if (this != &other) *this = secret(other);
+    return *this;
+  }
+  secret(secret&& other) noexcept
+      : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)) {}
+  secret& operator=(secret&& other) noexcept {
+    if (this != &other) {
+      wipe();
+      data_ = std::move(other.data_);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~secret() { wipe(); }
+
+  /// The bytes. The view dies with this secret; never log or format it.
+  [[nodiscard]] std::string_view reveal() const noexcept {
+    return data_ ? std::string_view(data_.get(), size_) : std::string_view();
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+  /// Constant time for equal lengths; the length itself is not hidden.
+  friend bool operator==(const secret& a, const secret& b) noexcept {
+    if (a.size_ != b.size_) return false;
+    const auto* pa = reinterpret_cast<const volatile unsigned char*>(a.data_.get());
+    const auto* pb = reinterpret_cast<const volatile unsigned char*>(b.data_.get());
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size_; ++i) diff |= static_cast<unsigned char>(pa[i] ^ pb[i]);
+    return diff == 0;
+  }
+
+  friend std::ostream& operator<<(std::ostream& os, const secret&) { return os << "***"; }
+
+ private:
+  void wipe() noexcept {
+    detail::secure_zero(data_.get(), size_);
+    data_.reset();
+    size_ = 0;
+  }
+
+  // The bytes live in a buffer of their own, never in a small-string buffer that a move
+  // would copy and leave behind.
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+};
+
+/// One login: a user name (not secret) and its password.
+struct credential {
+  std::string user;
+  secret password;
+
+  friend bool operator==(const credential&, const credential&) = default;
+};
+
+/// What a provider loads: CURRENT, the optional NEXT, and the source's revision.
+/// Two sets with equal non-empty `version`s from one source hold equal values.
+struct credential_set {
+  credential current;
+  std::optional<credential> next;
+  std::string version;
+
+  /// Equal credentials, whatever the version says.
+  [[nodiscard]] bool same_credentials(const credential_set& other) const noexcept {
+    return current == other.current && next == other.next;
+  }
+};
+
+/// Which of the two credentials.
+enum class slot { current, next };
+
+[[nodiscard]] constexpr std::string_view to_string(slot s) noexcept {
+  return s == slot::current ? "current" : "next";
+}
+[[nodiscard]] constexpr slot other(slot s) noexcept {
+  return s == slot::current ? slot::next : slot::current;
+}
+
+}  // namespace dualcred
+
+template <>
+struct fmt::formatter<dualcred::secret> : fmt::formatter<std::string_view> {
+  auto format(const dualcred::secret&, format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::formatter<std::string_view>::format("***", ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<dualcred::slot> : fmt::formatter<std::string_view> {
+  auto format(dualcred::slot s, format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::formatter<std::string_view>::format(dualcred::to_string(s), ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<dualcred::credential> : fmt::formatter<std::string_view> {
+  auto format(const dualcred::credential& c, format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "{}:***", c.user);
+  }
+};

@@ -1,0 +1,10 @@
+#pragma once
+
+// dualcred's version, for feature checks at compile time.
+#define DUALCRED_VERSION_MAJOR 0
+#define DUALCRED_VERSION_MINOR 1
+#define DUALCRED_VERSION_PATCH 0
+// One number, MAJOR * 10000 + MINOR * 100 + PATCH, for `#if DUALCRED_VERSION >= 100`.
+#define DUALCRED_VERSION \
+  (DUALCRED_VERSION_MAJOR * 10000 + DUALCRED_VERSION_MINOR * 100 + DUALCRED_VERSION_PATCH)
+#define DUALCRED_VERSION_STRING "0.1.0"
