@@ -1,0 +1,124 @@
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "../detail/assemble.hpp"
+#include "../detail/dotenv.hpp"
+#include "../detail/read_file.hpp"
+#include "../detail/version_stamp.hpp"
+#include "../error.hpp"
+#include "../secret.hpp"
+#include "key_names.hpp"
+
+namespace dualcred {
+
+struct file_options {
+  /// Refuse files readable by group or others. Off by default: Kubernetes mounts secrets
+  /// 0644 unless told otherwise.
+  bool refuse_shared_permissions = false;
+  /// Larger files are `errc::malformed`: a credential file is never this big.
+  std::size_t max_size = 64 * 1024;
+};
+
+/// Reads a login from files: either a directory with one file per key (Kubernetes and
+/// Docker secrets: `/run/secrets/DB_PASS_CURRENT`), or a dotenv file (`KEY=VALUE` lines).
+///
+/// In a directory, one trailing newline of each file is dropped, and a Kubernetes volume's
+/// `..data` symlink is resolved once per load so all keys come from one revision even while
+/// the kubelet swaps it. The version changes exactly when the values do.
+class file_provider {
+ public:
+  explicit file_provider(std::string path, key_names keys = key_names::for_prefix("DB"),
+                         file_options opts = {})
+      : path_(std::move(path)), keys_(std::move(keys)), opts_(opts) {}
+
+  [[nodiscard]] result<credential_set> load() {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0)
+      return boost::outcome_v2::failure(detail::file_errno_error(errno, path_, "read"));
+    auto set = S_ISDIR(st.st_mode) ? load_directory() : load_dotenv();
+    if (set) stamp_.stamp(set.value());
+    return set;
+  }
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  [[nodiscard]] detail::read_limits limits() const {
+    return {opts_.max_size, opts_.refuse_shared_permissions};
+  }
+
+  result<credential_set> load_dotenv() {
+    DUALCRED_TRY(raw, detail::read_secret_file(path_, limits()));
+    if (!raw) return fail(errc::not_found, fmt::format("{} does not exist", path_));
+    const std::string_view text = raw->reveal();
+    if (text.find('\0') != std::string_view::npos)
+      return fail(errc::malformed, fmt::format("{} is binary, not a dotenv file", path_));
+    DUALCRED_TRY(entries, detail::dotenv_parser::parse(text, path_));
+    return detail::assemble(keys_, path_,
+                            [&](const std::string& key) -> result<std::optional<secret>> {
+                              const auto it = entries.find(key);
+                              if (it == entries.end()) return std::optional<secret>();
+                              return std::optional<secret>(std::move(it->second));
+                            });
+  }
+
+  // Reads every key from `dir`, one file each.
+  result<credential_set> load_keys_from(const std::string& dir) {
+    return detail::assemble(
+        keys_, path_, [&](const std::string& key) -> result<std::optional<secret>> {
+          const std::string file = dir + "/" + key;
+          DUALCRED_TRY(raw, detail::read_secret_file(file, limits()));
+          if (!raw) return std::optional<secret>();
+          std::string_view text = raw->reveal();
+          if (text.ends_with("\r\n"))
+            text.remove_suffix(2);
+          else if (text.ends_with('\n'))
+            text.remove_suffix(1);
+          for (const char c : text)
+            if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
+              return fail(errc::malformed, fmt::format("{} holds binary data or more than one line",
+                                                       file));
+          return std::optional<secret>(secret(text));
+        });
+  }
+
+  result<credential_set> load_directory() {
+    // Kubernetes publishes a new revision by swapping the `..data` symlink; reading through
+    // the resolved target and checking it did not move gives a consistent set.
+    const std::string link = path_ + "/..data";
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      const std::optional<std::string> before = read_link(link);
+      if (!before) return load_keys_from(path_);
+      const std::string dir = before->starts_with('/') ? *before : path_ + "/" + *before;
+      auto set = load_keys_from(dir);
+      if (read_link(link) == before) return set;
+    }
+    return fail(errc::provider_unavailable,
+                fmt::format("{} kept changing while being read", path_));
+  }
+
+  static std::optional<std::string> read_link(const std::string& link) {
+    char buf[4096];
+    const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+    if (n < 0 || static_cast<std::size_t>(n) >= sizeof buf) return std::nullopt;
+    return std::string(buf, static_cast<std::size_t>(n));
+  }
+
+  std::string path_;
+  key_names keys_;
+  file_options opts_;
+  detail::version_stamp stamp_;
+};
+
+}  // namespace dualcred
