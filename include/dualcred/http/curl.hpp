@@ -1,0 +1,273 @@
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include "../detail/secure_zero.hpp"
+#include "../error.hpp"
+#include "types.hpp"
+
+namespace dualcred {
+
+/// How a `curl_transport` connects. Every field has a safe default.
+struct curl_options {
+  /// Verify the server's certificate and host name. Turn off only against a test server.
+  bool verify_tls = true;
+  std::string ca_file;  ///< a PEM bundle to trust instead of the system's (CURLOPT_CAINFO)
+  std::string ca_path;  ///< a directory of hashed CA certificates (CURLOPT_CAPATH)
+  std::chrono::milliseconds connect_timeout{5000};
+  /// The whole exchange, connecting included.
+  std::chrono::milliseconds timeout{15000};
+  /// A longer body is refused (`errc::malformed`) before it is all read.
+  std::size_t max_response_bytes = std::size_t{4} << 20;
+  /// Idle handles (each with its open connections) kept for reuse.
+  std::size_t max_idle_handles = 8;
+};
+
+namespace detail {
+
+// libcurl's global state is set up once, on first use, and never torn down: cleanup while
+// another library still uses curl is unsafe, and the process exit reclaims it anyway.
+inline bool curl_ready() noexcept {
+  static const bool ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  return ready;
+}
+
+// Easy handles kept between calls. A handle keeps its connection cache across
+// `curl_easy_reset`, so reusing handles reuses connections; one call uses one handle, so
+// threads never share one.
+class curl_handle_pool {
+ public:
+  explicit curl_handle_pool(std::size_t max_idle) : max_idle_(max_idle) {}
+  curl_handle_pool(const curl_handle_pool&) = delete;
+  curl_handle_pool& operator=(const curl_handle_pool&) = delete;
+  ~curl_handle_pool() {
+    for (CURL* h : idle_) curl_easy_cleanup(h);
+  }
+
+  CURL* take() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        CURL* h = idle_.back();
+        idle_.pop_back();
+        return h;
+      }
+    }
+    return curl_easy_init();
+  }
+  void give(CURL* h) noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      if (idle_.size() < max_idle_) {
+        idle_.push_back(h);
+        return;
+      }
+    }
+    curl_easy_cleanup(h);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<CURL*> idle_;
+  std::size_t max_idle_;
+};
+
+// Collects the body, growing it by hand so no copy of it is left in freed memory.
+struct curl_body_sink {
+  std::string body;
+  std::size_t limit = 0;
+  bool over_limit = false;
+
+  static std::size_t write(char* data, std::size_t size, std::size_t n, void* self) {
+    auto& sink = *static_cast<curl_body_sink*>(self);
+    const std::size_t len = size * n;
+    if (sink.body.size() + len > sink.limit) {
+      sink.over_limit = true;
+      return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+    }
+    if (sink.body.size() + len > sink.body.capacity()) {
+      std::string bigger;
+      bigger.reserve(
+          std::max({sink.body.capacity() * 2, sink.body.size() + len, std::size_t{4096}}));
+      bigger.append(sink.body);
+      secure_zero(sink.body.data(), sink.body.size());
+      sink.body.swap(bigger);
+    }
+    sink.body.append(data, len);
+    return len;
+  }
+};
+
+inline std::size_t curl_header_line(char* data, std::size_t size, std::size_t n, void* self) {
+  auto& headers = *static_cast<http_headers*>(self);
+  const std::size_t len = size * n;
+  std::string_view line(data, len);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.substr(0, 5) == "HTTP/") {
+    headers.clear();  // a new response (after `100 Continue` or a retry): start over
+  } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return len;
+}
+
+// The URL as it may appear in an error: no user info, no query string.
+inline std::string loggable_url(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const auto host_start = scheme + 3;
+  const auto path_start = std::min(url.find('/', host_start), url.size());
+  const auto at = url.substr(host_start, path_start - host_start).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, host_start)) + std::string(url.substr(host_start + at + 1));
+}
+
+// Frees a header list after zeroing it: it holds the token.
+struct curl_slist_scrubber {
+  void operator()(curl_slist* list) const noexcept {
+    for (curl_slist* p = list; p != nullptr; p = p->next)
+      if (p->data != nullptr) secure_zero(p->data, std::char_traits<char>::length(p->data));
+    curl_slist_free_all(list);
+  }
+};
+
+}  // namespace detail
+
+/// An HTTP callable over libcurl, ready for `vault_kv2_provider`.
+///
+/// TLS is verified by default. Copies share one pool of handles, so connections are reused
+/// across calls and copies; calls from several threads at once are safe (each takes its own
+/// handle). It never logs: header values, which carry the token, appear nowhere, and error
+/// details name the URL without user info or query. Redirects are not followed, so a token
+/// is never sent to another host.
+///
+/// Errors: `CURLE_OPERATION_TIMEDOUT` is `errc::timeout`; a body over `max_response_bytes`
+/// `errc::malformed`; every other failure (resolve, connect, TLS, a dropped connection)
+/// `errc::provider_unavailable`. libcurl's and the TLS library's own receive buffers are
+/// outside this class's reach and are not scrubbed.
+class curl_transport {
+ public:
+  curl_transport() : curl_transport(curl_options{}) {}
+  explicit curl_transport(curl_options o)
+      : opts_(std::make_shared<const curl_options>(std::move(o))),
+        pool_(std::make_shared<detail::curl_handle_pool>(opts_->max_idle_handles)) {}
+
+  [[nodiscard]] result<http_response> operator()(const http_request& req) const {
+    const std::string where = fmt::format("{} {}", req.method, detail::loggable_url(req.url));
+    if (!detail::curl_ready())
+      return fail(errc::provider_unavailable, where + ": curl_global_init failed");
+    CURL* h = pool_->take();
+    if (h == nullptr) return fail(errc::provider_unavailable, where + ": curl_easy_init failed");
+    struct give_back {
+      detail::curl_handle_pool& pool;
+      CURL* h;
+      ~give_back() { pool.give(h); }
+    } back{*pool_, h};
+    curl_easy_reset(h);  // drops the previous call's options, keeps its connections
+
+    std::unique_ptr<curl_slist, detail::curl_slist_scrubber> headers;
+    for (const auto& [name, value] : req.headers) {
+      std::string line;
+      line.reserve(name.size() + value.size() + 2);
+      line.append(name).append(": ").append(value);
+      curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
+      detail::secure_zero(line.data(), line.size());
+      if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
+      (void)headers.release();
+      headers.reset(grown);
+    }
+    // No `Expect: 100-continue` round trip on larger bodies.
+    if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
+      (void)headers.release();
+      headers.reset(grown);
+    }
+
+    detail::curl_body_sink sink;
+    sink.limit = opts_->max_response_bytes;
+    sink.body.reserve(std::min<std::size_t>(16 * 1024, sink.limit));
+    http_response resp;
+
+    curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(opts_->connect_timeout.count()));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_->timeout.count()));
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, opts_->verify_tls ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, opts_->verify_tls ? 2L : 0L);
+    if (!opts_->ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_->ca_file.c_str());
+    if (!opts_->ca_path.empty()) curl_easy_setopt(h, CURLOPT_CAPATH, opts_->ca_path.c_str());
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &detail::curl_body_sink::write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::curl_header_line);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
+    if (req.method == "GET") {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (req.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      }
+    }
+
+    const CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+      detail::secure_zero(sink.body.data(), sink.body.size());
+      return fail(code_for(rc, sink.over_limit), describe(where, rc, sink.over_limit));
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = static_cast<int>(status);
+    resp.body = std::move(sink.body);
+    return resp;
+  }
+
+  [[nodiscard]] const curl_options& config() const noexcept {
+    return *opts_;
+  }
+
+ private:
+  static errc code_for(CURLcode rc, bool over_limit) noexcept {
+    if (rc == CURLE_OPERATION_TIMEDOUT) return errc::timeout;
+    if (rc == CURLE_WRITE_ERROR && over_limit) return errc::malformed;
+    return errc::provider_unavailable;
+  }
+
+  std::string describe(const std::string& where, CURLcode rc, bool over_limit) const {
+    if (rc == CURLE_WRITE_ERROR && over_limit)
+      return fmt::format("{}: the response body is over {} bytes", where,
+                         opts_->max_response_bytes);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      return fmt::format("{}: timed out (connect limit {} ms, total {} ms; curl error {})", where,
+                         opts_->connect_timeout.count(), opts_->timeout.count(),
+                         static_cast<int>(rc));
+    return fmt::format("{}: {} (curl error {})", where, curl_easy_strerror(rc),
+                       static_cast<int>(rc));
+  }
+
+  std::shared_ptr<const curl_options> opts_;
+  std::shared_ptr<detail::curl_handle_pool> pool_;
+};
+
+}  // namespace dualcred

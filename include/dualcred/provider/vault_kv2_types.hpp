@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "../secret.hpp"
+
+namespace dualcred {
+
+/// Every key of one KV v2 secret and its value. Values are secrets: the map never prints
+/// them and zeroes them when destroyed.
+using kv2_values = std::map<std::string, secret, std::less<>>;
+
+/// One version's bookkeeping, as Vault reports it.
+struct kv2_version {
+  std::uint64_t version = 0;
+  std::string created_time;
+  std::string deletion_time;  ///< empty unless soft-deleted
+  bool destroyed = false;
+
+  [[nodiscard]] bool deleted() const noexcept { return !deletion_time.empty(); }
+};
+
+/// A secret's metadata (`GET /v1/{mount}/metadata/{path}`).
+struct kv2_metadata {
+  std::uint64_t current_version = 0;
+  std::uint64_t oldest_version = 0;
+  std::uint64_t max_versions = 0;  ///< 0: the mount's setting applies
+  bool cas_required = false;
+  std::map<std::uint64_t, kv2_version> versions;
+};
+
+/// One version of a secret with its values (`GET /v1/{mount}/data/{path}[?version=N]`).
+struct kv2_secret {
+  kv2_values values;
+  kv2_version metadata;
+};
+
+}  // namespace dualcred

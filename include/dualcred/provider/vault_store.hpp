@@ -1,0 +1,131 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "../detail/scrubbed_json.hpp"
+#include "../detail/vault_body.hpp"
+#include "../detail/vault_response.hpp"
+#include "../detail/vault_session.hpp"
+#include "../error.hpp"
+#include "../http/types.hpp"
+#include "vault_config.hpp"
+#include "vault_kv2_types.hpp"
+
+namespace dualcred {
+
+/// Reads and writes a whole KV version 2 secret (every key of `config.path`), for rotation:
+/// the current version from the metadata, any version's values (for rollback), and writes
+/// guarded by check-and-set, so two rotations racing on one secret cannot both win.
+///
+/// \requires `Http` is an `http_client`. Authentication and error mapping are the provider's
+/// (see `vault_kv2_provider`); in addition a write whose CAS version is not the current one
+/// is `errc::conflict`. Safe to use from several threads when `Http` is.
+///
+/// Only string values are supported: a secret holding another type is `malformed` on read,
+/// because writing it back would change it.
+template <class Http>
+class vault_kv2_store {
+  static_assert(http_client<Http>,
+                "dualcred: the Http callable must take `const dualcred::http_request&` and "
+                "return dualcred::result<dualcred::http_response>");
+
+ public:
+  vault_kv2_store(Http http, vault_config config)
+      : source_(fmt::format("Vault {}/{}", config.mount, config.path)),
+        session_(std::move(http), std::move(config)) {}
+
+  /// `GET /v1/{mount}/metadata/{path}`: the current version and each version's state.
+  [[nodiscard]] result<kv2_metadata> metadata() {
+    DUALCRED_TRY(url, api_path("metadata", {}));
+    DUALCRED_TRY(resp, session_.send("GET", url));
+    detail::scrub_on_exit guard(resp.body);
+    detail::scrubbed_json doc;
+    const std::string what = source_ + " metadata";
+    DUALCRED_TRY(detail::check_response(resp, doc, what, max_bytes()));
+    return detail::parse_kv2_metadata(doc.value(), what);
+  }
+
+  /// The values of `version`, or of the latest version. A soft-deleted or destroyed version
+  /// is `not_found`.
+  [[nodiscard]] result<kv2_secret> read(std::optional<std::uint64_t> version = std::nullopt) {
+    DUALCRED_TRY(url, api_path("data", version));
+    DUALCRED_TRY(resp, session_.send("GET", url));
+    detail::scrub_on_exit guard(resp.body);
+    detail::scrubbed_json doc;
+    const std::string what = version ? fmt::format("{} version {}", source_, *version) : source_;
+    DUALCRED_TRY(detail::check_response(resp, doc, what, max_bytes()));
+    DUALCRED_TRY(read, detail::parse_kv2_read(doc.value(), what));
+    if (!read.has_data)
+      return fail(errc::not_found,
+                  fmt::format("{}: version {} is {}", source_, read.value.metadata.version,
+                              read.value.metadata.destroyed ? "destroyed" : "deleted"));
+    if (!read.not_strings.empty())
+      return fail(errc::malformed, fmt::format("{} in {} is not a string; only string values "
+                                               "can be rewritten",
+                                               read.not_strings.front(), source_));
+    return std::move(read.value);
+  }
+
+  /// Writes `values` as the secret's new version and returns its number. With `cas`, Vault
+  /// writes only if the current version is `*cas` (0: only if the secret does not exist),
+  /// and a mismatch is `errc::conflict`. Without it, a mount or secret that requires CAS
+  /// refuses the write (`invalid_argument`).
+  [[nodiscard]] result<std::uint64_t> write(const kv2_values& values,
+                                            std::optional<std::uint64_t> cas) {
+    DUALCRED_TRY(url, api_path("data", {}));
+    std::string body = detail::kv2_write_body(values, cas);
+    DUALCRED_TRY(resp, session_.send("POST", url, std::move(body)));
+    detail::scrub_on_exit guard(resp.body);
+    detail::scrubbed_json doc;
+    const std::string what = source_ + " write";
+    auto checked = check_write(resp, doc, what, values);
+    if (!checked) {
+      if (cas && resp.status == 400 && checked.error().is(errc::invalid_argument) &&
+          detail::mentions(doc.value(), "check-and-set parameter did not match"))
+        return fail(errc::conflict,
+                    fmt::format("{}: the current version is no longer {} (check-and-set, HTTP "
+                                "400)",
+                                what, *cas));
+      return std::move(checked).as_failure();
+    }
+    DUALCRED_TRY(written, detail::parse_kv2_write(doc.value(), what));
+    return written.version;
+  }
+
+  [[nodiscard]] const vault_config& config() const noexcept { return session_.config(); }
+  [[nodiscard]] Http& http() noexcept { return session_.http(); }
+
+ private:
+  [[nodiscard]] std::size_t max_bytes() const noexcept {
+    return session_.config().max_response_bytes;
+  }
+
+  result<std::string> api_path(std::string_view kind, std::optional<std::uint64_t> version) {
+    const vault_config& cfg = session_.config();
+    DUALCRED_TRY(mount, detail::encode_vault_path(cfg.mount, "mount"));
+    DUALCRED_TRY(path, detail::encode_vault_path(cfg.path, "path"));
+    if (version) return fmt::format("{}/{}/{}?version={}", mount, kind, path, *version);
+    return fmt::format("{}/{}/{}", mount, kind, path);
+  }
+
+  // The write's own check: the values just sent are redacted from any quoted error text.
+  result<void> check_write(const http_response& resp, detail::scrubbed_json& doc,
+                           std::string_view what, const kv2_values& values) {
+    result<void> r = detail::check_response(resp, doc, what, max_bytes());
+    if (r || values.empty()) return r;
+    error e = std::move(r).error();
+    for (const auto& [key, value] : values)
+      e.detail = detail::redact(std::move(e.detail), {value.reveal()});
+    return boost::outcome_v2::failure(std::move(e));
+  }
+
+  std::string source_;
+  detail::vault_session<Http> session_;
+};
+
+}  // namespace dualcred
