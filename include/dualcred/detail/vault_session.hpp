@@ -157,6 +157,17 @@ class vault_session {
   [[nodiscard]] const vault_config& config() const noexcept { return config_; }
   [[nodiscard]] Http& http() noexcept { return http_; }
 
+  // `check_response` with every credential this session holds redacted from the detail, in
+  // case the server quotes one back.
+  result<void> check(const http_response& resp, scrubbed_json& doc, std::string_view what,
+                     std::initializer_list<std::string_view> extra = {}) {
+    auto r = check_response(resp, doc, what, config_.max_response_bytes, extra);
+    if (r) return r;
+    error e = std::move(r).error();
+    e.detail = redact_credentials(std::move(e.detail));
+    return boost::outcome_v2::failure(std::move(e));
+  }
+
   // `method /v1/{api_path}` with the token. Any HTTP status is a success here. With a login
   // method, a 403 logs in again once and retries (the token may have been revoked).
   result<http_response> send(std::string_view method, std::string_view api_path,
@@ -186,6 +197,13 @@ class vault_session {
     clock::time_point renew_at{};
     clock::time_point expires_at{};
   };
+
+  std::string redact_credentials(std::string detail) {
+    std::lock_guard lock(state_->mutex);
+    return redact(std::move(detail),
+                  {config_.token.reveal(), state_->token.reveal(),
+                   config_.approle ? config_.approle->secret_id.reveal() : std::string_view()});
+  }
 
   [[nodiscard]] bool has_login() const noexcept {
     return config_.approle.has_value() || config_.kubernetes.has_value();

@@ -63,7 +63,7 @@ class vault_kv2_provider {
     DUALCRED_TRY(resp, session_.send("GET", fmt::format("{}/data/{}", mount, path)));
     detail::scrub_on_exit guard(resp.body);
     detail::scrubbed_json doc;
-    DUALCRED_TRY(detail::check_response(resp, doc, source_, cfg.max_response_bytes));
+    DUALCRED_TRY(session_.check(resp, doc, source_));
     DUALCRED_TRY(read, detail::parse_kv2_read(doc.value(), source_));
     if (!read.has_data)
       return fail(errc::not_found,

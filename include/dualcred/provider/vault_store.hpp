@@ -46,7 +46,7 @@ class vault_kv2_store {
     detail::scrub_on_exit guard(resp.body);
     detail::scrubbed_json doc;
     const std::string what = source_ + " metadata";
-    DUALCRED_TRY(detail::check_response(resp, doc, what, max_bytes()));
+    DUALCRED_TRY(session_.check(resp, doc, what));
     return detail::parse_kv2_metadata(doc.value(), what);
   }
 
@@ -58,7 +58,7 @@ class vault_kv2_store {
     detail::scrub_on_exit guard(resp.body);
     detail::scrubbed_json doc;
     const std::string what = version ? fmt::format("{} version {}", source_, *version) : source_;
-    DUALCRED_TRY(detail::check_response(resp, doc, what, max_bytes()));
+    DUALCRED_TRY(session_.check(resp, doc, what));
     DUALCRED_TRY(read, detail::parse_kv2_read(doc.value(), what));
     if (!read.has_data)
       return fail(errc::not_found,
@@ -101,10 +101,6 @@ class vault_kv2_store {
   [[nodiscard]] Http& http() noexcept { return session_.http(); }
 
  private:
-  [[nodiscard]] std::size_t max_bytes() const noexcept {
-    return session_.config().max_response_bytes;
-  }
-
   result<std::string> api_path(std::string_view kind, std::optional<std::uint64_t> version) {
     const vault_config& cfg = session_.config();
     DUALCRED_TRY(mount, detail::encode_vault_path(cfg.mount, "mount"));
@@ -116,7 +112,7 @@ class vault_kv2_store {
   // The write's own check: the values just sent are redacted from any quoted error text.
   result<void> check_write(const http_response& resp, detail::scrubbed_json& doc,
                            std::string_view what, const kv2_values& values) {
-    result<void> r = detail::check_response(resp, doc, what, max_bytes());
+    result<void> r = session_.check(resp, doc, what);
     if (r || values.empty()) return r;
     error e = std::move(r).error();
     for (const auto& [key, value] : values)
