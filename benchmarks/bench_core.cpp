@@ -1,0 +1,253 @@
+// What the fallback costs when the backend costs nothing: each case beside its baseline.
+//
+//   happy/*    a no-op connector called directly vs through dual_credential::connect()
+//   window/*   CURRENT refused, NEXT accepted: sticky, not sticky, and the happy path
+//   threads/*  the happy path from 1, 2 and 4 threads at once (items/s, real time)
+//   storm      64 threads refused at once: provider loads per storm
+//
+// Every case reports `allocs_per_op`: heap allocations per connect made inside the timed
+// loop, counted by a replacement operator new (support/alloc_count.cpp).
+
+#include <atomic>
+#include <barrier>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <dualcred/dualcred.hpp>
+#include <dualcred/provider/static.hpp>
+
+#include "support/alloc_count.hpp"
+
+namespace {
+
+using dualcred::credential;
+using dualcred::credential_set;
+using dualcred::result;
+
+credential login(std::string_view password) {
+  return {"app", dualcred::secret(password)};
+}
+
+credential_set set_of(std::string_view current, std::string_view next = {}) {
+  credential_set s;
+  s.current = login(current);
+  if (!next.empty()) s.next = login(next);
+  return s;
+}
+
+// The cheapest connector there is: it reads the credential and "connects".
+struct noop_connector {
+  result<int> operator()(const credential& c) const noexcept {
+    return static_cast<int>(c.user.size());
+  }
+};
+
+// Accepts one password, refuses any other the way a database does.
+struct picky_connector {
+  std::string_view accepted;
+  result<int> operator()(const credential& c) const {
+    if (c.password.reveal() != accepted)
+      return dualcred::fail(dualcred::errc::auth_rejected,
+                            "password authentication failed for user \"app\"");
+    return static_cast<int>(c.user.size());
+  }
+};
+
+template <class C>
+auto make(C connector, credential_set set, dualcred::options o = {}) {
+  auto dc = dualcred::make_dual_credential(std::move(connector),
+                                           dualcred::static_provider(std::move(set)), o);
+  if (!dc) throw std::runtime_error(dc.error().detail);
+  return std::move(dc).value();
+}
+
+// Runs `op` in the timed loop and reports allocations per call made by this thread.
+template <class Op>
+void timed(benchmark::State& state, Op op) {
+  const std::uint64_t before = dualcred::bench::allocations_on_this_thread();
+  for (auto _ : state) op();
+  const std::uint64_t allocs = dualcred::bench::allocations_on_this_thread() - before;
+  state.counters["allocs_per_op"] =
+      benchmark::Counter(static_cast<double>(allocs) / static_cast<double>(state.iterations()),
+                         benchmark::Counter::kAvgThreads);
+  state.SetItemsProcessed(state.iterations());
+}
+
+// 1. Happy path ------------------------------------------------------------------------
+
+void happy_direct(benchmark::State& state) {
+  const noop_connector connect;
+  const credential cred = login("pw");
+  timed(state, [&] {
+    auto r = connect(cred);
+    benchmark::DoNotOptimize(r);
+  });
+}
+
+void happy_connect(benchmark::State& state) {
+  auto dc = make(noop_connector{}, set_of("pw", "pw2"));
+  timed(state, [&] {
+    auto r = dc.connect();
+    benchmark::DoNotOptimize(r);
+  });
+}
+
+// 2. Rotation window -------------------------------------------------------------------
+
+void window_happy(benchmark::State& state) {
+  auto dc = make(picky_connector{"new"}, set_of("new", "newer"));
+  timed(state, [&] {
+    auto r = dc.connect();
+    benchmark::DoNotOptimize(r);
+  });
+}
+
+void window(benchmark::State& state, bool sticky) {
+  dualcred::options o;
+  o.sticky = sticky;
+  auto dc = make(picky_connector{"new"}, set_of("old", "new"), o);
+  if (!dc.connect()) state.SkipWithError("the window's first connect failed");
+  timed(state, [&] {
+    auto r = dc.connect();
+    benchmark::DoNotOptimize(r);
+  });
+  if (dc.snapshot().all_rejected != 0) state.SkipWithError("a connect failed in the window");
+}
+void window_sticky(benchmark::State& state) {
+  window(state, true);
+}
+void window_not_sticky(benchmark::State& state) {
+  window(state, false);
+}
+
+// 3. Threads ---------------------------------------------------------------------------
+
+void threads_direct(benchmark::State& state) {
+  const noop_connector connect;
+  const credential cred = login("pw");
+  timed(state, [&] {
+    auto r = connect(cred);
+    benchmark::DoNotOptimize(r);
+  });
+}
+
+void threads_connect(benchmark::State& state) {
+  // One instance shared by every thread of every run, as a service would share it.
+  static auto dc = make(noop_connector{}, set_of("pw", "pw2"));
+  timed(state, [&] {
+    auto r = dc.connect();
+    benchmark::DoNotOptimize(r);
+  });
+}
+
+// 4. Reload storm ----------------------------------------------------------------------
+
+constexpr int storm_threads = 64;
+
+// Every caller of the storm is refused, and none is refused before all of them have been:
+// each waits inside its refused attempt until all 64 are there, so all read the reload
+// sequence before any reload starts. Single flight then means one load.
+struct storm_context {
+  std::atomic<int> refused{0};
+  std::atomic<std::uint64_t> loads{0};
+  dualcred::static_provider provider{set_of("old")};
+};
+
+struct storm_connector {
+  storm_context* ctx;
+  result<int> operator()(const credential& c) const {
+    if (c.password.reveal() == "new") return 1;
+    int n = ctx->refused.fetch_add(1) + 1;
+    if (n == storm_threads) ctx->refused.notify_all();
+    while (n < storm_threads) {
+      ctx->refused.wait(n);
+      n = ctx->refused.load();
+    }
+    return dualcred::fail(dualcred::errc::auth_rejected, "password authentication failed");
+  }
+};
+
+struct counting_provider {
+  storm_context* ctx;
+  result<credential_set> load() {
+    ctx->loads.fetch_add(1);
+    return ctx->provider.load();
+  }
+};
+
+void storm(benchmark::State& state) {
+  storm_context ctx;
+  dualcred::options o;
+  o.min_reload_interval = std::chrono::milliseconds(0);
+  dualcred::dual_credential dc(storm_connector{&ctx}, counting_provider{&ctx}, o);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::barrier start(storm_threads + 1);
+  std::barrier done(storm_threads + 1);
+  std::vector<std::jthread> pool;
+  for (int i = 0; i < storm_threads; ++i)
+    pool.emplace_back([&] {
+      for (;;) {
+        start.arrive_and_wait();
+        if (stop.load()) return;
+        if (!dc.connect()) failures.fetch_add(1);
+        done.arrive_and_wait();
+      }
+    });
+
+  std::uint64_t storm_loads = 0;
+  std::uint64_t max_loads = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    ctx.provider.set(set_of("old"));
+    if (!dc.reload()) state.SkipWithError("setup reload failed");
+    ctx.provider.set(set_of("new"));  // what the storm's reload will find
+    ctx.refused.store(0);
+    const std::uint64_t before = ctx.loads.load();
+    state.ResumeTiming();
+
+    start.arrive_and_wait();
+    done.arrive_and_wait();
+
+    const std::uint64_t loads = ctx.loads.load() - before;
+    storm_loads += loads;
+    max_loads = std::max(max_loads, loads);
+  }
+  stop.store(true);
+  start.arrive_and_wait();
+  pool.clear();
+
+  const auto storms = static_cast<double>(state.iterations());
+  state.counters["loads_per_storm"] = static_cast<double>(storm_loads) / storms;
+  state.counters["max_loads_per_storm"] = static_cast<double>(max_loads);
+  state.counters["failed_connects"] = failures.load();
+}
+
+}  // namespace
+
+BENCHMARK(happy_direct)->Name("happy/direct");
+BENCHMARK(happy_connect)->Name("happy/connect");
+BENCHMARK(window_happy)->Name("window/happy");
+BENCHMARK(window_sticky)->Name("window/sticky");
+BENCHMARK(window_not_sticky)->Name("window/not_sticky");
+BENCHMARK(threads_direct)
+    ->Name("threads/direct")
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(4)
+    ->UseRealTime();
+BENCHMARK(threads_connect)
+    ->Name("threads/connect")
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(4)
+    ->UseRealTime();
+BENCHMARK(storm)->Name("storm/64_threads")->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();
