@@ -8,8 +8,8 @@
 #include <dualcred/provider/env.hpp>
 #include <dualcred/provider/static.hpp>
 
-static_assert(DUALCRED_VERSION ==
-              DUALCRED_VERSION_MAJOR * 10000 + DUALCRED_VERSION_MINOR * 100 + DUALCRED_VERSION_PATCH);
+static_assert(DUALCRED_VERSION == DUALCRED_VERSION_MAJOR * 10000 + DUALCRED_VERSION_MINOR * 100 +
+                                      DUALCRED_VERSION_PATCH);
 
 int main() {
   // A "server" that has already been rotated to the NEXT password.
