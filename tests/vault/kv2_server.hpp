@@ -4,6 +4,7 @@
 // test ends, pass or fail. The child also dies with this process (PR_SET_PDEATHSIG and the
 // server's own parent watch), so a crashed test leaves nothing running.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -41,9 +42,10 @@ class kv2_server {
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGTERM);
-      execl(DUALCRED_PYTHON3, "python3", DUALCRED_KV2_SERVER_SCRIPT, "--port-file", port_file.c_str(),
-             "--root-token", root_token.c_str(), "--parent-pid", parent.c_str(),
-             static_cast<char*>(nullptr));
+      if (const int null = open("/dev/null", O_WRONLY); null >= 0) dup2(null, STDOUT_FILENO);
+      execl(DUALCRED_PYTHON3, "python3", DUALCRED_KV2_SERVER_SCRIPT, "--port-file",
+            port_file.c_str(), "--root-token", root_token.c_str(), "--parent-pid", parent.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -88,6 +90,7 @@ class kv2_server {
     dualcred::http_request r{method, address() + path, {}, body};
     if (!token.empty()) r.headers.emplace_back("X-Vault-Token", token);
     if (!ns.empty()) r.headers.emplace_back("X-Vault-Namespace", ns);
+    r.headers.emplace_back("X-Vault-Request", "true");
     auto resp = http_(r);
     if (!resp) throw std::runtime_error("kv2 request failed: " + resp.error().detail);
     return std::move(resp).value();
@@ -112,7 +115,8 @@ class kv2_server {
     auto r = request("GET", "/_admin/stats", {}, "");
     const std::string key = "\"" + name + "\":";
     const auto pos = r.body.find(key);
-    return pos == std::string::npos ? 0 : std::strtol(r.body.c_str() + pos + key.size(), nullptr, 10);
+    return pos == std::string::npos ? 0
+                                    : std::strtol(r.body.c_str() + pos + key.size(), nullptr, 10);
   }
 
  private:

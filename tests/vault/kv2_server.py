@@ -669,6 +669,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        if self.verbose:  # a client that speaks TLS or hangs up is no server failure
+            super().handle_error(request, client_address)
+
 
 def watch_parent(parent):
     while True:

@@ -66,7 +66,8 @@ std::string read_body(const std::string& data_json, int version = 4) {
   return R"({"request_id":"r","lease_id":"","renewable":false,"lease_duration":0,"data":{"data":)" +
          data_json +
          R"(,"metadata":{"created_time":"2024-12-11T02:11:39Z","custom_metadata":null,"deletion_time":"","destroyed":false,"version":)" +
-         std::to_string(version) + R"(}},"wrap_info":null,"warnings":null,"auth":null,"mount_type":"kv"})";
+         std::to_string(version) +
+         R"(}},"wrap_info":null,"warnings":null,"auth":null,"mount_type":"kv"})";
 }
 
 const std::string seed =
@@ -171,8 +172,10 @@ TEST_CASE("missing keys, wrong types and empty values") {
     CHECK(r.error().detail.find("12345") == std::string::npos);
   }
   SUBCASE("an object NEXT is malformed naming the key") {
-    auto r = load_db(200, read_body(
-                              R"({"DB_USER":"mutt","DB_PASS_CURRENT":"pw-current","DB_PASS_NEXT":{"v":"pw-next"}})"));
+    auto r = load_db(
+        200,
+        read_body(
+            R"({"DB_USER":"mutt","DB_PASS_CURRENT":"pw-current","DB_PASS_NEXT":{"v":"pw-next"}})"));
     REQUIRE_FALSE(r);
     CHECK(r.error().is(errc::malformed));
     CHECK(r.error().detail.find("DB_PASS_NEXT") != std::string::npos);
@@ -192,13 +195,15 @@ TEST_CASE("missing keys, wrong types and empty values") {
     CHECK(r.error().is(errc::malformed));
   }
   SUBCASE("other keys of other types do not matter") {
-    auto r = load_db(200, read_body(
-                              R"({"DB_USER":"mutt","DB_PASS_CURRENT":"pw-current","PORT":5432,"TAGS":["a"]})"));
+    auto r = load_db(
+        200,
+        read_body(R"({"DB_USER":"mutt","DB_PASS_CURRENT":"pw-current","PORT":5432,"TAGS":["a"]})"));
     CHECK(r);
   }
   SUBCASE("a repeated key: the last one wins") {
-    auto r = load_db(200, read_body(
-                              R"({"DB_USER":"mutt","DB_PASS_CURRENT":"old","DB_PASS_CURRENT":"pw-current"})"));
+    auto r = load_db(
+        200,
+        read_body(R"({"DB_USER":"mutt","DB_PASS_CURRENT":"old","DB_PASS_CURRENT":"pw-current"})"));
     REQUIRE(r);
     CHECK(r.value().current.password.reveal() == "pw-current");
   }
@@ -295,7 +300,8 @@ TEST_CASE("a server that echoes the token does not get it into a detail") {
 TEST_CASE("a transport failure passes through with its code, token redacted") {
   scripted http;
   http.answer = [](const http_request& req) -> result<http_response> {
-    return fail(errc::timeout, "GET x: timed out; header " + std::string(header_value(req.headers, "X-Vault-Token")));
+    return fail(errc::timeout, "GET x: timed out; header " +
+                                   std::string(header_value(req.headers, "X-Vault-Token")));
   };
   vault_kv2_provider p(http, config());
   auto r = p.load();
@@ -348,7 +354,8 @@ TEST_CASE("metadata, auth and lookup bodies") {
   CHECK(a.value().lease_duration == std::chrono::seconds(1200));
   CHECK(a.value().renewable);
 
-  REQUIRE(doc.parse(R"({"data":{"id":"hvs.x","ttl":2764790,"renewable":false,"policies":["root"]}})"));
+  REQUIRE(
+      doc.parse(R"({"data":{"id":"hvs.x","ttl":2764790,"renewable":false,"policies":["root"]}})"));
   auto l = detail::parse_lookup_self(doc.value(), "lookup");
   REQUIRE(l);
   CHECK(l.value().ttl == std::chrono::seconds(2764790));
@@ -386,11 +393,13 @@ TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
   const auto& req = http.seen->requests.back();
   CHECK(req.method == "POST");
   CHECK(req.url == "https://vault.example:8200/v1/secret/data/mutt/prod");
-  CHECK(req.body == R"({"options":{"cas":3},"data":{"DB_PASS_CURRENT":"p\"w\\1","DB_USER":"mutt"}})");
+  CHECK(req.body ==
+        R"({"options":{"cas":3},"data":{"DB_PASS_CURRENT":"p\"w\\1","DB_USER":"mutt"}})");
   CHECK(header_value(req.headers, "Content-Type") == "application/json");
 
   REQUIRE(store.write(values, std::nullopt));
-  CHECK(http.seen->requests.back().body == R"({"data":{"DB_PASS_CURRENT":"p\"w\\1","DB_USER":"mutt"}})");
+  CHECK(http.seen->requests.back().body ==
+        R"({"data":{"DB_PASS_CURRENT":"p\"w\\1","DB_USER":"mutt"}})");
 
   vault_kv2_store conflict(
       answering(400, R"({"errors":["check-and-set parameter did not match the current version"]})"),
@@ -399,14 +408,15 @@ TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
   REQUIRE_FALSE(c);
   CHECK(c.error().is(errc::conflict));
 
-  vault_kv2_store required(answering(400, R"({"errors":["check-and-set parameter required for this call"]})"),
-                           config());
+  vault_kv2_store required(
+      answering(400, R"({"errors":["check-and-set parameter required for this call"]})"), config());
   auto q = required.write(values, std::nullopt);
   REQUIRE_FALSE(q);
   CHECK(q.error().is(errc::invalid_argument));
 
-  vault_kv2_store echo(answering(400, R"({"errors":["bad value p\"w\\1 for hvs.TOKEN-never-in-details"]})"),
-                       config());
+  vault_kv2_store echo(
+      answering(400, R"({"errors":["bad value p\"w\\1 for hvs.TOKEN-never-in-details"]})"),
+      config());
   auto e = echo.write(values, 1);
   REQUIRE_FALSE(e);
   CHECK(e.error().detail.find("p\"w\\1") == std::string::npos);
