@@ -1,0 +1,114 @@
+// Logging in to a real PostgreSQL on loopback (SCRAM-SHA-256), each connect followed by
+// closing the connection:
+//
+//   pg/plain           libpq alone: PQconnectdbParams
+//   pg/happy           dual_credential over pg::connector, CURRENT accepted
+//   pg/window_sticky   CURRENT refused, NEXT accepted, sticky: NEXT is tried first
+//   pg/first_fallback  the same window, not sticky: every connect is a first fallback. A
+//                      refused PostgreSQL login ends the connection, so this is also the
+//                      reconnect row: NEXT always costs a new connection.
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <benchmark/benchmark.h>
+#include <dualcred/backend/libpq.hpp>
+#include <dualcred/dualcred.hpp>
+#include <dualcred/provider/static.hpp>
+
+#include "support/alloc_count.hpp"
+#include "tests/support/servers.hpp"
+
+namespace {
+
+dualcred::testing::postgres_server* server = nullptr;
+
+constexpr const char* user = "bench";
+constexpr const char* password = "bench-password-a";
+
+dualcred::pg::params params() {
+  dualcred::pg::params p;
+  p.host = server->host();
+  p.port = server->port();
+  p.dbname = "postgres";
+  return p;
+}
+
+dualcred::credential_set set_of(const char* current, const char* next = nullptr) {
+  dualcred::credential_set s;
+  s.current = {user, dualcred::secret(current)};
+  if (next != nullptr) s.next = dualcred::credential{user, dualcred::secret(next)};
+  return s;
+}
+
+template <class Op>
+void timed(benchmark::State& state, Op op) {
+  const std::uint64_t before = dualcred::bench::allocations_on_this_thread();
+  for (auto _ : state)
+    if (!op()) {
+      state.SkipWithError("a connect failed");
+      break;
+    }
+  const auto allocs = dualcred::bench::allocations_on_this_thread() - before;
+  state.counters["allocs_per_op"] =
+      static_cast<double>(allocs) / static_cast<double>(state.iterations());
+}
+
+void plain(benchmark::State& state) {
+  const std::string host = server->host();
+  const std::string port = std::to_string(server->port());
+  const char* keys[] = {"host", "port", "dbname", "user", "password", nullptr};
+  const char* values[] = {host.c_str(), port.c_str(), "postgres", user, password, nullptr};
+  timed(state, [&] {
+    PGconn* c = PQconnectdbParams(keys, values, 0);
+    const bool ok = PQstatus(c) == CONNECTION_OK;
+    PQfinish(c);
+    return ok;
+  });
+}
+
+void through(benchmark::State& state, dualcred::credential_set set, bool sticky) {
+  dualcred::options o;
+  o.sticky = sticky;
+  auto dc = dualcred::make_dual_credential(dualcred::pg::connector(params()),
+                                           dualcred::static_provider(std::move(set)), o);
+  if (!dc) {
+    state.SkipWithError(dc.error().detail.c_str());
+    return;
+  }
+  if (!dc.value().connect()) state.SkipWithError("the first connect failed");
+  timed(state, [&] { return static_cast<bool>(dc.value().connect()); });
+  state.counters["fallbacks_per_op"] = static_cast<double>(dc.value().snapshot().fallbacks) /
+                                       static_cast<double>(state.iterations() + 1);
+}
+
+void happy(benchmark::State& state) {
+  through(state, set_of(password), true);
+}
+void window_sticky(benchmark::State& state) {
+  through(state, set_of("old-password", password), true);
+}
+void first_fallback(benchmark::State& state) {
+  through(state, set_of("old-password", password), false);
+}
+
+}  // namespace
+
+BENCHMARK(plain)->Name("pg/plain")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(happy)->Name("pg/happy")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(window_sticky)->Name("pg/window_sticky")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(first_fallback)->Name("pg/first_fallback")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  dualcred::testing::postgres_server pg;  // stopped on return, even after a failed benchmark
+  pg.create_login_role(user, password);
+  server = &pg;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,136 @@
+// Logging in to a real Redis 7 on loopback, each connect followed by closing the connection:
+//
+//   redis/plain           hiredis alone: redisConnectWithTimeout + AUTH
+//   redis/happy           dual_credential over redis::connector, CURRENT accepted
+//   redis/window_sticky   CURRENT refused, NEXT accepted, sticky: NEXT is tried first
+//   redis/first_fallback  the same window, not sticky: every connect is a first fallback,
+//                         AUTH refused then AUTH again on the same TCP connection
+//   redis/reconnect       the same fallback through a one-phase connector: a new TCP
+//                         connection for NEXT (what a connector that is not two-phase costs)
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <benchmark/benchmark.h>
+#include <dualcred/backend/hiredis.hpp>
+#include <dualcred/dualcred.hpp>
+#include <dualcred/provider/static.hpp>
+
+#include "support/alloc_count.hpp"
+#include "tests/support/servers.hpp"
+
+namespace {
+
+dualcred::testing::redis_server* server = nullptr;
+
+constexpr const char* user = "bench";
+constexpr const char* password = "bench-password-a";
+
+dualcred::redis::params params() {
+  dualcred::redis::params p;
+  p.host = server->host();
+  p.port = server->port();
+  return p;
+}
+
+dualcred::credential_set set_of(const char* current, const char* next = nullptr) {
+  dualcred::credential_set s;
+  s.current = {user, dualcred::secret(current)};
+  if (next != nullptr) s.next = dualcred::credential{user, dualcred::secret(next)};
+  return s;
+}
+
+// Allocations per connect are reported beside the time (hiredis itself allocates).
+template <class Op>
+void timed(benchmark::State& state, Op op) {
+  const std::uint64_t before = dualcred::bench::allocations_on_this_thread();
+  for (auto _ : state)
+    if (!op()) {
+      state.SkipWithError("a connect failed");
+      break;
+    }
+  const auto allocs = dualcred::bench::allocations_on_this_thread() - before;
+  state.counters["allocs_per_op"] =
+      static_cast<double>(allocs) / static_cast<double>(state.iterations());
+}
+
+void plain(benchmark::State& state) {
+  const timeval tv{5, 0};
+  timed(state, [&] {
+    redisContext* c = redisConnectWithTimeout(server->host().c_str(), server->port(), tv);
+    if (c == nullptr || c->err != 0) {
+      if (c != nullptr) redisFree(c);
+      return false;
+    }
+    const char* argv[] = {"AUTH", user, password};
+    auto* reply = static_cast<redisReply*>(redisCommandArgv(c, 3, argv, nullptr));
+    const bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+    if (reply != nullptr) freeReplyObject(reply);
+    redisFree(c);
+    return ok;
+  });
+}
+
+template <class Connector>
+void through(benchmark::State& state, Connector connector, dualcred::credential_set set,
+             bool sticky) {
+  dualcred::options o;
+  o.sticky = sticky;
+  auto dc = dualcred::make_dual_credential(std::move(connector),
+                                           dualcred::static_provider(std::move(set)), o);
+  if (!dc) {
+    state.SkipWithError(dc.error().detail.c_str());
+    return;
+  }
+  if (!dc.value().connect()) state.SkipWithError("the first connect failed");
+  timed(state, [&] { return static_cast<bool>(dc.value().connect()); });
+  state.counters["fallbacks_per_op"] = static_cast<double>(dc.value().snapshot().fallbacks) /
+                                       static_cast<double>(state.iterations() + 1);
+}
+
+// redis::connector used as a plain connector: one new connection per credential.
+struct one_phase {
+  dualcred::redis::connector inner;
+  dualcred::result<dualcred::redis::connection> operator()(const dualcred::credential& c) const {
+    return inner(c);
+  }
+};
+
+void happy(benchmark::State& state) {
+  through(state, dualcred::redis::connector(params()), set_of(password), true);
+}
+void window_sticky(benchmark::State& state) {
+  through(state, dualcred::redis::connector(params()), set_of("old-password", password), true);
+}
+void first_fallback(benchmark::State& state) {
+  through(state, dualcred::redis::connector(params()), set_of("old-password", password), false);
+}
+void reconnect(benchmark::State& state) {
+  through(state, one_phase{dualcred::redis::connector(params())}, set_of("old-password", password),
+          false);
+}
+
+}  // namespace
+
+BENCHMARK(plain)->Name("redis/plain")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(happy)->Name("redis/happy")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(window_sticky)->Name("redis/window_sticky")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(first_fallback)
+    ->Name("redis/first_fallback")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(reconnect)->Name("redis/reconnect")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  dualcred::testing::redis_server redis;  // stopped on return, even after a failed benchmark
+  redis.set_user(user, {password});
+  server = &redis;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
