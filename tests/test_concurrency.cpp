@@ -1,0 +1,143 @@
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <dualcred/dual_credential.hpp>
+#include <dualcred/provider/static.hpp>
+
+#include "support/scripted.hpp"
+
+using namespace dualcred;
+using dualcred::testing::fake_conn;
+using dualcred::testing::make_set;
+using dualcred::testing::scripted_provider;
+
+namespace {
+
+// Accepts two passwords, so any mix of the sets swapped below connects.
+struct accepts_two {
+  result<fake_conn> operator()(const credential& c) const {
+    const auto pw = c.password.reveal();
+    if (pw == "alpha" || pw == "beta") return fake_conn{c.user, 0};
+    return fail(errc::auth_rejected, "refused");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("8 threads connect while the set is swapped and reloads race") {
+  options o;
+  o.min_reload_interval = std::chrono::milliseconds(0);
+  auto made = make_dual_credential(accepts_two{}, static_provider(make_set("alpha", "beta")), o);
+  REQUIRE(made);
+  auto& dc = made.value();
+
+  constexpr int threads = 8;
+  constexpr int per_thread = 4000;
+  std::atomic<int> failures{0};
+  std::atomic<bool> done{false};
+
+  std::thread swapper([&] {
+    bool flip = false;
+    while (!done.load()) {
+      dc.provider().set(flip ? make_set("alpha", "beta") : make_set("beta", "alpha"));
+      flip = !flip;
+      if (!dc.reload()) failures.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t)
+    clients.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i)
+        if (!dc.connect()) failures.fetch_add(1);
+    });
+  for (auto& c : clients) c.join();
+  done = true;
+  swapper.join();
+
+  CHECK(failures == 0);
+  const status s = dc.snapshot();
+  CHECK(s.connects_via_current + s.connects_via_next == threads * per_thread);
+  CHECK(s.reloads > 1);
+}
+
+TEST_CASE("a reload storm: 64 threads refused at once perform exactly one provider load") {
+  auto script = std::make_shared<scripted_provider::script>();
+  script->set = make_set("old-a", "old-b", "1");
+
+  constexpr int threads = 64;
+  // Each thread's first attempt waits until all 64 have made one, so every thread is
+  // refused before any reload can start.
+  std::barrier gate(threads);
+  struct refuse_all {
+    std::barrier<>* gate;
+    result<fake_conn> operator()(const credential&) const {
+      thread_local bool arrived = false;
+      if (!arrived) {
+        arrived = true;
+        gate->arrive_and_wait();
+      }
+      return fail(errc::auth_rejected, "refused");
+    }
+  };
+  options o;
+  o.min_reload_interval = std::chrono::milliseconds(20);
+  auto made = make_dual_credential(refuse_all{&gate}, scripted_provider(script), o);
+  REQUIRE(made);
+  auto& dc = made.value();
+  const int loads_before = script->loads;
+
+  std::atomic<int> all_rejected{0};
+  std::vector<std::thread> storm;
+  for (int t = 0; t < threads; ++t)
+    storm.emplace_back([&] {
+      auto c = dc.connect();
+      if (!c && c.error().is(errc::all_rejected)) all_rejected.fetch_add(1);
+    });
+  for (auto& t : storm) t.join();
+
+  CHECK(script->loads - loads_before == 1);
+  CHECK(all_rejected == threads);
+  CHECK(dc.snapshot().all_rejected == threads);
+}
+
+TEST_CASE("a storm whose reload brings a working set: everyone connects, one load") {
+  auto script = std::make_shared<scripted_provider::script>();
+  script->set = make_set("old", std::nullopt, "1");
+  constexpr int threads = 16;
+  std::barrier gate(threads);
+  struct accept_new {
+    std::barrier<>* gate;
+    result<fake_conn> operator()(const credential& c) const {
+      thread_local bool arrived = false;
+      if (!arrived) {
+        arrived = true;
+        gate->arrive_and_wait();
+      }
+      if (c.password.reveal() == "new") return fake_conn{c.user, 1};
+      return fail(errc::auth_rejected, "refused");
+    }
+  };
+  options o;
+  o.min_reload_interval = std::chrono::milliseconds(0);
+  auto made = make_dual_credential(accept_new{&gate}, scripted_provider(script), o);
+  REQUIRE(made);
+  {
+    std::lock_guard lock(script->mutex);
+    script->set = make_set("new", std::nullopt, "2");
+  }
+  const int loads_before = script->loads;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> storm;
+  for (int t = 0; t < threads; ++t)
+    storm.emplace_back([&] {
+      if (made.value().connect()) ok.fetch_add(1);
+    });
+  for (auto& t : storm) t.join();
+  CHECK(ok == threads);
+  CHECK(script->loads - loads_before == 1);
+}
