@@ -25,7 +25,7 @@ class secret {
   secret() noexcept = default;
   explicit secret(std::string_view bytes) : size_(bytes.size()) {
     if (size_ != 0) {
-      data_ = std::make_unique<char[]>(size_);
+      data_ = std::make_unique<char[]>(size_ + 1);  // value-initialised: NUL-terminated
       std::memcpy(data_.get(), bytes.data(), size_);
     }
   }
@@ -57,6 +57,8 @@ class secret {
   [[nodiscard]] std::string_view reveal() const noexcept {
     return data_ ? std::string_view(data_.get(), size_) : std::string_view();
   }
+  /// The bytes, NUL-terminated, for C drivers (libpq, hiredis) that want a `const char*`.
+  [[nodiscard]] const char* c_str() const noexcept { return data_ ? data_.get() : ""; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
