@@ -52,12 +52,15 @@ checked="core${parts[*]:+ ${parts[*]}}"
 
 cp -r "$repo/tests/consumers" "$work/consumers"
 
-# 1. Meson, with dualcred as a subproject (the repository itself, linked in).
+# 1. Meson, with dualcred as a subproject: the wrap file's directory is this checkout.
 src=$work/consumers/meson_subproject
 mkdir -p "$src/subprojects"
 ln -s "$repo" "$src/subprojects/dualcred"
 log=$work/meson.log
-run "$log" meson setup "$work/build-meson" "$src" --force-fallback-for=dualcred \
+# Forced, so an installed dualcred elsewhere on the machine cannot stand in for it.
+forced=dualcred
+for part in "${parts[@]}"; do forced+=",dualcred-$part"; done
+run "$log" meson setup "$work/build-meson" "$src" "--force-fallback-for=$forced" \
   "-Dparts=$(IFS=,; echo "${parts[*]}")"
 grep -q "^Dependency dualcred found: YES .*(overridden)" "$log" ||
   { echo "meson subproject: dualcred did not come from the subproject" >&2; exit 1; }
