@@ -24,7 +24,7 @@ A test-only admin API under /_admin/ (no token) configures it and injects faults
   POST /_admin/approle     {"role", "role_id", "secret_id", "policies", "token_ttl",
                             "token_max_ttl", "renewable", "namespace"}
   POST /_admin/kubernetes  {"role", "jwt", "policies", "ttl", "max_ttl", "namespace"}
-  POST /_admin/revoke      {"token"}
+  POST /_admin/revoke      {"token"} or {"all": true} (every token but root ones)
   POST /_admin/seal        {"sealed": bool}
   POST /_admin/fault       {"kind": delay|status|garbage|drop|big|sealed, "path" (a prefix of
                             the request path, default all of /v1/), "method"?, "count" (-1:
@@ -650,9 +650,9 @@ class Handler(BaseHTTPRequestHandler):
                 role["jwts"].add(body["jwt"])
                 return self.send_json(204, None)
             if what == "revoke":
-                tok = state.tokens.get(body.get("token", ""))
-                if tok:
-                    tok.revoked = True
+                for tok in state.tokens.values():
+                    if tok.id == body.get("token") or (body.get("all") and "root" not in tok.policies):
+                        tok.revoked = True
                 return self.send_json(204, None)
             if what == "seal":
                 state.sealed = bool(body.get("sealed", True))

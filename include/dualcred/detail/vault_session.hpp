@@ -332,7 +332,7 @@ class vault_session {
       return false;
     auto lease = parse_auth(doc.value(), "Vault token renewal");
     if (!lease) return false;
-    if (st.from_login && lease.value().lease_duration < st.first_lease / 2) return false;
+    if (st.from_login && lease.value().lease_duration * 2 < st.first_lease) return false;
     apply_lease(st, lease.value().lease_duration, lease.value().renewable);
     return true;
   }
