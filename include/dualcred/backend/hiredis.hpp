@@ -162,7 +162,8 @@ class connector {
     std::unique_ptr<redisReply, void (*)(void*)> reply(
         static_cast<redisReply*>(redisCommandArgv(conn.get(), argc, argv, lens)), freeReplyObject);
     const int saved_errno = errno;
-    const std::string_view user = cred.user.empty() ? "default" : cred.user;
+    const std::string_view user =
+        cred.user.empty() ? std::string_view("default") : std::string_view(cred.user);
     if (!reply) {
       redisContext* c = conn.get();
       const bool timed_out =

@@ -1,0 +1,18 @@
+#pragma once
+
+// The rotation runbook as code: prepare NEXT, apply it to the backend, promote it to
+// CURRENT, verify, decommission the old one, or roll back, each step idempotent and guarded
+// by check-and-set. This umbrella holds only the backend-agnostic parts; the backend admins
+// and the Vault store have headers of their own, each bringing its own dependency:
+//
+//   dualcred/rotation/postgres_admin.hpp   libpq     pg_single_role_admin,
+//   pg_alternating_roles_admin dualcred/rotation/redis_admin.hpp      hiredis   redis_acl_admin
+//   dualcred/rotation/vault_store.hpp      JSON      vault_store<Http>
+#include "rotation/admin.hpp"
+#include "rotation/file_store.hpp"
+#include "rotation/fleet.hpp"
+#include "rotation/password.hpp"
+#include "rotation/rotator.hpp"
+#include "rotation/state.hpp"
+#include "rotation/store.hpp"
+#include "rotation/store_provider.hpp"

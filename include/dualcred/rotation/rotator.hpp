@@ -1,0 +1,454 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "../error.hpp"
+#include "../secret.hpp"
+#include "admin.hpp"
+#include "fleet.hpp"
+#include "password.hpp"
+#include "state.hpp"
+#include "store.hpp"
+
+namespace dualcred::rotation {
+
+/// The runbook's steps, in order, and the way back.
+enum class step { prepare, apply, promote, verify, decommission, rollback };
+
+[[nodiscard]] constexpr std::string_view to_string(step s) noexcept {
+  switch (s) {
+    case step::prepare:
+      return "prepare";
+    case step::apply:
+      return "apply";
+    case step::promote:
+      return "promote";
+    case step::verify:
+      return "verify";
+    case step::decommission:
+      return "decommission";
+    case step::rollback:
+      return "rollback";
+  }
+  return "prepare";
+}
+
+[[nodiscard]] inline std::optional<step> parse_step(std::string_view text) noexcept {
+  for (const step s : {step::prepare, step::apply, step::promote, step::verify, step::decommission,
+                       step::rollback})
+    if (to_string(s) == text) return s;
+  return std::nullopt;
+}
+
+/// Which part of a step failed, for callers that react differently (the `rotate` command
+/// maps each to its own exit code).
+enum class failure_site {
+  none,
+  order,    ///< the step does not fit the phase, or the store lacks NEXT / PREVIOUS
+  store,    ///< reading or writing the store (a CAS conflict is `errc::conflict`)
+  backend,  ///< the password admin (`accept`, `revoke`, `next_user`)
+  verify,   ///< the login with the new credential
+  fleet,    ///< instances did not report the promoted revision in time
+};
+
+[[nodiscard]] constexpr std::string_view to_string(failure_site s) noexcept {
+  switch (s) {
+    case failure_site::none:
+      return "none";
+    case failure_site::order:
+      return "order";
+    case failure_site::store:
+      return "store";
+    case failure_site::backend:
+      return "backend";
+    case failure_site::verify:
+      return "verify";
+    case failure_site::fleet:
+      return "fleet";
+  }
+  return "none";
+}
+
+/// What one step did. Nothing in it is secret.
+struct step_report {
+  rotation::step step = step::prepare;
+  bool changed = false;                 ///< false: it was already done (a resumed or repeated run)
+  rotation::phase phase = phase::idle;  ///< the phase afterwards
+  std::uint64_t revision = 0;           ///< the store revision afterwards
+  std::string summary;                  ///< one line for humans
+};
+
+struct rotator_options {
+  /// Length of generated passwords (see `generate_password`).
+  std::size_t password_length = 32;
+  /// When set, decommission (and the end of a rollback) waits until every instance reports
+  /// the store revision that holds the new CURRENT before removing the old password.
+  std::optional<fleet> instances;
+  /// Told one line per step (and while waiting for the fleet). Never holds a secret.
+  std::function<void(std::string_view line)> on_progress;
+};
+
+/// The rotation runbook as code, over a `writable_store` and a `password_admin`.
+///
+/// Each step reads the store, decides from the phase what is left to do, does it, and
+/// records it with a check-and-set write, so:
+/// - the order cannot go wrong: promote refuses a NEXT the backend does not accept yet,
+///   decommission refuses before verify, apply refuses while the old password is still in
+///   use;
+/// - every step is idempotent, and a rotation stopped between any two steps is finished by
+///   running `run_all()` (or the next step) again;
+/// - two rotators racing cannot both promote: the loser gets `errc::conflict`.
+///
+/// The steps, for one backend's keys (`rotation_keys`):
+/// 1. `prepare`: a fresh NEXT from the OS CSPRNG, unless the store has one.
+/// 2. `apply`: the backend accepts NEXT; phase `applied`.
+/// 3. `promote`: CURRENT := NEXT, PREVIOUS := the old CURRENT, NEXT := a fresh one (not yet
+///    on the backend); phase `promoted`. Clients keep working throughout: the backend
+///    accepts both the old and the new CURRENT, or (single role) clients fall back to NEXT.
+/// 4. `verify`: a login with the new CURRENT through the real connector; phase `verified`.
+/// 5. `decommission`: wait for the fleet (if configured), then the backend forgets
+///    PREVIOUS; phase `idle`. PREVIOUS stays in the store for a later rollback.
+///
+/// `rollback` puts PREVIOUS back as CURRENT (keeping the rolled-back one as NEXT while the
+/// backend is made to accept PREVIOUS, so clients never lose a working login), then, after
+/// the fleet wait, revokes the rolled-back credential and drops NEXT and PREVIOUS.
+///
+/// Not thread-safe: one rotator per thread (several rotators may race on one store).
+template <class Store, class Admin>
+class rotator {
+  static_assert(writable_store<Store>,
+                "dualcred: the Store must have read() -> result<stored>, write(const values&, "
+                "uint64_t) -> result<uint64_t> and describe()");
+  static_assert(password_admin<Admin>,
+                "dualcred: the Admin must have next_user, accept, revoke, verify and describe");
+
+ public:
+  rotator(Store store, Admin admin, rotation_keys keys, rotator_options opts = {})
+      : store_(std::move(store)),
+        admin_(std::move(admin)),
+        keys_(std::move(keys)),
+        opts_(std::move(opts)) {}
+
+  /// The state as the store holds it now.
+  [[nodiscard]] result<rotation_state> state() {
+    DUALCRED_TRY(snap, load(step::prepare));
+    return std::move(snap.st);
+  }
+
+  /// 1. A fresh NEXT in the store, unless one is there.
+  [[nodiscard]] result<step_report> prepare() {
+    constexpr step s = step::prepare;
+    DUALCRED_TRY(snap, load(s));
+    rotation_state& st = snap.st;
+    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    if (st.next)
+      return unchanged(
+          s, st, fmt::format("NEXT for '{}' is already in {}", st.next->user, store_.describe()));
+    DUALCRED_TRY(next, fresh_next(s, st.current.user));
+    st.next = std::move(next);
+    DUALCRED_TRY(rev, save(s, snap));
+    return changed(
+        s, st, rev,
+        fmt::format("wrote a fresh NEXT for '{}' to {}", st.next->user, store_.describe()));
+  }
+
+  /// 2. The backend accepts NEXT.
+  [[nodiscard]] result<step_report> apply() {
+    constexpr step s = step::apply;
+    DUALCRED_TRY(snap, load(s));
+    rotation_state& st = snap.st;
+    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    if (st.phase == phase::promoted || st.phase == phase::verified)
+      return out_of_order(s, errc::invalid_argument,
+                          "the last promote is not decommissioned yet: run verify and "
+                          "decommission first");
+    if (!st.next)
+      return out_of_order(s, errc::not_found,
+                          fmt::format("no NEXT in {}: run prepare first", store_.describe()));
+    DUALCRED_TRY(expected_user, admin_step(s, admin_.next_user(st.current.user)));
+    if (st.next->user != expected_user)
+      return out_of_order(s, errc::invalid_argument,
+                          fmt::format("NEXT names '{}' but {} expects '{}'", st.next->user,
+                                      admin_.describe(), expected_user));
+    DUALCRED_TRY(admin_step(s, admin_.accept(*st.next)));
+    const std::string what =
+        fmt::format("{} accepts NEXT for '{}'", admin_.describe(), st.next->user);
+    if (st.phase == phase::applied) return unchanged(s, st, what);
+    st.phase = phase::applied;
+    DUALCRED_TRY(rev, save(s, snap));
+    return changed(s, st, rev, what);
+  }
+
+  /// 3. CURRENT := NEXT, PREVIOUS := old CURRENT, and a fresh NEXT.
+  [[nodiscard]] result<step_report> promote() {
+    constexpr step s = step::promote;
+    DUALCRED_TRY(snap, load(s));
+    rotation_state& st = snap.st;
+    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    if (st.phase == phase::promoted || st.phase == phase::verified)
+      return unchanged(s, st, fmt::format("CURRENT ('{}') is already promoted", st.current.user));
+    if (st.phase != phase::applied)
+      return out_of_order(s, errc::invalid_argument,
+                          "the backend does not accept NEXT yet: run prepare and apply first");
+    credential promoted = std::move(*st.next);
+    DUALCRED_TRY(next, fresh_next(s, promoted.user));
+    st.previous = std::move(st.current);
+    st.current = std::move(promoted);
+    st.next = std::move(next);
+    st.phase = phase::promoted;
+    DUALCRED_TRY(rev, save(s, snap));
+    return changed(s, st, rev,
+                   fmt::format("CURRENT is now the old NEXT ('{}'), PREVIOUS ('{}') kept for "
+                               "rollback, fresh NEXT for '{}'",
+                               st.current.user, st.previous->user, st.next->user));
+  }
+
+  /// 4. A login with the new CURRENT (with NEXT while it is only applied).
+  [[nodiscard]] result<step_report> verify() {
+    constexpr step s = step::verify;
+    DUALCRED_TRY(snap, load(s));
+    rotation_state& st = snap.st;
+    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    const bool check_next = st.phase == phase::applied;
+    const credential& who = check_next ? *st.next : st.current;
+    if (auto ok = admin_.verify(who); !ok) return failed(s, failure_site::verify, ok.error());
+    const std::string what = fmt::format("{} ('{}') logs in to {}", check_next ? "NEXT" : "CURRENT",
+                                         who.user, admin_.describe());
+    if (st.phase != phase::promoted) return unchanged(s, st, what);
+    st.phase = phase::verified;
+    DUALCRED_TRY(rev, save(s, snap));
+    return changed(s, st, rev, what);
+  }
+
+  /// 5. After the fleet has the new CURRENT, the backend forgets PREVIOUS.
+  [[nodiscard]] result<step_report> decommission() {
+    constexpr step s = step::decommission;
+    DUALCRED_TRY(snap, load(s));
+    rotation_state& st = snap.st;
+    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    if (st.phase == phase::idle) return unchanged(s, st, "nothing to decommission");
+    if (st.phase == phase::applied)
+      return out_of_order(s, errc::invalid_argument,
+                          "nothing is promoted: a new NEXT is applied, run promote and verify");
+    if (st.phase == phase::promoted)
+      return out_of_order(s, errc::invalid_argument,
+                          "the new CURRENT is not verified yet: run verify first");
+    DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
+    DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
+    st.phase = phase::idle;
+    DUALCRED_TRY(rev, save(s, snap));
+    return changed(s, st, rev,
+                   fmt::format("{} no longer accepts PREVIOUS ('{}'); kept in {} for rollback",
+                               admin_.describe(), st.previous->user, store_.describe()));
+  }
+
+  /// CURRENT back to PREVIOUS, the backend made to accept it, the rolled-back one revoked.
+  [[nodiscard]] result<step_report> rollback() {
+    constexpr step s = step::rollback;
+    DUALCRED_TRY(snap, load(s));
+    rotation_state& st = snap.st;
+    if (st.phase != phase::rolling_back) {
+      if (st.phase == phase::applied)
+        return out_of_order(s, errc::invalid_argument,
+                            "a new NEXT is applied to the backend: promote it instead, or "
+                            "roll back once it is promoted");
+      if (!st.previous)
+        return out_of_order(
+            s, errc::not_found,
+            fmt::format("no PREVIOUS in {}: nothing to roll back to", store_.describe()));
+      // Clients keep the rolled-back credential as NEXT while the backend may still refuse
+      // the restored CURRENT (a single role holds one password).
+      credential back = std::move(*st.previous);
+      st.previous.reset();
+      st.next = std::move(st.current);
+      st.current = std::move(back);
+      st.phase = phase::rolling_back;
+      DUALCRED_TRY(rev, save(s, snap));
+      snap.raw.revision = rev;
+    }
+    DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
+    DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
+    if (st.next) {
+      DUALCRED_TRY(admin_step(s, admin_.revoke(*st.next)));
+    }
+    st.next.reset();
+    st.previous.reset();
+    st.phase = phase::idle;
+    DUALCRED_TRY(rev, save(s, snap));
+    return changed(s, st, rev,
+                   fmt::format("CURRENT is PREVIOUS ('{}') again and {} accepts it; the "
+                               "rolled-back credential is revoked",
+                               st.current.user, admin_.describe()));
+  }
+
+  /// One step by name.
+  [[nodiscard]] result<step_report> run(step s) {
+    switch (s) {
+      case step::prepare:
+        return prepare();
+      case step::apply:
+        return apply();
+      case step::promote:
+        return promote();
+      case step::verify:
+        return verify();
+      case step::decommission:
+        return decommission();
+      case step::rollback:
+        return rollback();
+    }
+    return fail(errc::invalid_argument, "unknown step");
+  }
+
+  /// The whole runbook from wherever the store stands: a fresh rotation from `idle`, the
+  /// rest of an interrupted one otherwise. A rollback in progress is `invalid_argument`
+  /// (finish it with `rollback()`).
+  [[nodiscard]] result<std::vector<step_report>> run_all() {
+    DUALCRED_TRY(snap, load(step::prepare));
+    std::vector<step> todo;
+    switch (snap.st.phase) {
+      case phase::idle:
+      case phase::applied:
+        todo = {step::prepare, step::apply, step::promote, step::verify, step::decommission};
+        break;
+      case phase::promoted:
+        todo = {step::verify, step::decommission};
+        break;
+      case phase::verified:
+        todo = {step::decommission};
+        break;
+      case phase::rolling_back:
+        return rollback_in_progress(step::prepare);
+    }
+    std::vector<step_report> reports;
+    for (const step s : todo) {
+      DUALCRED_TRY(report, run(s));
+      reports.push_back(std::move(report));
+    }
+    return reports;
+  }
+
+  [[nodiscard]] Store& store() noexcept { return store_; }
+  [[nodiscard]] Admin& admin() noexcept { return admin_; }
+  [[nodiscard]] const rotation_keys& keys() const noexcept { return keys_; }
+  [[nodiscard]] const rotator_options& config() const noexcept { return opts_; }
+  /// Where the last failed step failed; `none` after a success.
+  [[nodiscard]] failure_site last_failure() const noexcept { return last_failure_; }
+
+ private:
+  struct snapshot {
+    stored raw;
+    rotation_state st;
+  };
+
+  result<snapshot> load(step s) {
+    last_failure_ = failure_site::none;
+    auto raw = store_.read();
+    if (!raw) return failed(s, failure_site::store, raw.error());
+    const std::string source = store_.describe();
+    auto st = parse_state(raw.value().data, keys_, source);
+    if (!st) return failed(s, failure_site::store, st.error());
+    st.value().revision = raw.value().revision;
+    const rotation_state& v = st.value();
+    const char* missing = nullptr;
+    if (v.phase != phase::idle && !v.next) missing = keys_.names.next.c_str();
+    if ((v.phase == phase::promoted || v.phase == phase::verified) && !v.previous)
+      missing = keys_.previous.c_str();
+    if (missing != nullptr)
+      return failed(s, failure_site::store,
+                    error(errc::malformed, fmt::format("{} says {} but {} is not set", source,
+                                                       to_string(v.phase), missing)));
+    return snapshot{std::move(raw).value(), std::move(st).value()};
+  }
+
+  // Writes `snap.st` over the values read, guarded by the revision read.
+  result<std::uint64_t> save(step s, snapshot& snap) {
+    values data = snap.raw.data;
+    store_state(data, keys_, snap.st);
+    auto rev = store_.write(data, snap.raw.revision);
+    if (!rev) return failed(s, failure_site::store, rev.error());
+    snap.raw.data = std::move(data);
+    snap.raw.revision = rev.value();
+    snap.st.revision = rev.value();
+    return rev.value();
+  }
+
+  result<credential> fresh_next(step s, const std::string& current_user) {
+    DUALCRED_TRY(user, admin_step(s, admin_.next_user(current_user)));
+    auto pw = generate_password(opts_.password_length);
+    if (!pw) return failed(s, failure_site::store, pw.error());
+    return credential{std::move(user), std::move(pw).value()};
+  }
+
+  template <class T>
+  result<T> admin_step(step s, result<T> r) {
+    if (!r) return failed(s, failure_site::backend, r.error());
+    return r;
+  }
+
+  result<void> wait_fleet(step s, std::uint64_t revision) {
+    if (!opts_.instances || opts_.instances->endpoints.empty()) return boost::outcome_v2::success();
+    progress(s, fmt::format("waiting for {} instances to report version {} or later",
+                            opts_.instances->endpoints.size(), revision));
+    std::size_t last_ready = static_cast<std::size_t>(-1);
+    auto r = wait_for_fleet(*opts_.instances, revision, [&](std::size_t ready, std::size_t total) {
+      if (ready != last_ready)
+        progress(s,
+                 fmt::format("{} of {} instances at version {} or later", ready, total, revision));
+      last_ready = ready;
+    });
+    if (!r) return failed(s, failure_site::fleet, r.error());
+    return r;
+  }
+
+  void progress(step s, std::string_view line) {
+    if (opts_.on_progress) opts_.on_progress(fmt::format("{}: {}", to_string(s), line));
+  }
+
+  boost::outcome_v2::failure_type<error> failed(step s, failure_site site, const error& e) {
+    last_failure_ = site;
+    return boost::outcome_v2::failure(error(e.code, fmt::format("{}: {}", to_string(s), e.detail)));
+  }
+
+  boost::outcome_v2::failure_type<error> out_of_order(step s, errc code, std::string why) {
+    return failed(s, failure_site::order, error(code, std::move(why)));
+  }
+
+  boost::outcome_v2::failure_type<error> rollback_in_progress(step s) {
+    return out_of_order(s, errc::invalid_argument,
+                        "a rollback is in progress: run rollback to finish it");
+  }
+
+  step_report unchanged(step s, const rotation_state& st, std::string what) {
+    progress(s, fmt::format("already done: {}", what));
+    return step_report{s, false, st.phase, st.revision, std::move(what)};
+  }
+  step_report changed(step s, const rotation_state& st, std::uint64_t rev, std::string what) {
+    progress(s, what);
+    return step_report{s, true, st.phase, rev, std::move(what)};
+  }
+
+  Store store_;
+  Admin admin_;
+  rotation_keys keys_;
+  rotator_options opts_;
+  failure_site last_failure_ = failure_site::none;
+};
+
+}  // namespace dualcred::rotation
+
+template <>
+struct fmt::formatter<dualcred::rotation::step> : fmt::formatter<std::string_view> {
+  auto format(dualcred::rotation::step s, format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::formatter<std::string_view>::format(dualcred::rotation::to_string(s), ctx);
+  }
+};
