@@ -1,0 +1,284 @@
+// The zero-downtime demo: real PostgreSQL and Redis servers, clients that never stop
+// connecting, and several full password rotations of both while they run.
+//
+// It starts a throwaway PostgreSQL and Redis on 127.0.0.1 (the test suite's fixture), keeps
+// one secret file with both logins (DB_* and REDIS_*), and runs client threads that connect
+// and query through dual_credential without pause. Then it rotates both passwords with
+// dualcred/rotation.hpp, step by step, printing after each step how the clients fared:
+// connects that worked or failed, with CURRENT or with NEXT, and fallbacks. The demo serves
+// its own /health and /metrics, and the rotation's decommission step waits on that /health
+// until the demo's clients report the new secret version: the demo is its own fleet.
+//
+//   ./zero_downtime_demo [--rotations N] [--clients N] [--health-port PORT]
+//
+// The last line is `rotations: R, connects: N ok, F failed`; the exit code is 1 when F > 0
+// or a step failed. Run as root, PostgreSQL runs as the `postgres` user.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <dualcred/backend/hiredis.hpp>
+#include <dualcred/backend/libpq.hpp>
+#include <dualcred/dual_credential.hpp>
+#include <dualcred/provider/file.hpp>
+
+#include "../tests/support/servers.hpp"
+#include "health_server.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct config {
+  int rotations = 3;
+  int clients = 2;  // per backend
+  int health_port = 0;
+  std::chrono::milliseconds window = 300ms;  // client traffic after each step
+};
+
+bool parse_args(int argc, char** argv, config& c) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (i + 1 >= argc) return false;
+    const int value = std::atoi(argv[++i]);
+    if (arg == "--rotations" && value > 0)
+      c.rotations = value;
+    else if (arg == "--clients" && value > 0)
+      c.clients = value;
+    else if (arg == "--health-port" && value >= 0)
+      c.health_port = value;
+    else
+      return false;
+  }
+  return true;
+}
+
+// What the clients of one backend did; written by them, read by the table.
+struct tally {
+  std::atomic<std::uint64_t> ok{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::mutex mutex;
+  std::vector<std::string> first_errors;
+
+  void fail(std::string why) {
+    failed.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(mutex);
+    if (first_errors.size() < 5) first_errors.push_back(std::move(why));
+  }
+};
+
+// Connect, run one query, hang up; again, until told to stop.
+template <class Creds, class Query>
+void keep_querying(Creds& creds, const std::atomic<bool>& stop, tally& t, Query query) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    auto conn = creds.connect();
+    if (!conn) {
+      t.fail(conn.error().detail);
+      continue;
+    }
+    if (query(conn.value()))
+      t.ok.fetch_add(1, std::memory_order_relaxed);
+    else
+      t.fail("connected, but the query failed");
+  }
+}
+
+bool select_one(dualcred::pg::connection& c) {
+  std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(c.get(), "SELECT 1"), PQclear);
+  return PQresultStatus(res.get()) == PGRES_TUPLES_OK;
+}
+
+bool incr(dualcred::redis::connection& c) {
+  std::unique_ptr<redisReply, void (*)(void*)> reply(
+      static_cast<redisReply*>(redisCommand(c.get(), "INCR dualcred:demo:queries")),
+      freeReplyObject);
+  return reply && reply->type == REDIS_REPLY_INTEGER;
+}
+
+// One backend's counters at one moment; a table row is the difference of two.
+struct counts {
+  std::uint64_t ok = 0, failed = 0, via_current = 0, via_next = 0, fallbacks = 0;
+  std::string version;
+};
+
+counts since(const counts& now, const counts& before) {
+  return {now.ok - before.ok,
+          now.failed - before.failed,
+          now.via_current - before.via_current,
+          now.via_next - before.via_next,
+          now.fallbacks - before.fallbacks,
+          now.version};
+}
+
+struct backend_view {
+  std::string name;
+  tally* clients;
+  std::function<dualcred::status()> snapshot;
+
+  [[nodiscard]] counts read() const {
+    const dualcred::status s = snapshot();
+    return {clients->ok.load(),
+            clients->failed.load(),
+            s.connects_via_current,
+            s.connects_via_next,
+            s.fallbacks,
+            s.version};
+  }
+};
+
+void print_header() {
+  fmt::print("  {:<13}{:<10}{:>8}{:>8}{:>8}{:>13}{:>10}{:>11}\n", "step", "backend", "version",
+             "ok", "failed", "via CURRENT", "via NEXT", "fallbacks");
+}
+
+void print_rows(std::string_view step, const std::vector<backend_view>& backends,
+                std::vector<counts>& last) {
+  for (std::size_t i = 0; i < backends.size(); ++i) {
+    const counts now = backends[i].read();
+    const counts d = since(now, last[i]);
+    fmt::print("  {:<13}{:<10}{:>8}{:>8}{:>8}{:>13}{:>10}{:>11}\n", i == 0 ? step : "",
+               backends[i].name, d.version, d.ok, d.failed, d.via_current, d.via_next, d.fallbacks);
+    last[i] = now;
+  }
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config cfg;
+  if (!parse_args(argc, argv, cfg)) {
+    fmt::print(stderr, "usage: {} [--rotations N] [--clients N] [--health-port PORT]\n", argv[0]);
+    return 2;
+  }
+  try {
+    fmt::print("starting PostgreSQL and Redis on 127.0.0.1 ...\n");
+    std::fflush(stdout);
+    dualcred::testing::postgres_server pg_server;
+    dualcred::testing::redis_server redis_server;
+    dualcred::testing::detail::temp_dir secrets_dir("dualcred-demo");
+    const auto secrets = secrets_dir.path() / "app.env";
+
+    // The first passwords, on the servers and in the secret file the clients read.
+    const std::string pg_first = dualcred::testing::detail::random_token(32);
+    const std::string redis_first = dualcred::testing::detail::random_token(32);
+    pg_server.create_login_role("app", pg_first);
+    redis_server.set_user("app", {redis_first});
+    write_file(secrets, "DB_USER=app\nDB_PASS_CURRENT=" + pg_first +
+                            "\nREDIS_USER=app\nREDIS_PASS_CURRENT=" + redis_first + "\n");
+
+    // Clients re-read the secret file every 100 ms, as a service would on a timer.
+    dualcred::options opts;
+    opts.refresh_interval = 100ms;
+    opts.min_reload_interval = 20ms;
+    dualcred::pg::params pp;
+    pp.host = pg_server.host();
+    pp.port = pg_server.port();
+    pp.dbname = "postgres";
+    pp.connect_timeout = 10s;
+    pp.application_name = "dualcred-demo";
+    dualcred::redis::params rp;
+    rp.host = redis_server.host();
+    rp.port = redis_server.port();
+    rp.timeout = 5s;
+
+    auto pg_made = dualcred::make_dual_credential(
+        dualcred::pg::connector(pp),
+        dualcred::file_provider(secrets.string(), dualcred::key_names::for_prefix("DB")), opts);
+    auto redis_made = dualcred::make_dual_credential(
+        dualcred::redis::connector(rp),
+        dualcred::file_provider(secrets.string(), dualcred::key_names::for_prefix("REDIS")), opts);
+    if (!pg_made || !redis_made) {
+      fmt::print(stderr, "cannot read the logins: {}\n",
+                 !pg_made ? pg_made.error().detail : redis_made.error().detail);
+      return 1;
+    }
+    auto& pg = pg_made.value();
+    auto& redis = redis_made.value();
+
+    example::health_server http(
+        [&] {
+          return std::vector<dualcred::named_status>{{"postgres", pg.snapshot()},
+                                                     {"redis", redis.snapshot()}};
+        },
+        cfg.health_port);
+    fmt::print("health: http://127.0.0.1:{}/health  metrics: http://127.0.0.1:{}/metrics\n",
+               http.port(), http.port());
+
+    tally pg_tally, redis_tally;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < cfg.clients; ++i) {
+      clients.emplace_back([&] { keep_querying(pg, stop, pg_tally, select_one); });
+      clients.emplace_back([&] { keep_querying(redis, stop, redis_tally, incr); });
+    }
+    const auto stop_clients = [&] {
+      stop = true;
+      for (auto& t : clients)
+        if (t.joinable()) t.join();
+    };
+
+    const std::vector<backend_view> backends{
+        {"postgres", &pg_tally, [&] { return pg.snapshot(); }},
+        {"redis", &redis_tally, [&] { return redis.snapshot(); }}};
+    std::vector<counts> last(backends.size());
+    fmt::print("{} client threads per backend, connecting and querying without pause\n\n",
+               cfg.clients);
+
+    int rotations_done = 0;
+    std::string step_error;
+    try {
+      std::this_thread::sleep_for(cfg.window);
+      print_header();
+      print_rows("(steady)", backends, last);
+      for (int r = 1; r <= cfg.rotations && step_error.empty(); ++r) {
+        fmt::print("\nrotation {} of {}\n", r, cfg.rotations);
+        print_header();
+        // TODO(rotation.hpp): run prepare, apply, promote, verify and decommission for both
+        // backends through dualcred::rotation::rotator once its API is on main.
+        for (const char* step : {"prepare", "apply", "promote", "verify", "decommission"}) {
+          std::this_thread::sleep_for(cfg.window);
+          print_rows(step, backends, last);
+        }
+        ++rotations_done;
+      }
+    } catch (...) {
+      stop_clients();
+      throw;
+    }
+    stop_clients();
+
+    std::uint64_t ok = 0, failed = 0;
+    for (const auto& b : backends) {
+      ok += b.clients->ok.load();
+      failed += b.clients->failed.load();
+      std::lock_guard lock(b.clients->mutex);
+      for (const auto& e : b.clients->first_errors) fmt::print("{} failure: {}\n", b.name, e);
+    }
+    fmt::print("\nfinal status: {}\n",
+               dualcred::health_json({{"postgres", pg.snapshot()}, {"redis", redis.snapshot()}}));
+    if (!step_error.empty()) fmt::print("rotation failed: {}\n", step_error);
+    fmt::print("rotations: {}, connects: {} ok, {} failed\n", rotations_done, ok, failed);
+    return failed == 0 && step_error.empty() ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "demo failed: {}\n", e.what());
+    return 1;
+  }
+}
