@@ -1,0 +1,224 @@
+#pragma once
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include "../../backend/detail/redact.hpp"
+#include "../../backend/libpq.hpp"
+#include "../../detail/secure_zero.hpp"
+#include "../../error.hpp"
+#include "../../secret.hpp"
+
+namespace dualcred::rotation::detail {
+
+// A libpq-allocated string (PQescape*, PQencryptPasswordConn), scrubbed and freed on exit.
+struct pq_string {
+  char* p = nullptr;
+  explicit pq_string(char* s) noexcept : p(s) {}
+  pq_string(const pq_string&) = delete;
+  pq_string& operator=(const pq_string&) = delete;
+  ~pq_string() {
+    if (p != nullptr) {
+      dualcred::detail::secure_zero(p, std::strlen(p));
+      PQfreemem(p);
+    }
+  }
+};
+
+// A std::string scrubbed on scope exit.
+struct scrubbed_string {
+  std::string s;
+  scrubbed_string() = default;
+  scrubbed_string(const scrubbed_string&) = delete;
+  scrubbed_string& operator=(const scrubbed_string&) = delete;
+  ~scrubbed_string() { dualcred::detail::secure_zero(s.data(), s.size()); }
+};
+
+// SQLSTATE of a failed admin statement or login, as an errc.
+inline errc classify_admin_sqlstate(std::string_view code) noexcept {
+  if (code == "42501") return errc::permission_denied;  // insufficient_privilege
+  if (code == "42704") return errc::not_found;          // undefined_object: no such role
+  if (code.substr(0, 2) == "28") return errc::auth_rejected;
+  if (code == "3D000") return errc::invalid_argument;
+  if (code == "57014") return errc::timeout;
+  return errc::backend_unavailable;
+}
+
+// One admin connection, over a conninfo that may hold a password (kept as a secret and
+// redacted from every detail). Empty conninfo: libpq's environment (PGHOST, PGUSER, ...).
+class pg_admin_session {
+ public:
+  pg_admin_session(const secret& conninfo, std::chrono::milliseconds timeout, std::string where)
+      : where_(std::move(where)) {
+    conninfo_password(conninfo);
+    scrubbed_string info;
+    info.s.assign(conninfo.reveal());
+    const auto start = std::chrono::steady_clock::now();
+    conn_ = pg::connection(PQconnectStart(info.s.c_str()));
+    if (!conn_) {
+      error_ = error(errc::backend_unavailable, fmt::format("{}: libpq is out of memory", where_));
+      return;
+    }
+    PQsetErrorVerbosity(conn_.get(), PQERRORS_VERBOSE);
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) return login_failed();
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+    for (;;) {
+      if (state == PGRES_POLLING_OK) return;
+      if (state == PGRES_POLLING_FAILED) return login_failed();
+      const auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - start);
+      if (left.count() <= 0) {
+        error_ = error(errc::timeout, fmt::format("{}: admin login got no answer within {} ms",
+                                                  where_, timeout.count()));
+        return;
+      }
+      pollfd pfd{PQsocket(conn_.get()),
+                 state == PGRES_POLLING_READING ? short(POLLIN) : short(POLLOUT), 0};
+      if (pfd.fd < 0) return login_failed();
+      const int n = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (n < 0 && errno != EINTR) {
+        error_ = error(errc::backend_unavailable, fmt::format("{}: poll() failed", where_));
+        return;
+      }
+      if (n > 0) state = PQconnectPoll(conn_.get());
+    }
+  }
+  pg_admin_session(const pg_admin_session&) = delete;
+  pg_admin_session& operator=(const pg_admin_session&) = delete;
+  ~pg_admin_session() { dualcred::detail::secure_zero(password_.data(), password_.size()); }
+
+  // The login's outcome.
+  [[nodiscard]] result<void> ready() const {
+    if (error_) return boost::outcome_v2::failure(*error_);
+    return boost::outcome_v2::success();
+  }
+  [[nodiscard]] PGconn* get() const noexcept { return conn_.get(); }
+
+  // Whether `role` exists and may log in.
+  result<void> check_login_role(const std::string& role) {
+    const char* params[] = {role.c_str()};
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(
+        PQexecParams(conn_.get(), "SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1",
+                     1, nullptr, params, nullptr, nullptr, 0),
+        PQclear);
+    DUALCRED_TRY(check(res.get(), PGRES_TUPLES_OK, "looking up the role", {}));
+    if (PQntuples(res.get()) == 0)
+      return fail(errc::not_found, fmt::format("{}: there is no role '{}'", where_, role));
+    if (std::string_view(PQgetvalue(res.get(), 0, 0)) != "t")
+      return fail(errc::invalid_argument,
+                  fmt::format("{}: role '{}' cannot log in (NOLOGIN)", where_, role));
+    return boost::outcome_v2::success();
+  }
+
+  // `ALTER ROLE role PASSWORD <SCRAM verifier>`, the verifier computed here so the server
+  // (and its statement log) never sees the password; `PASSWORD NULL` when `password` is null.
+  result<void> set_password(const std::string& role, const secret* password) {
+    pq_string ident(PQescapeIdentifier(conn_.get(), role.data(), role.size()));
+    if (ident.p == nullptr) return statement_error("quoting the role name", {});
+    scrubbed_string sql;
+    if (password == nullptr) {
+      sql.s = fmt::format("ALTER ROLE {} PASSWORD NULL", ident.p);
+      std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn_.get(), sql.s.c_str()),
+                                                         PQclear);
+      return check(res.get(), PGRES_COMMAND_OK, fmt::format("removing the password of '{}'", role),
+                   {});
+    }
+    scrubbed_string plain;
+    plain.s.assign(password->reveal());  // NUL-terminated for libpq; scrubbed on exit
+    pq_string verifier(
+        PQencryptPasswordConn(conn_.get(), plain.s.c_str(), role.c_str(), "scram-sha-256"));
+    if (verifier.p == nullptr) return statement_error("computing the SCRAM verifier", {});
+    pq_string literal(PQescapeLiteral(conn_.get(), verifier.p, std::strlen(verifier.p)));
+    if (literal.p == nullptr) return statement_error("quoting the verifier", verifier.p);
+    const std::string_view head = "ALTER ROLE ";
+    const std::string_view mid = " PASSWORD ";
+    sql.s.reserve(head.size() + std::strlen(ident.p) + mid.size() + std::strlen(literal.p));
+    sql.s.append(head).append(ident.p).append(mid).append(literal.p);
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn_.get(), sql.s.c_str()), PQclear);
+    return check(res.get(), PGRES_COMMAND_OK, fmt::format("setting the password of '{}'", role),
+                 verifier.p);
+  }
+
+ private:
+  void conninfo_password(const secret& conninfo) {
+    scrubbed_string info;
+    info.s.assign(conninfo.reveal());
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(info.s.c_str(), &err);
+    if (err != nullptr) PQfreemem(err);
+    if (opts == nullptr) return;
+    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o)
+      if (std::string_view(o->keyword) == "password" && o->val != nullptr) password_ = o->val;
+    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o)
+      if (o->val != nullptr) dualcred::detail::secure_zero(o->val, std::strlen(o->val));
+    PQconninfoFree(opts);
+  }
+
+  std::string redacted(std::string text, std::string_view also) const {
+    text = dualcred::detail::redact(std::move(text), password_);
+    return dualcred::detail::redact(std::move(text), also);
+  }
+
+  // libpq's message on one line, without the VERBOSE LOCATION lines.
+  static std::string one_line(std::string_view raw) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos < raw.size()) {
+      std::size_t end = raw.find('\n', pos);
+      if (end == std::string_view::npos) end = raw.size();
+      std::string_view line = raw.substr(pos, end - pos);
+      pos = end + 1;
+      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+      if (line.empty() || line.starts_with("LOCATION:")) continue;
+      if (!out.empty()) out += "; ";
+      out += line;
+    }
+    return out;
+  }
+
+  void login_failed() {
+    const std::string_view raw = PQerrorMessage(conn_.get());
+    const std::string_view code = pg::find_sqlstate(raw);
+    const errc kind = code.empty() ? errc::backend_unavailable : classify_admin_sqlstate(code);
+    error_ =
+        error(kind, redacted(fmt::format("{}: admin login failed: {}", where_, one_line(raw)), {}));
+  }
+
+  result<void> statement_error(std::string_view what, std::string_view hide) const {
+    return fail(errc::backend_unavailable,
+                redacted(fmt::format("{}: {} failed: {}", where_, what,
+                                     one_line(PQerrorMessage(conn_.get()))),
+                         hide));
+  }
+
+  result<void> check(PGresult* res, ExecStatusType want, std::string_view what,
+                     std::string_view hide) const {
+    if (res != nullptr && PQresultStatus(res) == want) return boost::outcome_v2::success();
+    if (res == nullptr) return statement_error(what, hide);
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const std::string_view code = state != nullptr ? state : "";
+    const std::string suffix = code.empty() ? "" : fmt::format(" (SQLSTATE {})", code);
+    return fail(classify_admin_sqlstate(code),
+                redacted(fmt::format("{}: {} failed: {}{}", where_, what,
+                                     primary != nullptr ? primary : "no message", suffix),
+                         hide));
+  }
+
+  std::string where_;
+  std::string password_;  // the conninfo's own, only to redact it
+  pg::connection conn_;
+  std::optional<error> error_;
+};
+
+}  // namespace dualcred::rotation::detail

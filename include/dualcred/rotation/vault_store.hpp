@@ -1,0 +1,47 @@
+#pragma once
+
+// The Vault KV v2 store for rotation: needs nlohmann_json (the `dualcred-vault` dependency)
+// and an HTTP callable such as `curl_transport`.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "../error.hpp"
+#include "../provider/vault_config.hpp"
+#include "../provider/vault_store.hpp"
+#include "state.hpp"
+
+namespace dualcred::rotation {
+
+/// A `writable_store` over one Vault KV v2 secret (`vault_kv2_store`): the revision is the
+/// KV version, and a write is a check-and-set on it, so two rotators cannot both win. Every
+/// key of the secret is read and written back, so a rotation of `REDIS_*` keeps `DB_*`.
+/// The Vault provider reading the same secret reports the KV version as its `version`.
+template <class Http>
+class vault_store {
+ public:
+  vault_store(Http http, vault_config config) : kv_(std::move(http), std::move(config)) {}
+
+  [[nodiscard]] result<stored> read() {
+    DUALCRED_TRY(secret, kv_.read());
+    return stored{std::move(secret.values), secret.metadata.version};
+  }
+
+  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+    return kv_.write(data, expected);
+  }
+
+  [[nodiscard]] std::string describe() const {
+    return fmt::format("Vault {}/{}", kv_.config().mount, kv_.config().path);
+  }
+
+  [[nodiscard]] vault_kv2_store<Http>& kv() noexcept { return kv_; }
+
+ private:
+  vault_kv2_store<Http> kv_;
+};
+
+}  // namespace dualcred::rotation
