@@ -443,3 +443,30 @@ TEST_CASE("a configured token is looked up once and renewed when most of its TTL
   CHECK(renewals == 0);
   CHECK(http.seen->requests.size() == 3);
 }
+
+TEST_CASE("AppRole login request, and a login token without a lease is kept") {
+  scripted http;
+  int logins = 0;
+  http.answer = [&](const http_request& r) -> result<http_response> {
+    if (r.url.ends_with("/v1/auth/approle/login")) {
+      ++logins;
+      CHECK(r.method == "POST");
+      CHECK(r.body == R"({"role_id":"rid","secret_id":"s\"id"})");
+      CHECK(header_value(r.headers, "X-Vault-Token").empty());
+      return http_response{
+          200,
+          {},
+          R"({"auth":{"client_token":"hvs.from-login","lease_duration":0,"renewable":false}})"};
+    }
+    CHECK(header_value(r.headers, "X-Vault-Token") == "hvs.from-login");
+    return http_response{200, {}, read_body(seed)};
+  };
+  auto cfg = config();
+  cfg.token = secret();
+  cfg.approle = vault_approle_login{"rid", secret("s\"id")};
+  vault_kv2_provider p(http, cfg);
+  REQUIRE(p.load());
+  REQUIRE(p.load());
+  CHECK(logins == 1);
+  CHECK(http.seen->requests.size() == 3);
+}

@@ -239,7 +239,7 @@ class vault_session {
     std::lock_guard lock(st.mutex);
     const auto now = clock::now();
     if (has_login()) {
-      if (force_login || !st.have || now >= st.expires_at) {
+      if (force_login || !st.have || (st.managed && now >= st.expires_at)) {
         DUALCRED_TRY(login_locked(st));
       } else if (st.managed && now >= st.renew_at) {
         if (!st.renewable || !renew_locked(st)) {
