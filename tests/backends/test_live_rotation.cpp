@@ -2,6 +2,7 @@
 // passwords several times by the five steps of the runbook. Not one connect may fail.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -37,8 +38,9 @@ struct tally {
 };
 
 template <class Creds, class Use>
-void keep_connecting(Creds& creds, const std::atomic<bool>& stop, tally& t, Use use) {
-  while (!stop.load(std::memory_order_relaxed)) {
+void keep_connecting(Creds& creds, const std::atomic<bool>& stop, tally& t,
+                     std::atomic<long>& finished, Use use) {
+  for (; !stop.load(std::memory_order_relaxed); ++finished) {
     auto conn = creds.connect();
     if (!conn) {
       t.fail(conn.error().detail);
@@ -103,23 +105,36 @@ TEST_CASE("live rotation of PostgreSQL and Redis passwords: no connect fails") {
   tally pg_tally, rd_tally;
   std::atomic<bool> stop{false};
   std::vector<std::thread> clients;
+  // Connects each client finished: a step is done once every client finished two connects
+  // after it, so no connect began before it. Real rotations wait minutes; this machine's
+  // connects can take hundreds of milliseconds when it is busy.
+  std::array<std::atomic<long>, 4> finished{};
   for (int i = 0; i < 2; ++i) {
-    clients.emplace_back([&] {
-      keep_connecting(pg_creds, stop, pg_tally, [](dualcred::pg::connection& c) {
+    clients.emplace_back([&, i] {
+      keep_connecting(pg_creds, stop, pg_tally, finished[2 * i], [](dualcred::pg::connection& c) {
         return PQstatus(c.get()) == CONNECTION_OK;
       });
     });
-    clients.emplace_back([&] {
-      keep_connecting(rd_creds, stop, rd_tally, [](dualcred::redis::connection& c) {
-        auto* reply = static_cast<redisReply*>(redisCommand(c.get(), "PING"));
-        const bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
-        if (reply != nullptr) freeReplyObject(reply);
-        return ok;
-      });
+    clients.emplace_back([&, i] {
+      keep_connecting(rd_creds, stop, rd_tally, finished[2 * i + 1],
+                      [](dualcred::redis::connection& c) {
+                        auto* reply = static_cast<redisReply*>(redisCommand(c.get(), "PING"));
+                        const bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+                        if (reply != nullptr) freeReplyObject(reply);
+                        return ok;
+                      });
     });
   }
 
-  auto settle = [] { std::this_thread::sleep_for(150ms); };
+  auto settle = [&] {
+    std::array<long, 4> at{};
+    for (std::size_t i = 0; i < at.size(); ++i) at[i] = finished[i].load();
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    std::this_thread::sleep_for(100ms);
+    for (std::size_t i = 0; i < at.size(); ++i)
+      while (finished[i].load() < at[i] + 2 && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(5ms);
+  };
   try {
     // Step 1 of the first round: NEXT goes to the provider.
     pg_creds.provider().set(with_next("app_live", pg_pw[0], pg_pw[1]));
