@@ -263,6 +263,8 @@ def render(report, info, compiler, notes, repetitions):
         lines.append(f"- {n}")
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in report.targets]
+    lines += ["", "What limits each target, from profiling: "
+              "[README.md](README.md#what-limits-the-targets-profiled)."]
     if report.missing:
         lines += ["", "Not measured in this run (binary not built or case failed): " +
                   ", ".join(f"`{m}`" for m in sorted(set(report.missing)))]
