@@ -1,11 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -90,9 +92,17 @@ struct step_report {
 struct rotator_options {
   /// Length of generated passwords (see `generate_password`).
   std::size_t password_length = 32;
-  /// When set, decommission (and the end of a rollback) waits until every instance reports
-  /// the store revision that holds the new CURRENT before removing the old password.
+  /// When set, apply waits until every instance reports the store revision that holds NEXT
+  /// before the backend switches to it, and decommission (and the end of a rollback) until
+  /// every instance reports the revision that holds the new CURRENT before the old password
+  /// is removed. Without it, instances must re-read the store (a refresh interval) between
+  /// the steps; a single role's clients otherwise fall back on a reload.
   std::optional<fleet> instances;
+  /// How long apply, decommission and rollback pause (after the fleet check) before they
+  /// change the backend, so connects already in flight with the credentials an instance held
+  /// before finish first. Set it to about the clients' connect time plus their refresh
+  /// interval when no fleet is configured. Zero: no pause.
+  std::chrono::milliseconds settle{0};
   /// Told one line per step (and while waiting for the fleet). Never holds a secret.
   std::function<void(std::string_view line)> on_progress;
 };
@@ -110,7 +120,8 @@ struct rotator_options {
 ///
 /// The steps, for one backend's keys (`rotation_keys`):
 /// 1. `prepare`: a fresh NEXT from the OS CSPRNG, unless the store has one.
-/// 2. `apply`: the backend accepts NEXT; phase `applied`.
+/// 2. `apply`: wait for the fleet (if configured) to hold NEXT, then the backend accepts
+///    NEXT; phase `applied`.
 /// 3. `promote`: CURRENT := NEXT, PREVIOUS := the old CURRENT, NEXT := a fresh one (not yet
 ///    on the backend); phase `promoted`. Clients keep working throughout: the backend
 ///    accepts both the old and the new CURRENT, or (single role) clients fall back to NEXT.
@@ -179,6 +190,11 @@ class rotator {
       return out_of_order(s, errc::invalid_argument,
                           fmt::format("NEXT names '{}' but {} expects '{}'", st.next->user,
                                       admin_.describe(), expected_user));
+    // Every instance must hold NEXT before the backend may switch to it (a single role
+    // refuses CURRENT from here on).
+    if (st.phase != phase::applied) {
+      DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
+    }
     DUALCRED_TRY(admin_step(s, admin_.accept(*st.next)));
     const std::string what =
         fmt::format("{} accepts NEXT for '{}'", admin_.describe(), st.next->user);
@@ -272,11 +288,13 @@ class rotator {
       st.next = std::move(st.current);
       st.current = std::move(back);
       st.phase = phase::rolling_back;
-      DUALCRED_TRY(rev, save(s, snap));
-      snap.raw.revision = rev;
+      DUALCRED_TRY(save(s, snap));
     }
-    DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
+    // Instances hold the restored CURRENT before a single role stops taking the other one,
+    // and are done with the rolled-back one before it is revoked.
     DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
+    DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
+    if (opts_.settle.count() > 0) std::this_thread::sleep_for(opts_.settle);
     if (st.next) {
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.next)));
     }
@@ -395,7 +413,17 @@ class rotator {
     return r;
   }
 
+  // Waits for the instances to hold `revision`, then for `settle`.
   result<void> wait_fleet(step s, std::uint64_t revision) {
+    DUALCRED_TRY(wait_instances(s, revision));
+    if (opts_.settle.count() > 0) {
+      progress(s, fmt::format("settling for {} ms", opts_.settle.count()));
+      std::this_thread::sleep_for(opts_.settle);
+    }
+    return boost::outcome_v2::success();
+  }
+
+  result<void> wait_instances(step s, std::uint64_t revision) {
     if (!opts_.instances || opts_.instances->endpoints.empty()) return boost::outcome_v2::success();
     progress(s, fmt::format("waiting for {} instances to report version {} or later",
                             opts_.instances->endpoints.size(), revision));

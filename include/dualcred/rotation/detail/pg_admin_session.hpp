@@ -70,11 +70,17 @@ class pg_admin_session {
       return;
     }
     PQsetErrorVerbosity(conn_.get(), PQERRORS_VERBOSE);
-    if (PQstatus(conn_.get()) == CONNECTION_BAD) return login_failed();
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) {
+      login_failed();
+      return;
+    }
     PostgresPollingStatusType state = PGRES_POLLING_WRITING;
     for (;;) {
       if (state == PGRES_POLLING_OK) return;
-      if (state == PGRES_POLLING_FAILED) return login_failed();
+      if (state == PGRES_POLLING_FAILED) {
+        login_failed();
+        return;
+      }
       const auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::steady_clock::now() - start);
       if (left.count() <= 0) {
@@ -84,7 +90,10 @@ class pg_admin_session {
       }
       pollfd pfd{PQsocket(conn_.get()),
                  state == PGRES_POLLING_READING ? short(POLLIN) : short(POLLOUT), 0};
-      if (pfd.fd < 0) return login_failed();
+      if (pfd.fd < 0) {
+        login_failed();
+        return;
+      }
       const int n = ::poll(&pfd, 1, static_cast<int>(left.count()));
       if (n < 0 && errno != EINTR) {
         error_ = error(errc::backend_unavailable, fmt::format("{}: poll() failed", where_));

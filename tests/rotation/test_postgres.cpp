@@ -1,0 +1,416 @@
+// The runbook on PostgreSQL, both strategies: a single role whose password is replaced, and
+// two login roles sharing one group role's grants. Stores: a dotenv file (single role) and
+// a Kubernetes-style directory (alternating roles), read by file_provider, and the store
+// itself through store_provider for the fleet check.
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+
+#include <doctest/doctest.h>
+#include <dualcred/provider/file.hpp>
+#include <dualcred/rotation.hpp>
+#include <dualcred/rotation/postgres_admin.hpp>
+
+#include "../support/temp_dir.hpp"
+#include "helpers.hpp"
+
+using namespace std::chrono_literals;
+using namespace dualcred;
+using namespace dualcred::rotation;
+using rotation_tests::pg_fixture;
+using rotation_tests::pg_params;
+
+namespace {
+
+pg_admin_config admin_config() {
+  return pg_admin_config{secret(pg_fixture().admin_conninfo()), pg_params(), 10s};
+}
+
+std::string random_pw() {
+  return "seed-" + testing::detail::random_token(16);
+}
+
+// One login role and a dotenv store holding it.
+std::string seed_single(const testing::temp_dir& dir, const std::string& role) {
+  const std::string pw = random_pw();
+  pg_fixture().create_login_role(role, pw);
+  return dir.write("db.env", "DB_USER=" + role + "\nDB_PASS_CURRENT=" + pw + "\n");
+}
+
+// A group role with the grants, two login roles in it, and a directory store for role_a.
+std::string seed_alternating(const testing::temp_dir& dir, const std::string& stem) {
+  const std::string group = stem + "_group", a = stem + "_a", b = stem + "_b";
+  const std::string pw = random_pw();
+  auto& pg = pg_fixture();
+  pg.exec("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + group +
+          "') THEN CREATE ROLE " + group + " NOLOGIN; END IF; END$$");
+  pg.create_login_role(a, pw);
+  pg.create_login_role(b, random_pw());
+  pg.exec("ALTER ROLE " + b + " PASSWORD NULL");
+  pg.exec("GRANT " + group + " TO " + a + ", " + b);
+  pg.exec("CREATE TABLE IF NOT EXISTS " + stem + "_data (n int)");
+  pg.exec("GRANT SELECT ON " + stem + "_data TO " + group);
+  const std::string d = dir / "secrets";
+  std::filesystem::create_directory(d);
+  dir.write("secrets/DB_USER", a);
+  dir.write("secrets/DB_PASS_CURRENT", pw);
+  return d;
+}
+
+// Without a fleet: the clients' refresh interval (50 ms) plus a connect under load.
+rotator_options settled() {
+  rotator_options o;
+  o.settle = 400ms;
+  return o;
+}
+
+bool logs_in(const credential& c) {
+  return static_cast<bool>(pg::connector(pg_params())(c));
+}
+
+rotation_state state_of(const std::string& path) {
+  auto raw = file_store(path).read();
+  REQUIRE(raw);
+  auto st = parse_state(raw.value().data, rotation_keys::for_prefix("DB"), path);
+  REQUIRE(st);
+  st.value().revision = raw.value().revision;
+  return std::move(st).value();
+}
+
+// Four client threads share one dual_credential reading the store (its version is the
+// store revision), and the rotator waits for it as a fleet of one: NEXT is on every instance
+// before the backend switches, the promoted CURRENT before the old one goes.
+template <class Admin>
+void soak(const std::string& path, Admin admin, const std::string& name) {
+  auto dc =
+      make_dual_credential(pg::connector(pg_params()), store_provider<file_store>(file_store(path)),
+                           rotation_tests::client_options());
+  REQUIRE(dc);
+  auto& creds = dc.value();
+  rotation_tests::clients<std::remove_reference_t<decltype(creds)>> c(creds, 4);
+  rotator_options o;
+  o.instances = fleet{{"client-threads"},
+                      [&](const std::string&) -> result<std::string> {
+                        return fmt::format("{}", creds.snapshot());
+                      },
+                      10s,
+                      10ms,
+                      {}};
+  // Connects already in flight with the set held before finish first: under load (or TSan)
+  // one PostgreSQL login can take longer than a whole step.
+  o.settle = 300ms;
+  rotator r(file_store(path), std::move(admin), rotation_keys::for_prefix("DB"), o);
+  const int n = rotation_tests::cycles();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    auto done = r.run_all();
+    REQUIRE_MESSAGE(done, done.error().detail);
+  }
+  std::this_thread::sleep_for(100ms);
+  c.stop();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  c.counts.report(name.c_str());
+  MESSAGE(name << " soak: " << n << " cycles, " << c.counts.ok.load() << " connects, "
+               << c.counts.failed.load() << " failed, " << ms << " ms; "
+               << fmt::format("{}", creds.snapshot()));
+  CHECK(c.counts.failed == 0);
+  CHECK(c.counts.ok > n);
+  const auto st = state_of(path);
+  CHECK(st.revision == static_cast<std::uint64_t>(1 + 4 * n));
+  CHECK(st.phase == phase::idle);
+  CHECK(logs_in(st.current));
+  REQUIRE(st.previous);
+  CHECK_FALSE(logs_in(*st.previous));
+}
+
+}  // namespace
+
+TEST_CASE("soak: PostgreSQL single role under 4 client threads, zero failed connects") {
+  testing::temp_dir dir;
+  soak(seed_single(dir, "soak_single"), pg_single_role_admin(admin_config()), "postgres single");
+}
+
+TEST_CASE("soak: PostgreSQL alternating roles under 4 client threads, zero failed connects") {
+  testing::temp_dir dir;
+  const std::string path = seed_alternating(dir, "soak_alt");
+  soak(path, pg_alternating_roles_admin(admin_config(), "soak_alt_a", "soak_alt_b"),
+       "postgres alternating");
+  // Both roles read the group's table; the live one is whichever CURRENT names.
+  const auto st = state_of(path);
+  CHECK((st.current.user == "soak_alt_a" || st.current.user == "soak_alt_b"));
+  auto conn = pg::connector(pg_params())(st.current);
+  REQUIRE(conn);
+  std::unique_ptr<PGresult, void (*)(PGresult*)> res(
+      PQexec(conn.value().get(), "SELECT count(*) FROM soak_alt_data"), PQclear);
+  CHECK(PQresultStatus(res.get()) == PGRES_TUPLES_OK);
+}
+
+TEST_CASE("alternating roles: NEXT names the other role, the old one is decommissioned") {
+  testing::temp_dir dir;
+  const std::string path = seed_alternating(dir, "alt");
+  rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), "alt_a", "alt_b"),
+            rotation_keys::for_prefix("DB"));
+  REQUIRE(r.prepare());
+  auto st = r.state().value();
+  REQUIRE(st.next);
+  CHECK(st.next->user == "alt_b");
+  REQUIRE(r.apply());
+  CHECK(logs_in(st.current));  // the old role keeps working untouched
+  CHECK(logs_in(*st.next));
+  REQUIRE(r.promote());
+  REQUIRE(r.verify());
+  st = r.state().value();
+  CHECK(st.current.user == "alt_b");
+  CHECK(st.previous->user == "alt_a");
+  CHECK(st.next->user == "alt_a");
+  REQUIRE(r.decommission());
+  CHECK_FALSE(logs_in(*st.previous));
+  CHECK(logs_in(st.current));
+  // The file provider sees CURRENT as alt_b and NEXT as alt_a (DB_USER_NEXT).
+  auto set = file_provider(path).load();
+  REQUIRE(set);
+  CHECK(set.value().current.user == "alt_b");
+  CHECK(set.value().next->user == "alt_a");
+  // A current user that is neither role is refused before anything is written.
+  rotator wrong(file_store(path), pg_alternating_roles_admin(admin_config(), "x_a", "x_b"),
+                rotation_keys::for_prefix("DB"));
+  auto e = wrong.apply();
+  REQUIRE_FALSE(e);
+  CHECK(e.error().is(errc::invalid_argument));
+  CHECK(e.error().detail.find("alt_b") != std::string::npos);
+}
+
+TEST_CASE("the plaintext never reaches the server: only a SCRAM verifier is sent") {
+  testing::temp_dir dir;
+  const std::string path = seed_single(dir, "scram_only");
+  auto& pg = pg_fixture();
+  pg.exec("ALTER ROLE postgres SET log_statement = 'all'");
+  rotator r(file_store(path), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"),
+            settled());
+  REQUIRE(r.prepare());
+  const std::string next(r.state().value().next->password.reveal());
+  REQUIRE(r.apply());
+  pg.exec("ALTER ROLE postgres RESET log_statement");
+  std::ifstream in(pg.log_path());
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(log.find("ALTER ROLE \"scram_only\" PASSWORD 'SCRAM-SHA-256$") != std::string::npos);
+  CHECK(log.find(next) == std::string::npos);
+  const auto rows = pg.exec("SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_only'");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0][0].starts_with("SCRAM-SHA-256$4096:"));
+  CHECK(logs_in(credential{"scram_only", secret(next)}));
+}
+
+TEST_CASE("crash-resume, single role: stopped after each step, resumed, consistent") {
+  const step steps[] = {step::prepare, step::apply, step::promote, step::verify,
+                        step::decommission};
+  testing::temp_dir dir;
+  const std::string path = seed_single(dir, "resume_single");
+  auto dc = make_dual_credential(pg::connector(pg_params()), file_provider(path),
+                                 rotation_tests::client_options());
+  REQUIRE(dc);
+  rotation_tests::clients<std::remove_reference_t<decltype(dc.value())>> c(dc.value(), 2);
+  for (int stop_after = 0; stop_after < 5; ++stop_after) {
+    CAPTURE(stop_after);
+    {
+      rotator first(file_store(path), pg_single_role_admin(admin_config()),
+                    rotation_keys::for_prefix("DB"), settled());
+      for (int i = 0; i <= stop_after; ++i) REQUIRE(first.run(steps[i]));
+    }
+    std::this_thread::sleep_for(60ms);
+    rotator again(file_store(path), pg_single_role_admin(admin_config()),
+                  rotation_keys::for_prefix("DB"), settled());
+    auto rest = again.run_all();
+    REQUIRE_MESSAGE(rest, rest.error().detail);
+    const auto st = state_of(path);
+    CHECK(st.phase == phase::idle);
+    CHECK(logs_in(st.current));
+    std::this_thread::sleep_for(60ms);
+  }
+  c.stop();
+  c.counts.report("resume");
+  CHECK(c.counts.failed == 0);
+}
+
+TEST_CASE("rollback after promote, single role: clients keep connecting throughout") {
+  testing::temp_dir dir;
+  const std::string path = seed_single(dir, "rollback_single");
+  const credential original = state_of(path).current;
+  auto dc = make_dual_credential(pg::connector(pg_params()), file_provider(path),
+                                 rotation_tests::client_options());
+  REQUIRE(dc);
+  rotation_tests::clients<std::remove_reference_t<decltype(dc.value())>> c(dc.value(), 4);
+  rotator r(file_store(path), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"),
+            settled());
+  REQUIRE(r.prepare());
+  REQUIRE(r.apply());
+  REQUIRE(r.promote());
+  const credential promoted = r.state().value().current;
+  std::this_thread::sleep_for(150ms);
+  auto back = r.rollback();
+  REQUIRE_MESSAGE(back, back.error().detail);
+  std::this_thread::sleep_for(200ms);
+  c.stop();
+  c.counts.report("rollback");
+  CHECK(c.counts.failed == 0);
+  CHECK(c.counts.ok > 0);
+  const auto st = state_of(path);
+  CHECK(st.current == original);
+  CHECK(logs_in(original));
+  CHECK_FALSE(logs_in(promoted));
+}
+
+TEST_CASE("rollback after decommission, alternating roles: the old role logs in again") {
+  testing::temp_dir dir;
+  const std::string path = seed_alternating(dir, "rb_alt");
+  const credential original = state_of(path).current;
+  rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), "rb_alt_a", "rb_alt_b"),
+            rotation_keys::for_prefix("DB"));
+  REQUIRE(r.run_all());
+  CHECK_FALSE(logs_in(original));
+  const credential promoted = r.state().value().current;
+  auto back = r.rollback();
+  REQUIRE_MESSAGE(back, back.error().detail);
+  CHECK(logs_in(original));
+  CHECK_FALSE(logs_in(promoted));
+  CHECK(state_of(path).current == original);
+}
+
+TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a missing role") {
+  testing::temp_dir dir;
+  const std::string path = seed_single(dir, "victim");
+  const auto before = state_of(path);
+  pg_fixture().create_login_role("weak_admin", "weak-admin-pw");
+  SUBCASE("admin lacks privilege") {
+    pg_admin_config cfg = admin_config();
+    cfg.admin_conninfo = secret(
+        fmt::format("host=127.0.0.1 port={} dbname=postgres user=weak_admin password=weak-admin-pw",
+                    pg_fixture().port()));
+    rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+              rotation_keys::for_prefix("DB"));
+    REQUIRE(r.prepare());
+    const std::string next(r.state().value().next->password.reveal());
+    auto e = r.apply();
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::permission_denied));
+    CHECK(r.last_failure() == failure_site::backend);
+    CHECK(e.error().detail.find("42501") != std::string::npos);
+    CHECK(e.error().detail.find("weak-admin-pw") == std::string::npos);
+    CHECK(e.error().detail.find(next) == std::string::npos);
+    CHECK(e.error().detail.find("SCRAM") == std::string::npos);
+    CHECK(state_of(path).phase == phase::idle);
+    CHECK(logs_in(before.current));
+  }
+  SUBCASE("admin login refused") {
+    pg_admin_config cfg = admin_config();
+    cfg.admin_conninfo = secret(fmt::format(
+        "host=127.0.0.1 port={} dbname=postgres user=weak_admin password=not-the-password",
+        pg_fixture().port()));
+    rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+              rotation_keys::for_prefix("DB"));
+    REQUIRE(r.prepare());
+    auto e = r.apply();
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::auth_rejected));
+    CHECK(e.error().detail.find("not-the-password") == std::string::npos);
+  }
+  SUBCASE("server unreachable") {
+    pg_admin_config cfg = admin_config();
+    const int port = testing::detail::free_port();
+    cfg.admin_conninfo = secret(fmt::format("host=127.0.0.1 port={} user=x password=pw-x", port));
+    cfg.clients.port = port;
+    rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+              rotation_keys::for_prefix("DB"));
+    auto e = r.run_all();
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::backend_unavailable));
+    CHECK(r.last_failure() == failure_site::backend);
+    CHECK(e.error().detail.find("pw-x") == std::string::npos);
+  }
+  SUBCASE("the role does not exist") {
+    const std::string p = dir.write("ghost.env", "DB_USER=ghost_role\nDB_PASS_CURRENT=ghost-pw\n");
+    rotator r(file_store(p), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"));
+    auto e = r.run_all();
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::not_found));
+    CHECK(e.error().detail.find("ghost_role") != std::string::npos);
+  }
+  SUBCASE("verify fails when the backend lost the new password") {
+    rotator r(file_store(path), pg_single_role_admin(admin_config()),
+              rotation_keys::for_prefix("DB"), settled());
+    REQUIRE(r.prepare());
+    REQUIRE(r.apply());
+    REQUIRE(r.promote());
+    pg_fixture().set_password("victim", "someone-else-changed-it");
+    auto e = r.verify();
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::auth_rejected));
+    CHECK(r.last_failure() == failure_site::verify);
+    CHECK(state_of(path).phase == phase::promoted);  // not marked verified
+    auto d = r.decommission();
+    REQUIRE_FALSE(d);
+    CHECK(r.last_failure() == failure_site::order);
+  }
+}
+
+TEST_CASE("fleet-aware decommission waits until every instance has the promoted version") {
+  testing::temp_dir dir;
+  const std::string path = seed_alternating(dir, "fleet");
+  // Three instances reading the store itself: their status version is the store revision.
+  using creds_t = dual_credential<pg::connector, store_provider<file_store>>;
+  std::vector<std::unique_ptr<creds_t>> instances;
+  for (int i = 0; i < 3; ++i) {
+    dualcred::options o;
+    o.refresh_interval = i == 2 ? 0ms : 50ms;  // instance 2 never refreshes by itself
+    auto dc = make_dual_credential(pg::connector(pg_params()),
+                                   store_provider<file_store>(file_store(path)), o);
+    REQUIRE(dc);
+    instances.push_back(std::make_unique<creds_t>(std::move(dc).value()));
+  }
+  fleet f;
+  for (int i = 0; i < 3; ++i) f.endpoints.push_back("instance-" + std::to_string(i));
+  f.fetch = [&](const std::string& url) -> result<std::string> {
+    auto& dc = *instances.at(static_cast<std::size_t>(url.back() - '0'));
+    (void)dc.connect();  // traffic, so the refresh timer fires
+    return fmt::format("{}", dc.snapshot());
+  };
+  f.deadline = 1500ms;
+  f.poll_interval = 50ms;
+  std::vector<std::string> lines;
+  rotator_options o;
+  o.instances = f;
+  o.on_progress = [&](std::string_view line) { lines.emplace_back(line); };
+  rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), "fleet_a", "fleet_b"),
+            rotation_keys::for_prefix("DB"), o);
+  const credential old = state_of(path).current;
+  REQUIRE(r.prepare());
+  auto unseen = r.apply();  // instance 2 has not read NEXT: the backend is left alone
+  REQUIRE_FALSE(unseen);
+  CHECK(unseen.error().is(errc::timeout));
+  CHECK(state_of(path).phase == phase::idle);
+  REQUIRE(instances[2]->reload());
+  REQUIRE(r.apply());
+  REQUIRE(r.promote());
+  REQUIRE(r.verify());
+  auto late = r.decommission();
+  REQUIRE_FALSE(late);
+  CHECK(late.error().is(errc::timeout));
+  CHECK(r.last_failure() == failure_site::fleet);
+  CHECK(late.error().detail.find("instance-2") != std::string::npos);
+  CHECK(late.error().detail.find("instance-0") == std::string::npos);
+  CHECK(logs_in(old));  // nothing removed while an instance lags
+  CHECK(state_of(path).phase == phase::verified);
+
+  REQUIRE(instances[2]->reload());
+  auto done = r.decommission();
+  REQUIRE_MESSAGE(done, done.error().detail);
+  CHECK_FALSE(logs_in(old));
+  bool saw_wait = false;
+  for (const auto& l : lines)
+    saw_wait = saw_wait || l.find("3 of 3 instances") != std::string::npos;
+  CHECK(saw_wait);
+}
