@@ -9,7 +9,7 @@
 // its own /health and /metrics, and the rotation's decommission step waits on that /health
 // until the demo's clients report the new secret version: the demo is its own fleet.
 //
-//   ./zero_downtime_demo [--rotations N] [--clients N] [--health-port PORT]
+//   ./zero_downtime_demo [--rotations N] [--clients N] [--health-port PORT] [--verbose]
 //
 // The last line is `rotations: R, connects: N ok, F failed`; the exit code is 1 when F > 0
 // or a step failed. Run as root, PostgreSQL runs as the `postgres` user.
@@ -19,10 +19,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,7 +33,9 @@
 #include <dualcred/backend/hiredis.hpp>
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
-#include <dualcred/provider/file.hpp>
+#include <dualcred/rotation.hpp>
+#include <dualcred/rotation/postgres_admin.hpp>
+#include <dualcred/rotation/redis_admin.hpp>
 
 #include "../tests/support/servers.hpp"
 #include "health_server.hpp"
@@ -47,11 +49,16 @@ struct config {
   int clients = 2;  // per backend
   int health_port = 0;
   std::chrono::milliseconds window = 300ms;  // client traffic after each step
+  bool verbose = false;                      // print the rotator's account of each step
 };
 
 bool parse_args(int argc, char** argv, config& c) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
+    if (arg == "--verbose") {
+      c.verbose = true;
+      continue;
+    }
     if (i + 1 >= argc) return false;
     const int value = std::atoi(argv[++i]);
     if (arg == "--rotations" && value > 0)
@@ -155,9 +162,42 @@ void print_rows(std::string_view step, const std::vector<backend_view>& backends
   }
 }
 
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
+namespace rotation = dualcred::rotation;
+
+// The rotation's fleet check reads /health over HTTP; cpp-httplib serves as the client too,
+// so the demo needs no libcurl. A 503 body still tells which version an instance uses.
+rotation::fetch_function httplib_fetch() {
+  return [](const std::string& url) -> dualcred::result<std::string> {
+    const auto path_at = url.find('/', url.find("//") + 2);
+    httplib::Client client(url.substr(0, path_at));
+    client.set_connection_timeout(2);
+    client.set_read_timeout(2);
+    auto res = client.Get(path_at == std::string::npos ? "/" : url.substr(path_at));
+    if (!res)
+      return dualcred::fail(dualcred::errc::provider_unavailable,
+                            fmt::format("GET {}: {}", url, httplib::to_string(res.error())));
+    if (res->status != 200 && res->status != 503)
+      return dualcred::fail(dualcred::errc::provider_unavailable,
+                            fmt::format("GET {}: HTTP {}", url, res->status));
+    return res->body;
+  };
+}
+
+// The first logins: generated, set on the servers, and written to the store.
+void seed(rotation::file_store& store, dualcred::testing::postgres_server& pg,
+          dualcred::testing::redis_server& redis) {
+  auto pg_pw = rotation::generate_password();
+  auto redis_pw = rotation::generate_password();
+  if (!pg_pw || !redis_pw) throw std::runtime_error("cannot generate the first passwords");
+  pg.create_login_role("app", std::string(pg_pw.value().reveal()));
+  redis.set_user("app", {std::string(redis_pw.value().reveal())});
+  rotation::values data;
+  data.emplace("DB_USER", dualcred::secret("app"));
+  data.emplace("DB_PASS_CURRENT", std::move(pg_pw).value());
+  data.emplace("REDIS_USER", dualcred::secret("app"));
+  data.emplace("REDIS_PASS_CURRENT", std::move(redis_pw).value());
+  auto written = store.write(data, 0);
+  if (!written) throw std::runtime_error("cannot write the store: " + written.error().detail);
 }
 
 }  // namespace
@@ -165,7 +205,8 @@ void write_file(const std::filesystem::path& path, const std::string& text) {
 int main(int argc, char** argv) {
   config cfg;
   if (!parse_args(argc, argv, cfg)) {
-    fmt::print(stderr, "usage: {} [--rotations N] [--clients N] [--health-port PORT]\n", argv[0]);
+    fmt::print(stderr, "usage: {} [--rotations N] [--clients N] [--health-port PORT] [--verbose]\n",
+               argv[0]);
     return 2;
   }
   try {
@@ -173,18 +214,16 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     dualcred::testing::postgres_server pg_server;
     dualcred::testing::redis_server redis_server;
+
+    // One dotenv file holds both logins (DB_* and REDIS_*), with the rotation's own keys and
+    // a revision counter beside them. It stands in for Vault.
     dualcred::testing::detail::temp_dir secrets_dir("dualcred-demo");
-    const auto secrets = secrets_dir.path() / "app.env";
+    const std::string secrets = (secrets_dir.path() / "app.env").string();
+    auto store = std::make_shared<rotation::file_store>(secrets);
+    seed(*store, pg_server, redis_server);
 
-    // The first passwords, on the servers and in the secret file the clients read.
-    const std::string pg_first = dualcred::testing::detail::random_token(32);
-    const std::string redis_first = dualcred::testing::detail::random_token(32);
-    pg_server.create_login_role("app", pg_first);
-    redis_server.set_user("app", {redis_first});
-    write_file(secrets, "DB_USER=app\nDB_PASS_CURRENT=" + pg_first +
-                            "\nREDIS_USER=app\nREDIS_PASS_CURRENT=" + redis_first + "\n");
-
-    // Clients re-read the secret file every 100 ms, as a service would on a timer.
+    // Clients re-read the store every 100 ms, as a service would on a timer. Their set's
+    // version is the store's revision: what the fleet check compares.
     dualcred::options opts;
     opts.refresh_interval = 100ms;
     opts.min_reload_interval = 20ms;
@@ -201,10 +240,10 @@ int main(int argc, char** argv) {
 
     auto pg_made = dualcred::make_dual_credential(
         dualcred::pg::connector(pp),
-        dualcred::file_provider(secrets.string(), dualcred::key_names::for_prefix("DB")), opts);
+        rotation::store_provider(store, rotation::rotation_keys::for_prefix("DB")), opts);
     auto redis_made = dualcred::make_dual_credential(
         dualcred::redis::connector(rp),
-        dualcred::file_provider(secrets.string(), dualcred::key_names::for_prefix("REDIS")), opts);
+        rotation::store_provider(store, rotation::rotation_keys::for_prefix("REDIS")), opts);
     if (!pg_made || !redis_made) {
       fmt::print(stderr, "cannot read the logins: {}\n",
                  !pg_made ? pg_made.error().detail : redis_made.error().detail);
@@ -219,45 +258,72 @@ int main(int argc, char** argv) {
                                                      {"redis", redis.snapshot()}};
         },
         cfg.health_port);
-    fmt::print("health: http://127.0.0.1:{}/health  metrics: http://127.0.0.1:{}/metrics\n",
-               http.port(), http.port());
+    const std::string health_url = fmt::format("http://127.0.0.1:{}/health", http.port());
+    fmt::print("health: {}  metrics: http://127.0.0.1:{}/metrics\n", health_url, http.port());
+
+    // The rotators. PostgreSQL's single role holds one password at a time, so clients fall
+    // back to NEXT from apply until promote; Redis's ACL user holds both. Decommission waits
+    // until this process's /health reports the promoted revision for both backends.
+    rotation::rotator_options ropts;
+    ropts.instances = rotation::fleet{{health_url}, httplib_fetch(), 20s, 25ms, {}};
+    if (cfg.verbose)
+      ropts.on_progress = [](std::string_view line) { fmt::print("      {}\n", line); };
+    rotation::pg_admin_config admin;
+    admin.admin_conninfo = dualcred::secret(pg_server.admin_conninfo());
+    admin.clients = pp;
+    rotation::rotator pg_rotator(rotation::file_store(secrets),
+                                 rotation::pg_single_role_admin(std::move(admin)),
+                                 rotation::rotation_keys::for_prefix("DB"), ropts);
+    rotation::rotator redis_rotator(
+        rotation::file_store(secrets),
+        rotation::redis_acl_admin(
+            rp, {redis_server.admin_user(), dualcred::secret(redis_server.admin_password())}),
+        rotation::rotation_keys::for_prefix("REDIS"), ropts);
 
     tally pg_tally, redis_tally;
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
-    for (int i = 0; i < cfg.clients; ++i) {
-      clients.emplace_back([&] { keep_querying(pg, stop, pg_tally, select_one); });
-      clients.emplace_back([&] { keep_querying(redis, stop, redis_tally, incr); });
-    }
     const auto stop_clients = [&] {
       stop = true;
       for (auto& t : clients)
         if (t.joinable()) t.join();
     };
-
     const std::vector<backend_view> backends{
         {"postgres", &pg_tally, [&] { return pg.snapshot(); }},
         {"redis", &redis_tally, [&] { return redis.snapshot(); }}};
     std::vector<counts> last(backends.size());
-    fmt::print("{} client threads per backend, connecting and querying without pause\n\n",
-               cfg.clients);
 
     int rotations_done = 0;
     std::string step_error;
     try {
+      for (int i = 0; i < cfg.clients; ++i) {
+        clients.emplace_back([&] { keep_querying(pg, stop, pg_tally, select_one); });
+        clients.emplace_back([&] { keep_querying(redis, stop, redis_tally, incr); });
+      }
+      fmt::print("{} client thread{} per backend, connecting and querying without pause\n\n",
+                 cfg.clients, cfg.clients == 1 ? "" : "s");
       std::this_thread::sleep_for(cfg.window);
       print_header();
       print_rows("(steady)", backends, last);
+
+      // Each step runs for both backends, then the clients work on for a moment before the
+      // row shows what they saw.
       for (int r = 1; r <= cfg.rotations && step_error.empty(); ++r) {
         fmt::print("\nrotation {} of {}\n", r, cfg.rotations);
         print_header();
-        // TODO(rotation.hpp): run prepare, apply, promote, verify and decommission for both
-        // backends through dualcred::rotation::rotator once its API is on main.
-        for (const char* step : {"prepare", "apply", "promote", "verify", "decommission"}) {
+        for (const rotation::step step :
+             {rotation::step::prepare, rotation::step::apply, rotation::step::promote,
+              rotation::step::verify, rotation::step::decommission}) {
+          auto done = pg_rotator.run(step);
+          if (done) done = redis_rotator.run(step);
+          if (!done) {
+            step_error = done.error().detail;
+            break;
+          }
           std::this_thread::sleep_for(cfg.window);
-          print_rows(step, backends, last);
+          print_rows(rotation::to_string(step), backends, last);
         }
-        ++rotations_done;
+        if (step_error.empty()) ++rotations_done;
       }
     } catch (...) {
       stop_clients();
@@ -272,7 +338,7 @@ int main(int argc, char** argv) {
       std::lock_guard lock(b.clients->mutex);
       for (const auto& e : b.clients->first_errors) fmt::print("{} failure: {}\n", b.name, e);
     }
-    fmt::print("\nfinal status: {}\n",
+    fmt::print("\n/health: {}\n",
                dualcred::health_json({{"postgres", pg.snapshot()}, {"redis", redis.snapshot()}}));
     if (!step_error.empty()) fmt::print("rotation failed: {}\n", step_error);
     fmt::print("rotations: {}, connects: {} ok, {} failed\n", rotations_done, ok, failed);
