@@ -141,3 +141,42 @@ TEST_CASE("a storm whose reload brings a working set: everyone connects, one loa
   CHECK(ok == threads);
   CHECK(script->loads - loads_before == 1);
 }
+
+TEST_CASE("more threads than owned shards: the counts stay exact") {
+  auto made = make_dual_credential(accepts_two{}, static_provider(make_set("alpha", "beta")));
+  REQUIRE(made);
+  constexpr int threads = static_cast<int>(detail::exclusive_shards) + 16;
+  constexpr int per_thread = 300;
+  std::barrier start(threads);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t)
+    clients.emplace_back([&] {
+      start.arrive_and_wait();  // all alive at once, so some must share the spare shard
+      for (int i = 0; i < per_thread; ++i) (void)made.value().connect();
+    });
+  for (auto& c : clients) c.join();
+  CHECK(made.value().snapshot().connects_via_current == threads * per_thread);
+}
+
+TEST_CASE("replaced sets are freed once no reader holds them, and not before") {
+  detail::shard_array shards;
+  detail::published_sets sets(shards);
+  const detail::shard_ref me(shards);
+  auto make = [](const char* pw) {
+    auto p = std::make_unique<detail::published_set>();
+    p->set = make_set(pw, std::nullopt);
+    return p;
+  };
+  sets.publish(make("first"));
+  {
+    const auto guard = sets.read(me);
+    const detail::published_set* held = guard.get();
+    for (int i = 0; i < 50; ++i) sets.publish(make("later"));
+    // The held set was retired but must still be intact (ASan would flag a free).
+    CHECK(held->set.current.password.reveal() == "first");
+    CHECK(sets.retired_count() >= 1);
+  }
+  sets.publish(make("last"));
+  sets.reclaim();
+  CHECK(sets.retired_count() == 0);
+}

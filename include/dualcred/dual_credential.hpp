@@ -80,17 +80,20 @@ class dual_credential {
     state& st = *s_;
     if (st.opts.refresh_interval.count() > 0) refresh_if_due(st);
     const std::uint64_t seq = st.reload_seq.load(std::memory_order_acquire);
+    const detail::shard_ref shard(st.shards);
     refusals why;
     std::optional<connection_type> open_conn;
     std::uint64_t tried = 0;
     {
-      const auto guard = st.sets.read();
+      const auto guard = st.sets.read(shard);
       if (const detail::published_set* p = guard.get()) {
-        if (auto done = try_set(st, *p, open_conn, why)) return std::move(*done);
+        bool exhausted = false;
+        auto r = try_set(st, shard, *p, open_conn, why, exhausted);
+        if (!exhausted) return r;
         tried = p->generation;
       }
     }
-    return after_refusal(st, seq, tried, open_conn, why);
+    return after_refusal(st, shard, seq, tried, open_conn, why);
   }
 
   /// Reads the provider now. On failure the set in use stays as it was.
@@ -113,7 +116,8 @@ class dual_credential {
     out.reload_failures = st.reload_failures.load(std::memory_order_relaxed);
     out.preferred = st.preferred.load(std::memory_order_relaxed);
     {
-      const auto guard = st.sets.read();
+      const detail::shard_ref shard(st.shards);
+      const auto guard = st.sets.read(shard);
       if (const auto* p = guard.get()) out.version = p->set.version;
     }
     std::lock_guard lock(st.error_mutex);
@@ -128,9 +132,17 @@ class dual_credential {
 
  private:
   // Why each slot was refused, kept for the all_rejected detail; empty on the happy path.
+  // Allocated on the first refusal: GCC zero-fills a std::optional<error>'s storage, and
+  // clearing 112 bytes on every connect cost more than the rest of the happy path.
   struct refusals {
-    std::array<std::optional<error>, 2> by_slot;
-    void add(slot which, error e) { by_slot[static_cast<std::size_t>(which)] = std::move(e); }
+    std::unique_ptr<std::array<std::optional<error>, 2>> by_slot;
+    void add(slot which, error e) {
+      if (!by_slot) by_slot = std::make_unique<std::array<std::optional<error>, 2>>();
+      (*by_slot)[static_cast<std::size_t>(which)] = std::move(e);
+    }
+    [[nodiscard]] const std::optional<error>* get(slot s) const {
+      return by_slot ? &(*by_slot)[static_cast<std::size_t>(s)] : nullptr;
+    }
   };
 
   struct state {
@@ -142,7 +154,7 @@ class dual_credential {
     Policy policy;
     const options opts;
 
-    detail::shard_array shards;
+    mutable detail::shard_array shards;  // snapshot() reads through a guard too
     mutable detail::published_sets sets{shards};
     std::atomic<slot> preferred{slot::current};
     std::atomic<std::uint64_t> reload_seq{0};  // completed provider loads, good or bad
@@ -197,19 +209,20 @@ class dual_credential {
     }
   }
 
-  // Tries the preferred slot, then the other. Empty when every slot was refused.
-  static std::optional<result<connection_type>> try_set(state& st, const detail::published_set& p,
-                                                        std::optional<connection_type>& open_conn,
-                                                        refusals& why) {
+  // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
+  // Every return names `r`, so the connector's result reaches the caller without a move
+  // (with Outcome 2.1 a result<T> holds an `error` beside the T: moving it moves a string).
+  static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
+                                         const detail::published_set& p,
+                                         std::optional<connection_type>& open_conn, refusals& why,
+                                         bool& exhausted) {
     const slot first = (st.opts.sticky && p.set.next) ? st.preferred.load(std::memory_order_relaxed)
                                                       : slot::current;
-    auto& shard = st.shards[detail::this_thread_shard()];
-    for (const slot which : {first, other(first)}) {
-      const credential* cred = p.get(which);
-      if (cred == nullptr) continue;
-      auto r = attempt(st, *cred, open_conn);
+    slot which = first;
+    result<connection_type> r = attempt(st, *p.get(which), open_conn);
+    for (;;) {
       if (r) {
-        detail::bump(which == slot::current ? shard.via_current : shard.via_next);
+        shard.add(which == slot::current ? shard.get().via_current : shard.get().via_next);
         if (which != first) on_fell_back(st, shard, which, p);
         return r;
       }
@@ -220,14 +233,20 @@ class dual_credential {
       st.policy.on_event(
           {event_kind::refused, which, r.error().code, r.error().detail, p.set.version});
       note_error(st, r.error());
-      why.add(which, std::move(r).error());
+      why.add(which, std::move(r).error());  // r is ignored when exhausted, else replaced
+      const credential* cred = which == first ? p.get(other(first)) : nullptr;
+      if (cred == nullptr) {
+        exhausted = true;
+        return r;
+      }
+      which = other(first);
+      r = attempt(st, *cred, open_conn);
     }
-    return std::nullopt;
   }
 
-  static void on_fell_back(state& st, detail::shard& shard, slot used,
+  static void on_fell_back(state& st, const detail::shard_ref& shard, slot used,
                            const detail::published_set& p) {
-    detail::bump(shard.fallbacks);
+    shard.add(shard.get().fallbacks);
     // Only write the shared preference when it changes, so the window costs one write.
     if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != used)
       st.preferred.store(used, std::memory_order_relaxed);
@@ -236,12 +255,13 @@ class dual_credential {
 
   // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
   // credentials changed.
-  static result<connection_type> after_refusal(state& st, std::uint64_t seq, std::uint64_t tried,
+  static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
+                                               std::uint64_t seq, std::uint64_t tried,
                                                std::optional<connection_type>& open_conn,
                                                refusals& why) {
     std::optional<error> load_error = shared_reload(st, seq);
     {
-      const auto guard = st.sets.read();
+      const auto guard = st.sets.read(shard);
       const detail::published_set* p = guard.get();
       if (p == nullptr) {
         // Nothing was ever loaded: the provider's own error is the most useful answer.
@@ -250,11 +270,13 @@ class dual_credential {
       }
       if (p->generation != tried) {
         refusals retry_why;
-        if (auto done = try_set(st, *p, open_conn, retry_why)) return std::move(*done);
+        bool exhausted = false;
+        auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted);
+        if (!exhausted) return r;
         why = std::move(retry_why);
       }
     }
-    detail::bump(st.shards[detail::this_thread_shard()].all_rejected);
+    shard.add(shard.get().all_rejected);
     std::string detail = describe(why, load_error);
     st.policy.on_event({event_kind::all_refused, slot::current, make_error_code(errc::all_rejected),
                         detail, {}});
@@ -266,8 +288,7 @@ class dual_credential {
   static std::string describe(const refusals& why, const std::optional<error>& load_error) {
     std::string out = "every credential was refused";
     for (const slot s : {slot::current, slot::next}) {
-      if (const auto& e = why.by_slot[static_cast<std::size_t>(s)])
-        out += fmt::format("; {}: {}", s, e->detail);
+      if (const auto* e = why.get(s); e && *e) out += fmt::format("; {}: {}", s, (*e)->detail);
     }
     if (load_error) out += fmt::format("; reload failed: {}", load_error->detail);
     return out;

@@ -37,13 +37,15 @@ class published_sets {
    public:
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
-    ~read_guard() { mark_->fetch_sub(1, std::memory_order_release); }
+    ~read_guard() { shard_.leave(*mark_); }
     [[nodiscard]] const published_set* get() const noexcept { return set_; }
 
    private:
     friend class published_sets;
-    read_guard(std::atomic<std::uint64_t>* mark, const published_set* set) noexcept
-        : mark_(mark), set_(set) {}
+    read_guard(const shard_ref& shard, std::atomic<std::uint64_t>* mark,
+               const published_set* set) noexcept
+        : shard_(shard), mark_(mark), set_(set) {}
+    const shard_ref& shard_;
     std::atomic<std::uint64_t>* mark_;
     const published_set* set_;
   };
@@ -54,11 +56,13 @@ class published_sets {
   ~published_sets() { delete current_.load(std::memory_order_relaxed); }
 
   // The current set (may be null before the first load), pinned until the guard dies.
-  [[nodiscard]] read_guard read() noexcept {
+  // Entering is the one locked instruction of a connect: the mark must be visible before
+  // the pointer is read (a store-load order only a full barrier gives).
+  [[nodiscard]] read_guard read(const shard_ref& shard) noexcept {
     const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
-    auto* mark = &shards_[this_thread_shard()].readers[e & 1];
+    auto* mark = &shard.get().readers[e & 1];
     mark->fetch_add(1, std::memory_order_seq_cst);
-    return read_guard(mark, current_.load(std::memory_order_seq_cst));
+    return read_guard(shard, mark, current_.load(std::memory_order_seq_cst));
   }
 
   // Writer side: call with the writer's mutex held.

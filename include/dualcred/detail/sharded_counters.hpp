@@ -4,28 +4,65 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #ifndef DUALCRED_SHARDS
-/// How many cache-line shards spread per-connect writes across threads (a power of two).
-#define DUALCRED_SHARDS 16
+/// How many threads get a cache-line shard of their own in each dual_credential; threads
+/// beyond that share one more shard, correctly but more slowly. A power of two.
+#define DUALCRED_SHARDS 64
 #endif
 
 namespace dualcred::detail {
 
-inline constexpr std::size_t shard_count = DUALCRED_SHARDS;
-static_assert((shard_count & (shard_count - 1)) == 0, "DUALCRED_SHARDS must be a power of two");
+inline constexpr std::size_t exclusive_shards = DUALCRED_SHARDS;
+static_assert((exclusive_shards & (exclusive_shards - 1)) == 0,
+              "DUALCRED_SHARDS must be a power of two");
 
-// Each thread takes a shard once, round robin, so threads rarely write the same cache line:
-// a write to a line another core also writes costs ten times more than one to a line of
-// its own (see STYLE.md's measurements).
-inline std::size_t this_thread_shard() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
-  return mine & (shard_count - 1);
+// Hands each live thread a distinct index below `exclusive_shards` while there are enough,
+// and takes it back when the thread ends, so thread pools that churn keep their own shards.
+class thread_index_registry {
+ public:
+  static constexpr std::size_t shared = exclusive_shards;  // the index of the shared shard
+
+  static std::size_t acquire() {
+    auto& r = instance();
+    std::lock_guard lock(r.mutex_);
+    if (!r.free_.empty()) {
+      const std::size_t i = r.free_.back();
+      r.free_.pop_back();
+      return i;
+    }
+    return r.next_ < exclusive_shards ? r.next_++ : shared;
+  }
+  static void release(std::size_t i) {
+    if (i == shared) return;
+    auto& r = instance();
+    std::lock_guard lock(r.mutex_);
+    r.free_.push_back(i);
+  }
+
+ private:
+  static thread_index_registry& instance() {
+    static thread_index_registry r;
+    return r;
+  }
+  std::mutex mutex_;
+  std::vector<std::size_t> free_;
+  std::size_t next_ = 0;
+};
+
+inline std::size_t this_thread_index() noexcept {
+  struct holder {
+    std::size_t index = thread_index_registry::acquire();
+    ~holder() { thread_index_registry::release(index); }
+  };
+  thread_local const holder h;
+  return h.index;
 }
 
-// Per-connect state of one thread group: the reader marks of the set publisher and the
-// connect counters, all on the thread's own cache line.
+// Per-connect state of one thread: the reader marks of the set publisher and the connect
+// counters, on a cache line no other thread writes.
 struct alignas(64) shard {
   std::atomic<std::uint64_t> readers[2] = {0, 0};
   std::atomic<std::uint64_t> via_current{0};
@@ -34,10 +71,38 @@ struct alignas(64) shard {
   std::atomic<std::uint64_t> all_rejected{0};
 };
 
-using shard_array = std::array<shard, shard_count>;
+// `exclusive_shards` owned shards plus the shared one.
+using shard_array = std::array<shard, exclusive_shards + 1>;
 
-// A relaxed add: counters are statistics, read with no ordering promise.
-inline void bump(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
+// A thread's handle on its shard. On an owned shard only this thread writes, so a counter
+// step is a plain load and store: no locked instruction, which is what a connect would
+// otherwise spend most of its overhead on. The shared shard needs real read-modify-writes.
+class shard_ref {
+ public:
+  explicit shard_ref(shard_array& shards) noexcept
+      : index_(this_thread_index()), shard_(&shards[index_]) {}
+
+  [[nodiscard]] shard& get() const noexcept { return *shard_; }
+
+  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) const noexcept {
+    if (index_ != thread_index_registry::shared)
+      c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    else
+      c.fetch_add(n, std::memory_order_relaxed);
+  }
+  // Leaving a read section: release, so the section's reads happen before the writer sees
+  // the mark drop and frees what they read.
+  void leave(std::atomic<std::uint64_t>& mark) const noexcept {
+    if (index_ != thread_index_registry::shared)
+      mark.store(mark.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+    else
+      mark.fetch_sub(1, std::memory_order_release);
+  }
+
+ private:
+  std::size_t index_;
+  shard* shard_;
+};
 
 template <class Member>
 std::uint64_t sum(const shard_array& shards, Member member) noexcept {
