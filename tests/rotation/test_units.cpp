@@ -1,0 +1,250 @@
+// The backend-agnostic parts: generated passwords, the state's keys, status version parsing,
+// and the file store (dotenv and directory) with its check-and-set, read by file_provider.
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <dualcred/concepts.hpp>
+#include <dualcred/provider/file.hpp>
+#include <dualcred/rotation.hpp>
+
+#include "../support/temp_dir.hpp"
+
+using namespace dualcred;
+using namespace dualcred::rotation;
+
+static_assert(writable_store<file_store>);
+static_assert(secret_provider<store_provider<file_store>>);
+struct not_a_store {
+  int read();
+};
+static_assert(!writable_store<not_a_store>);
+static_assert(!password_admin<not_a_store>);
+
+namespace {
+values vals(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  values out;
+  for (const auto& [k, v] : kv) out.emplace(k, secret(v));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("generated passwords: CSPRNG, the safe alphabet, the length asked, all different") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    auto pw = generate_password();
+    REQUIRE(pw);
+    const std::string_view v = pw.value().reveal();
+    CHECK(v.size() == 32);
+    CHECK(v.find_first_not_of(password_alphabet) == std::string_view::npos);
+    seen.emplace(v);
+  }
+  CHECK(seen.size() == 200);
+  CHECK(generate_password(64).value().size() == 64);
+  CHECK(generate_password(8).error().is(errc::invalid_argument));
+  // Every character of the alphabet turns up (no modulo bias that drops any).
+  std::set<char> chars;
+  for (const auto& s : seen) chars.insert(s.begin(), s.end());
+  CHECK(chars.size() == password_alphabet.size());
+}
+
+TEST_CASE("state: keys round-trip, other keys untouched, absent users mean CURRENT's") {
+  values data = vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "c1"}, {"REDIS_PASS_CURRENT", "r"}});
+  const auto keys = rotation_keys::for_prefix("DB");
+  auto st = parse_state(data, keys, "test");
+  REQUIRE(st);
+  CHECK(st.value().phase == phase::idle);
+  CHECK_FALSE(st.value().next);
+  rotation_state s2 = st.value();
+  s2.next = credential{"app_b", secret("n1")};
+  s2.previous = credential{"app", secret("p1")};
+  s2.phase = phase::promoted;
+  store_state(data, keys, s2);
+  CHECK(data.at("DB_USER_NEXT").reveal() == "app_b");
+  CHECK_FALSE(data.contains("DB_USER_PREVIOUS"));
+  CHECK(data.at("DB_ROTATION_PHASE").reveal() == "promoted");
+  CHECK(data.at("REDIS_PASS_CURRENT").reveal() == "r");
+  auto back = parse_state(data, keys, "test");
+  REQUIRE(back);
+  CHECK(back.value().next->user == "app_b");
+  CHECK(back.value().previous->user == "app");
+  s2.phase = phase::idle;
+  s2.next.reset();
+  store_state(data, keys, s2);
+  CHECK_FALSE(data.contains("DB_ROTATION_PHASE"));
+  CHECK_FALSE(data.contains("DB_USER_NEXT"));
+
+  // Redis: the user key is optional and stays absent.
+  values redis = vals({{"REDIS_PASS_CURRENT", "r"}});
+  auto rs = parse_state(redis, rotation_keys::for_prefix("REDIS"), "test");
+  REQUIRE(rs);
+  CHECK(rs.value().current.user == "default");
+  store_state(redis, rotation_keys::for_prefix("REDIS"), rs.value());
+  CHECK_FALSE(redis.contains("REDIS_USER"));
+
+  values bad = vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "sekret"}, {"DB_PASS_NEXT", ""}});
+  auto e = parse_state(bad, keys, "src");
+  REQUIRE_FALSE(e);
+  CHECK(e.error().is(errc::malformed));
+  CHECK(e.error().detail == "DB_PASS_NEXT is empty in src");
+  CHECK(parse_state(vals({{"DB_USER", "app"}}), keys, "src").error().is(errc::not_found));
+}
+
+TEST_CASE("fleet: versions are read from status JSON and compared as numbers") {
+  CHECK(status_versions(R"({"a":1,"version":"12","last_error":null})") ==
+        std::vector<std::string>{"12"});
+  CHECK(status_versions(R"({"db":{"version":"7"},"redis":{"version" : "9"}})") ==
+        std::vector<std::string>{"7", "9"});
+  CHECK(status_versions("not json").empty());
+  CHECK(version_at_least("12", 12));
+  CHECK(version_at_least("13", 12));
+  CHECK_FALSE(version_at_least("9", 12));
+  CHECK_FALSE(version_at_least("static-3", 1));
+  CHECK_FALSE(version_at_least("", 0));
+
+  int calls = 0;
+  fleet f{{"a", "b"},
+          [&](const std::string& url) -> result<std::string> {
+            ++calls;
+            if (url == "b" && calls < 4) return fail(errc::provider_unavailable, "b is down");
+            return std::string(R"({"version":"5"})");
+          },
+          std::chrono::milliseconds(2000),
+          std::chrono::milliseconds(1),
+          {}};
+  CHECK(wait_for_fleet(f, 5));
+  f.deadline = std::chrono::milliseconds(20);
+  auto late = wait_for_fleet(f, 6);
+  REQUIRE_FALSE(late);
+  CHECK(late.error().is(errc::timeout));
+  CHECK(late.error().detail.find("a (version 5)") != std::string::npos);
+  CHECK(wait_for_fleet(fleet{}, 100));  // no instances: nothing to wait for
+}
+
+TEST_CASE("file store, dotenv: atomic rewrite, escaping, revision, CAS, file_provider reads it") {
+  testing::temp_dir dir;
+  const std::string path =
+      dir.write("app.env", "# a comment\nDB_USER=app\nDB_PASS_CURRENT=one\n", 0640);
+  file_store fs(path);
+  auto r0 = fs.read();
+  REQUIRE(r0);
+  CHECK(r0.value().revision == 0);
+  values v = r0.value().data;
+  v.insert_or_assign("DB_PASS_NEXT", secret("a \"quoted\" \\ value\twith # and $HOME\n"));
+  auto w1 = fs.write(v, 0);
+  REQUIRE(w1);
+  CHECK(w1.value() == 1);
+  auto r1 = fs.read();
+  REQUIRE(r1);
+  CHECK(r1.value().revision == 1);
+  CHECK(r1.value().data.at("DB_PASS_NEXT").reveal() == v.at("DB_PASS_NEXT").reveal());
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+         std::filesystem::perms::group_read));
+  auto set = file_provider(path).load();
+  REQUIRE(set);
+  CHECK(set.value().next->password.reveal() == v.at("DB_PASS_NEXT").reveal());
+
+  auto stale = fs.write(v, 0);
+  REQUIRE_FALSE(stale);
+  CHECK(stale.error().is(errc::conflict));
+  CHECK(stale.error().detail.find("revision is 1, not 0") != std::string::npos);
+  CHECK(fs.write(vals({{"DUALCRED_REVISION", "9"}}), 1).error().is(errc::invalid_argument));
+  CHECK(fs.write(vals({{"bad key", "x"}}), 1).error().is(errc::invalid_argument));
+  CHECK(fs.read().value().revision == 1);
+  // No temporary files left beside it.
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  CHECK(entries == 2);  // app.env and app.env.lock
+}
+
+TEST_CASE("file store: concurrent writers with one revision, exactly one wins") {
+  testing::temp_dir dir;
+  const std::string path = dir.write("app.env", "DB_USER=app\nDB_PASS_CURRENT=one\n");
+  std::atomic<int> won{0}, lost{0};
+  std::vector<std::thread> writers;
+  for (int i = 0; i < 6; ++i)
+    writers.emplace_back([&, i] {
+      file_store fs(path);
+      auto w = fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", i % 2 ? "x" : "y"}}), 0);
+      if (w)
+        ++won;
+      else if (w.error().is(errc::conflict))
+        ++lost;
+    });
+  for (auto& t : writers) t.join();
+  CHECK(won == 1);
+  CHECK(lost == 5);
+  CHECK(file_store(path).read().value().revision == 1);
+}
+
+TEST_CASE("file store, directory: ..data swap, key links, readers never see a torn set") {
+  testing::temp_dir dir;
+  const std::string d = dir / "secrets";
+  std::filesystem::create_directory(d);
+  dir.write("secrets/DB_USER", "app");
+  dir.write("secrets/DB_PASS_CURRENT", "gen-0");
+  file_store fs(d);
+  REQUIRE(fs.read());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0}, reads{0};
+  std::thread reader([&] {
+    file_provider p(d);
+    while (!stop) {
+      auto s = p.load();
+      if (!s) continue;  // a load may lose a race with a swap five times in a row
+      ++reads;
+      const std::string_view cur = s.value().current.password.reveal();
+      // CURRENT gen-N always comes with NEXT gen-(N+1).
+      if (s.value().next) {
+        const int n = std::stoi(std::string(cur.substr(4)));
+        if (s.value().next->password.reveal() != "gen-" + std::to_string(n + 1)) ++torn;
+      }
+    }
+  });
+  for (int n = 0; n < 50; ++n) {
+    auto raw = fs.read();
+    REQUIRE(raw);
+    values v = raw.value().data;
+    v.insert_or_assign("DB_PASS_CURRENT", secret("gen-" + std::to_string(n)));
+    v.insert_or_assign("DB_PASS_NEXT", secret("gen-" + std::to_string(n + 1)));
+    REQUIRE(fs.write(v, raw.value().revision));
+  }
+  stop = true;
+  reader.join();
+  CHECK(torn == 0);
+  CHECK(reads > 0);
+  CHECK(fs.read().value().revision == 50);
+  CHECK(std::filesystem::is_symlink(d + "/..data"));
+  CHECK(std::filesystem::is_symlink(d + "/DB_PASS_NEXT"));
+  int revisions = 0;
+  for (const auto& e : std::filesystem::directory_iterator(d))
+    if (e.path().filename().string().starts_with("..rev_")) ++revisions;
+  CHECK(revisions == 1);  // old revisions are removed
+  // A key dropped from the store loses its link.
+  auto raw = fs.read().value();
+  raw.data.erase("DB_PASS_NEXT");
+  REQUIRE(fs.write(raw.data, raw.revision));
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::symlink_status(d + "/DB_PASS_NEXT")));
+  CHECK(file_provider(d).load().value().current.password.reveal() == "gen-49");
+}
+
+TEST_CASE("store_provider: the set's version is the store revision") {
+  testing::temp_dir dir;
+  const std::string path = dir.write("app.env", "DB_USER=app\nDB_PASS_CURRENT=one\n");
+  store_provider<file_store> p{file_store(path)};
+  CHECK(p.load().value().version == "0");
+  REQUIRE(p.store().write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
+  auto s = p.load();
+  REQUIRE(s);
+  CHECK(s.value().version == "1");
+  CHECK(s.value().current.password.reveal() == "two");
+}
