@@ -122,9 +122,13 @@ inline run_as postgres_user() {
 /// A mkdtemp directory, removed with everything in it on destruction.
 class temp_dir {
  public:
-  explicit temp_dir(const std::string& stem) {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ = std::string(base && *base ? base : "/tmp") + "/" + stem + "-XXXXXX";
+  /// Under $TMPDIR (else /tmp), or under `base` when given.
+  explicit temp_dir(const std::string& stem, std::string base = {}) {
+    if (base.empty()) {
+      const char* env = std::getenv("TMPDIR");
+      base = env && *env ? env : "/tmp";
+    }
+    std::string templ = base + "/" + stem + "-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = templ;
   }
@@ -292,7 +296,9 @@ inline void wait_until(const std::function<bool()>& ready, child& proc, const fs
 /// socket (the admin path), listening on 127.0.0.1 only.
 class postgres_server {
  public:
-  postgres_server() : who_(detail::postgres_user()), dir_("dualcred-pg") {
+  // As root the server runs as another user, who may not reach root's $TMPDIR: use /tmp.
+  postgres_server()
+      : who_(detail::postgres_user()), dir_("dualcred-pg", who_.switch_user ? "/tmp" : "") {
     bindir_ = detail::postgres_bindir();
     if (who_.switch_user && ::chown(dir_.path().c_str(), who_.uid, who_.gid) != 0)
       throw std::runtime_error("cannot chown the PostgreSQL directory to " + who_.name);
