@@ -56,9 +56,10 @@ std::string pg_flags() {
 void no_secrets(const std::string& path, const std::string& text) {
   auto raw = file_store(path).read();
   REQUIRE(raw);
-  for (const auto& [key, value] : raw.value().data)
-    if (key.find("PASS") != std::string::npos)
-      CHECK_MESSAGE(text.find(value.reveal()) == std::string::npos, key << " leaked");
+  for (const auto& entry : raw.value().data)
+    if (entry.first.find("PASS") != std::string::npos)
+      CHECK_MESSAGE(text.find(entry.second.reveal()) == std::string::npos,
+                    entry.first << " leaked");
 }
 
 struct admin_password_env {
