@@ -28,7 +28,9 @@ inline code open(const char* user, const char* password, handle** out) {
   *out = new handle{user};
   return code::ok;
 }
-inline void close(handle* h) { delete h; }
+inline void close(handle* h) {
+  delete h;
+}
 }  // namespace legacy_db
 
 // ---- adapter 1: the driver as a dualcred connector --------------------------------------
@@ -41,11 +43,13 @@ struct legacy_connector {
     // The driver wants NUL-terminated strings; a secret's c_str() is one, with no copy.
     legacy_db::handle* h = nullptr;
     switch (legacy_db::open(c.user.c_str(), c.password.c_str(), &h)) {
-      case legacy_db::code::ok: return legacy_connection{{h, &legacy_db::close}};
+      case legacy_db::code::ok:
+        return legacy_connection{{h, &legacy_db::close}};
       case legacy_db::code::access_denied:
         return dualcred::fail(dualcred::errc::auth_rejected,
                               fmt::format("legacy_db: access denied for user {}", c.user));
-      case legacy_db::code::host_unreachable: break;
+      case legacy_db::code::host_unreachable:
+        break;
     }
     return dualcred::fail(dualcred::errc::backend_unavailable, "legacy_db: host unreachable");
   }
@@ -110,12 +114,12 @@ int main() {
   auto& db = made.value();
 
   int ok = 0;
-  ok += db.connect() ? 1 : 0;                 // pw-one: CURRENT
-  legacy_db::accounts()["app"] = "pw-two";    // the backend now takes NEXT
-  ok += db.connect() ? 1 : 0;                 // falls back to NEXT
-  store.publish("app", "pw-two", "pw-three"); // promoted in the store
-  legacy_db::accounts()["app"] = "pw-three";  // ... and the backend moved on again
-  ok += db.connect() ? 1 : 0;                 // both refused -> reload -> works
+  ok += db.connect() ? 1 : 0;                  // pw-one: CURRENT
+  legacy_db::accounts()["app"] = "pw-two";     // the backend now takes NEXT
+  ok += db.connect() ? 1 : 0;                  // falls back to NEXT
+  store.publish("app", "pw-two", "pw-three");  // promoted in the store
+  legacy_db::accounts()["app"] = "pw-three";   // ... and the backend moved on again
+  ok += db.connect() ? 1 : 0;                  // both refused -> reload -> works
 
   fmt::print("connected {} of 3; refusals seen by the policy: {}\n", ok, refusals->load());
   fmt::print("status: {}\n", db.snapshot());

@@ -36,10 +36,10 @@ int main() {
   }
   auto& db = creds.value();
 
-  auto before = db.connect();                 // CURRENT works
-  server_password = "new-secret";             // the operator rotates the backend
-  auto after = db.connect();                  // CURRENT refused, NEXT accepted
-  auto again = db.connect();                  // sticky: straight to NEXT
+  auto before = db.connect();      // CURRENT works
+  server_password = "new-secret";  // the operator rotates the backend
+  auto after = db.connect();       // CURRENT refused, NEXT accepted
+  auto again = db.connect();       // sticky: straight to NEXT
 
   fmt::print("before rotation: {}\n", before ? "connected" : before.error().detail);
   fmt::print("after rotation:  {}\n", after ? "connected" : after.error().detail);

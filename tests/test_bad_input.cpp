@@ -118,24 +118,37 @@ TEST_CASE("bad file input") {
        }},
       {{"binary dotenv", errc::malformed, "binary"},
        [](const temp_dir& d) {
-         return d.write("bin.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=@\n") + std::string(1, '\0'));
+         return d.write("bin.env",
+                        with_canary("DB_USER=a\nDB_PASS_CURRENT=@\n") + std::string(1, '\0'));
        }},
-      {{"unterminated double quote", errc::malformed, "line 2: unterminated double quote in DB_PASS_CURRENT"},
-       [](const temp_dir& d) { return d.write("q.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\"@\n")); }},
+      {{"unterminated double quote", errc::malformed,
+        "line 2: unterminated double quote in DB_PASS_CURRENT"},
+       [](const temp_dir& d) {
+         return d.write("q.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\"@\n"));
+       }},
       {{"unterminated single quote", errc::malformed, "unterminated single quote in DB_PASS_NEXT"},
        [](const temp_dir& d) {
          return d.write("q.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=x\nDB_PASS_NEXT='@\n"));
        }},
       {{"line without =", errc::malformed, "line 2: expected '=' after DB_PASS_CURRENT"},
-       [](const temp_dir& d) { return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT @\n")); }},
+       [](const temp_dir& d) {
+         return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT @\n"));
+       }},
       {{"invalid key", errc::malformed, "line 1: expected a KEY=VALUE line"},
        [](const temp_dir& d) { return d.write("e.env", with_canary("1DB=@\n")); }},
-      {{"text after a quoted value", errc::malformed, "unexpected text after the quoted value of DB_PASS_CURRENT"},
-       [](const temp_dir& d) { return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\"@\" tail\n")); }},
+      {{"text after a quoted value", errc::malformed,
+        "unexpected text after the quoted value of DB_PASS_CURRENT"},
+       [](const temp_dir& d) {
+         return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\"@\" tail\n"));
+       }},
       {{"CURRENT missing in dotenv", errc::not_found, "DB_PASS_CURRENT is not set"},
-       [](const temp_dir& d) { return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_NEXT=@\n")); }},
+       [](const temp_dir& d) {
+         return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_NEXT=@\n"));
+       }},
       {{"empty CURRENT in dotenv", errc::malformed, "DB_PASS_CURRENT is empty"},
-       [](const temp_dir& d) { return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\nDB_PASS_NEXT=@\n")); }},
+       [](const temp_dir& d) {
+         return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\nDB_PASS_NEXT=@\n"));
+       }},
       {{"empty directory", errc::not_found, "DB_USER is not set"},
        [](const temp_dir& d) { return d.path().string(); }},
       {{"multi-line key file", errc::malformed, "more than one line"},

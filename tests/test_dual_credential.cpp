@@ -111,8 +111,8 @@ struct timeout_on_next {
 TEST_CASE("a non-refusal on NEXT after CURRENT was refused is returned as is") {
   scripted_backend db;
   db.accept_only({});
-  auto dc = make_dual_credential(timeout_on_next{&db}, static_provider(make_set("cur", "nxt")),
-                                 fast());
+  auto dc =
+      make_dual_credential(timeout_on_next{&db}, static_provider(make_set("cur", "nxt")), fast());
   auto r = dc.value().connect();
   REQUIRE(!r);
   CHECK(r.error().is(errc::timeout));
@@ -141,8 +141,8 @@ TEST_CASE("every slot refused and nothing new: all_rejected names each cause, af
 TEST_CASE("every slot refused, then the reload brings a new set that works") {
   scripted_backend db;
   db.accept_only({"fresh"});
-  auto dc = make_dual_credential(scripted_connector{&db}, static_provider(make_set("a", "b")),
-                                 fast());
+  auto dc =
+      make_dual_credential(scripted_connector{&db}, static_provider(make_set("a", "b")), fast());
   dc.value().provider().set(make_set("fresh", std::nullopt));
   auto c = dc.value().connect();
   REQUIRE(c);
@@ -241,8 +241,8 @@ TEST_CASE("reloads after refusals are spaced by min_reload_interval; callers wai
 TEST_CASE("a changed set starts again from CURRENT") {
   scripted_backend db;
   db.accept_only({"b"});
-  auto dc = make_dual_credential(scripted_connector{&db}, static_provider(make_set("a", "b")),
-                                 fast());
+  auto dc =
+      make_dual_credential(scripted_connector{&db}, static_provider(make_set("a", "b")), fast());
   REQUIRE(dc.value().connect());
   CHECK(dc.value().snapshot().preferred == slot::next);
   dc.value().provider().set(make_set("b", "c"));  // promoted: NEXT is CURRENT now
@@ -256,8 +256,8 @@ TEST_CASE("a changed set starts again from CURRENT") {
 TEST_CASE("an unchanged reload keeps the set and the preference") {
   scripted_backend db;
   db.accept_only({"b"});
-  auto dc = make_dual_credential(scripted_connector{&db},
-                                 static_provider(make_set("a", "b", "v9")), fast());
+  auto dc = make_dual_credential(scripted_connector{&db}, static_provider(make_set("a", "b", "v9")),
+                                 fast());
   REQUIRE(dc.value().connect());
   REQUIRE(dc.value().reload());
   CHECK(dc.value().snapshot().preferred == slot::next);
@@ -279,8 +279,8 @@ TEST_CASE("two-phase: a refused CURRENT is retried on the same connection") {
 TEST_CASE("two-phase: all refused, then a reload: still one connection") {
   scripted_backend db;
   db.accept_only({"z"});
-  auto dc = make_dual_credential(scripted_two_phase{&db}, static_provider(make_set("x", "y")),
-                                 fast());
+  auto dc =
+      make_dual_credential(scripted_two_phase{&db}, static_provider(make_set("x", "y")), fast());
   dc.value().provider().set(make_set("z", std::nullopt));
   REQUIRE(dc.value().connect());
   CHECK(db.opens() == 1);

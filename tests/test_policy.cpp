@@ -47,8 +47,8 @@ TEST_CASE("the policy sees each event in order") {
   auto seen = policy.seen;
   options o;
   o.min_reload_interval = std::chrono::milliseconds(0);
-  auto dc = make_dual_credential(scripted_connector{&db}, static_provider(make_set("c", "n")), o,
-                                 policy);
+  auto dc =
+      make_dual_credential(scripted_connector{&db}, static_provider(make_set("c", "n")), o, policy);
   REQUIRE(dc.value().connect());
   db.accept_only({});
   CHECK(!dc.value().connect());
@@ -76,9 +76,9 @@ TEST_CASE("log_policy writes one line per event, with no secret in any") {
   scripted_backend db;
   db.accept_only({"next-pass-5678"});
   collecting_sink sink;
-  auto dc = make_dual_credential(scripted_connector{&db},
-                                 static_provider(make_set("curr-pass-1234", "next-pass-5678", "v3")),
-                                 options{}, log_policy{sink});
+  auto dc = make_dual_credential(
+      scripted_connector{&db}, static_provider(make_set("curr-pass-1234", "next-pass-5678", "v3")),
+      options{}, log_policy{sink});
   REQUIRE(dc.value().connect());
   REQUIRE(sink.lines->size() == 3);
   CHECK((*sink.lines)[0] == R"(dualcred: reloaded slot=current version="v3")");

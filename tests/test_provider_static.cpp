@@ -40,7 +40,8 @@ TEST_CASE("static_provider: set is safe while other threads load") {
         if (std::string(cur) + "-next" != s.next->password.reveal()) torn.fetch_add(1);
       }
     });
-  for (int i = 0; i < 2000; ++i) p.set(make_set("k" + std::to_string(i), "k" + std::to_string(i) + "-next"));
+  for (int i = 0; i < 2000; ++i)
+    p.set(make_set("k" + std::to_string(i), "k" + std::to_string(i) + "-next"));
   stop = true;
   for (auto& r : readers) r.join();
   CHECK(torn == 0);

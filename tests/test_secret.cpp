@@ -40,7 +40,9 @@ void operator delete[](void* p) noexcept {
   }
   std::free(raw);
 }
-void operator delete[](void* p, std::size_t) noexcept { operator delete[](p); }
+void operator delete[](void* p, std::size_t) noexcept {
+  operator delete[](p);
+}
 
 static_assert(!std::is_convertible_v<secret, std::string>);
 static_assert(!std::is_convertible_v<secret, std::string_view>);

@@ -17,8 +17,10 @@ struct result_value<boost::outcome_v2::basic_result<T, E, P>> {
   using type = T;
 };
 template <class R>
-concept result_of_error = requires { typename result_value<std::remove_cvref_t<R>>::type; } &&
-                          std::same_as<typename std::remove_cvref_t<R>::error_type, error>;
+concept result_of_error = requires {
+  typename result_value<std::remove_cvref_t<R>>::type;
+}
+&&std::same_as<typename std::remove_cvref_t<R>::error_type, error>;
 }  // namespace detail
 
 /// \requires `p.load()` returns `result<credential_set>`.
@@ -33,16 +35,18 @@ concept secret_provider = requires(P& p) {
 template <class C>
 concept connector = requires(C& c, const credential& cred) {
   { c(cred) } -> detail::result_of_error;
-} && std::movable<typename detail::result_value<
-         std::remove_cvref_t<std::invoke_result_t<C&, const credential&>>>::type>;
+}
+&&std::movable<typename detail::result_value<
+    std::remove_cvref_t<std::invoke_result_t<C&, const credential&>>>::type>;
 
 /// \requires `c.open()` returns `result<Conn>` and `c.authenticate(conn, cred)` returns
 /// `result<void>`; a refused credential is then retried on the same open connection.
 template <class C>
 concept two_phase_connector = requires(C& c) {
   { c.open() } -> detail::result_of_error;
-} && requires(C& c, typename detail::result_value<decltype(std::declval<C&>().open())>::type& conn,
-              const credential& cred) {
+}
+&&requires(C& c, typename detail::result_value<decltype(std::declval<C&>().open())>::type& conn,
+           const credential& cred) {
   { c.authenticate(conn, cred) } -> std::same_as<result<void>>;
 };
 
@@ -52,8 +56,7 @@ struct connection_of {
   using type = typename result_value<decltype(std::declval<C&>().open())>::type;
 };
 template <class C>
-  requires(!two_phase_connector<C>)
-struct connection_of<C> {
+requires(!two_phase_connector<C>) struct connection_of<C> {
   using type = typename result_value<std::invoke_result_t<C&, const credential&>>::type;
 };
 }  // namespace detail

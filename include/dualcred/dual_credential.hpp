@@ -51,11 +51,12 @@ class dual_credential {
                 "dualcred: the SecretProvider must have `load()` returning "
                 "dualcred::result<dualcred::credential_set>");
   static_assert(
-      requires(Policy& p, const error& e, const event& ev) {
+      requires(Policy & p, const error& e, const event& ev) {
         { p.should_fall_back(e) } -> std::convertible_to<bool>;
         p.on_event(ev);
-      }, "dualcred: the Policy must have `should_fall_back(const error&)` and "
-         "`on_event(const event&)`; derive it from dualcred::default_policy");
+      },
+      "dualcred: the Policy must have `should_fall_back(const error&)` and "
+      "`on_event(const event&)`; derive it from dualcred::default_policy");
 
  public:
   using connector_type = Connector;
@@ -278,8 +279,8 @@ class dual_credential {
     }
     shard.add(shard.get().all_rejected);
     std::string detail = describe(why, load_error);
-    st.policy.on_event({event_kind::all_refused, slot::current, make_error_code(errc::all_rejected),
-                        detail, {}});
+    st.policy.on_event(
+        {event_kind::all_refused, slot::current, make_error_code(errc::all_rejected), detail, {}});
     error e(errc::all_rejected, std::move(detail));
     note_error(st, e);
     return boost::outcome_v2::failure(std::move(e));
@@ -299,9 +300,8 @@ class dual_credential {
   // for `min_reload_interval` since the last one, and loads.
   static std::optional<error> shared_reload(state& st, std::uint64_t seq) {
     std::unique_lock lock(st.mutex);
-    st.idle.wait(lock, [&] {
-      return !st.loading || st.reload_seq.load(std::memory_order_relaxed) != seq;
-    });
+    st.idle.wait(
+        lock, [&] { return !st.loading || st.reload_seq.load(std::memory_order_relaxed) != seq; });
     if (st.reload_seq.load(std::memory_order_relaxed) != seq) return st.last_load_error;
     if (st.loaded_once) {
       st.loading = true;  // claim the next load now, so later callers queue behind it
@@ -326,7 +326,8 @@ class dual_credential {
       if (!st.loading) (void)load_locked(st, lock);
     }
     st.next_refresh_ns.store(
-        now + std::chrono::duration_cast<std::chrono::nanoseconds>(st.opts.refresh_interval).count(),
+        now +
+            std::chrono::duration_cast<std::chrono::nanoseconds>(st.opts.refresh_interval).count(),
         std::memory_order_relaxed);
     st.refreshing.store(false, std::memory_order_release);
   }
@@ -349,8 +350,11 @@ class dual_credential {
       st.last_load_error = loaded.error();
       st.reload_failures.fetch_add(1, std::memory_order_relaxed);
       note_error(st, loaded.error());
-      st.policy.on_event(
-          {event_kind::reload_failed, slot::current, loaded.error().code, loaded.error().detail, {}});
+      st.policy.on_event({event_kind::reload_failed,
+                          slot::current,
+                          loaded.error().code,
+                          loaded.error().detail,
+                          {}});
       out = std::move(loaded).as_failure();
     }
     st.reload_seq.fetch_add(1, std::memory_order_release);

@@ -7,8 +7,8 @@
 #include <type_traits>
 #include <utility>
 
-#include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/bad_access.hpp>
+#include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/try.hpp>
 
 namespace dualcred {
@@ -33,16 +33,26 @@ class error_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "dualcred"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::auth_rejected: return "credential rejected by the backend";
-      case errc::all_rejected: return "every credential was rejected";
-      case errc::not_found: return "not found";
-      case errc::malformed: return "malformed input";
-      case errc::permission_denied: return "permission denied";
-      case errc::provider_unavailable: return "secret provider unavailable";
-      case errc::backend_unavailable: return "backend unavailable";
-      case errc::timeout: return "timed out";
-      case errc::invalid_argument: return "invalid argument";
-      case errc::conflict: return "check-and-set conflict";
+      case errc::auth_rejected:
+        return "credential rejected by the backend";
+      case errc::all_rejected:
+        return "every credential was rejected";
+      case errc::not_found:
+        return "not found";
+      case errc::malformed:
+        return "malformed input";
+      case errc::permission_denied:
+        return "permission denied";
+      case errc::provider_unavailable:
+        return "secret provider unavailable";
+      case errc::backend_unavailable:
+        return "backend unavailable";
+      case errc::timeout:
+        return "timed out";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::conflict:
+        return "check-and-set conflict";
     }
     return "unknown dualcred error";
   }
@@ -51,12 +61,17 @@ class error_category_impl final : public std::error_category {
     switch (static_cast<errc>(ev)) {
       case errc::auth_rejected:
       case errc::all_rejected:
-      case errc::permission_denied: return std::errc::permission_denied;
-      case errc::not_found: return std::errc::no_such_file_or_directory;
-      case errc::timeout: return std::errc::timed_out;
+      case errc::permission_denied:
+        return std::errc::permission_denied;
+      case errc::not_found:
+        return std::errc::no_such_file_or_directory;
+      case errc::timeout:
+        return std::errc::timed_out;
       case errc::invalid_argument:
-      case errc::malformed: return std::errc::invalid_argument;
-      default: return {ev, *this};
+      case errc::malformed:
+        return std::errc::invalid_argument;
+      default:
+        return {ev, *this};
     }
   }
 };
@@ -75,16 +90,26 @@ inline std::error_code make_error_code(errc e) noexcept {
 /// The short name of an `errc` (`"auth_rejected"`), for logs and JSON.
 [[nodiscard]] constexpr std::string_view to_string(errc e) noexcept {
   switch (e) {
-    case errc::auth_rejected: return "auth_rejected";
-    case errc::all_rejected: return "all_rejected";
-    case errc::not_found: return "not_found";
-    case errc::malformed: return "malformed";
-    case errc::permission_denied: return "permission_denied";
-    case errc::provider_unavailable: return "provider_unavailable";
-    case errc::backend_unavailable: return "backend_unavailable";
-    case errc::timeout: return "timeout";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::conflict: return "conflict";
+    case errc::auth_rejected:
+      return "auth_rejected";
+    case errc::all_rejected:
+      return "all_rejected";
+    case errc::not_found:
+      return "not_found";
+    case errc::malformed:
+      return "malformed";
+    case errc::permission_denied:
+      return "permission_denied";
+    case errc::provider_unavailable:
+      return "provider_unavailable";
+    case errc::backend_unavailable:
+      return "backend_unavailable";
+    case errc::timeout:
+      return "timeout";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::conflict:
+      return "conflict";
   }
   return "unknown";
 }

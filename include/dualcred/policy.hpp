@@ -22,11 +22,16 @@ enum class event_kind {
 
 [[nodiscard]] constexpr std::string_view to_string(event_kind k) noexcept {
   switch (k) {
-    case event_kind::refused: return "refused";
-    case event_kind::fell_back: return "fell_back";
-    case event_kind::all_refused: return "all_refused";
-    case event_kind::reloaded: return "reloaded";
-    case event_kind::reload_failed: return "reload_failed";
+    case event_kind::refused:
+      return "refused";
+    case event_kind::fell_back:
+      return "fell_back";
+    case event_kind::all_refused:
+      return "all_refused";
+    case event_kind::reloaded:
+      return "reloaded";
+    case event_kind::reload_failed:
+      return "reload_failed";
   }
   return "unknown";
 }
@@ -50,9 +55,7 @@ struct event {
 /// \requires `on_event` is safe to call from several threads at once and does not throw.
 struct default_policy {
   /// Whether `e` means "this credential was refused", so the other one is worth a try.
-  [[nodiscard]] bool should_fall_back(const error& e) const noexcept {
-    return is_auth_failure(e);
-  }
+  [[nodiscard]] bool should_fall_back(const error& e) const noexcept { return is_auth_failure(e); }
   void on_event(const event&) noexcept {}
 };
 

@@ -22,7 +22,7 @@ struct status {
   std::uint64_t reloads = 0;  ///< provider loads that succeeded
   std::uint64_t reload_failures = 0;
   slot preferred = slot::current;
-  std::string version;       ///< the loaded set's version; empty before the first load
+  std::string version;         ///< the loaded set's version; empty before the first load
   std::error_code last_error;  ///< the most recent failure's code; empty when none
 };
 
@@ -34,13 +34,13 @@ template <>
 struct fmt::formatter<dualcred::status> {
   constexpr auto parse(format_parse_context& ctx) -> decltype(ctx.begin()) { return ctx.begin(); }
   auto format(const dualcred::status& s, format_context& ctx) const -> decltype(ctx.out()) {
-    auto out = fmt::format_to(ctx.out(),
-                              R"({{"connects_via_current":{},"connects_via_next":{},)"
-                              R"("fallbacks":{},"all_rejected":{},"reloads":{},)"
-                              R"("reload_failures":{},"preferred":"{}","version":")",
-                              s.connects_via_current, s.connects_via_next, s.fallbacks,
-                              s.all_rejected, s.reloads, s.reload_failures,
-                              dualcred::to_string(s.preferred));
+    auto out =
+        fmt::format_to(ctx.out(),
+                       R"({{"connects_via_current":{},"connects_via_next":{},)"
+                       R"("fallbacks":{},"all_rejected":{},"reloads":{},)"
+                       R"("reload_failures":{},"preferred":"{}","version":")",
+                       s.connects_via_current, s.connects_via_next, s.fallbacks, s.all_rejected,
+                       s.reloads, s.reload_failures, dualcred::to_string(s.preferred));
     out = dualcred::detail::write_json_escaped(out, s.version);
     out = fmt::format_to(out, R"(","last_error":)");
     if (!s.last_error) return fmt::format_to(out, "null}}");

@@ -46,7 +46,8 @@ class scripted_backend {
       return boost::outcome_v2::failure(*failure_);
     }
     if (accepted_.count(std::string(c.password.reveal())) == 0)
-      return fail(errc::auth_rejected, fmt::format("password authentication failed for {}", c.user));
+      return fail(errc::auth_rejected,
+                  fmt::format("password authentication failed for {}", c.user));
     return boost::outcome_v2::success();
   }
   result<void> open() {

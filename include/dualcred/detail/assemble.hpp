@@ -21,8 +21,8 @@ template <class Lookup>
 result<credential_set> assemble(const key_names& keys, std::string_view source, Lookup&& lookup) {
   auto required_text = [&](const std::string& key, bool required,
                            const std::string& fallback) -> result<std::optional<std::string>> {
-    if (key.empty()) return std::optional<std::string>(fallback.empty() ? std::nullopt
-                                                                         : std::optional(fallback));
+    if (key.empty())
+      return std::optional<std::string>(fallback.empty() ? std::nullopt : std::optional(fallback));
     DUALCRED_TRY(value, lookup(key));
     if (!value) {
       if (!fallback.empty()) return std::optional<std::string>(fallback);
@@ -43,7 +43,8 @@ result<credential_set> assemble(const key_names& keys, std::string_view source, 
   };
 
   DUALCRED_TRY(user, required_text(keys.user, true, keys.default_user));
-  if (!user) return fail(errc::invalid_argument, fmt::format("no user key configured for {}", source));
+  if (!user)
+    return fail(errc::invalid_argument, fmt::format("no user key configured for {}", source));
   DUALCRED_TRY(current, password(keys.current, true));
   DUALCRED_TRY(next, keys.next.empty() ? result<std::optional<secret>>(std::optional<secret>())
                                        : password(keys.next, false));

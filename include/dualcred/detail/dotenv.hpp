@@ -60,7 +60,8 @@ class dotenv_parser {
     std::size_t k = 0;
     while (k < line.size() && is_key_char(line[k], k == 0)) ++k;
     if (k == 0)
-      return fail(errc::malformed, fmt::format("{} line {}: expected a KEY=VALUE line", source, line_no));
+      return fail(errc::malformed,
+                  fmt::format("{} line {}: expected a KEY=VALUE line", source, line_no));
     const std::string key(line.substr(0, k));
     std::string_view rest = trim_left(line.substr(k));
     if (rest.empty() || rest.front() != '=')

@@ -15,11 +15,21 @@ template <class Out>
 Out write_json_escaped(Out out, std::string_view s) {
   for (const char c : s) {
     switch (c) {
-      case '"': out = fmt::format_to(out, "\\\""); break;
-      case '\\': out = fmt::format_to(out, "\\\\"); break;
-      case '\n': out = fmt::format_to(out, "\\n"); break;
-      case '\r': out = fmt::format_to(out, "\\r"); break;
-      case '\t': out = fmt::format_to(out, "\\t"); break;
+      case '"':
+        out = fmt::format_to(out, "\\\"");
+        break;
+      case '\\':
+        out = fmt::format_to(out, "\\\\");
+        break;
+      case '\n':
+        out = fmt::format_to(out, "\\n");
+        break;
+      case '\r':
+        out = fmt::format_to(out, "\\r");
+        break;
+      case '\t':
+        out = fmt::format_to(out, "\\t");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20)
           out = fmt::format_to(out, "\\u{:04x}", static_cast<unsigned>(c));

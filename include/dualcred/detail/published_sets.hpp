@@ -75,8 +75,8 @@ class published_sets {
     retired_.reserve(retired_.size() + 1);  // so the push below cannot throw after the swap
     const published_set* old = current_.exchange(next.release(), std::memory_order_seq_cst);
     if (old != nullptr)
-      retired_.push_back({std::unique_ptr<const published_set>(old),
-                          epoch_.load(std::memory_order_relaxed)});
+      retired_.push_back(
+          {std::unique_ptr<const published_set>(old), epoch_.load(std::memory_order_relaxed)});
     reclaim();
   }
 
@@ -85,7 +85,8 @@ class published_sets {
     for (int step = 0; step < 2; ++step) {
       const std::uint64_t e = epoch_.load(std::memory_order_relaxed);
       std::uint64_t previous_readers = 0;
-      for (auto& s : shards_) previous_readers += s.readers[(e + 1) & 1].load(std::memory_order_seq_cst);
+      for (auto& s : shards_)
+        previous_readers += s.readers[(e + 1) & 1].load(std::memory_order_seq_cst);
       if (previous_readers != 0) break;
       epoch_.store(e + 1, std::memory_order_seq_cst);
     }

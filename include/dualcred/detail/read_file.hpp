@@ -26,9 +26,12 @@ struct read_limits {
 inline error file_errno_error(int err, const std::string& path, std::string_view action) {
   switch (err) {
     case ENOENT:
-    case ENOTDIR: return {errc::not_found, fmt::format("{} does not exist", path)};
+    case ENOTDIR:
+      return {errc::not_found, fmt::format("{} does not exist", path)};
     case EACCES:
-    case EPERM: return {errc::permission_denied, fmt::format("cannot {} {}: permission denied", action, path)};
+    case EPERM:
+      return {errc::permission_denied,
+              fmt::format("cannot {} {}: permission denied", action, path)};
     default:
       return {errc::provider_unavailable,
               fmt::format("cannot {} {}: {}", action, path, std::generic_category().message(err))};
@@ -50,13 +53,14 @@ inline result<std::optional<secret>> read_secret_file(const std::string& path,
   } close_on_exit{fd};
 
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return boost::outcome_v2::failure(file_errno_error(errno, path, "stat"));
+  if (::fstat(fd, &st) != 0)
+    return boost::outcome_v2::failure(file_errno_error(errno, path, "stat"));
   if (!S_ISREG(st.st_mode))
     return fail(errc::invalid_argument, fmt::format("{} is not a regular file", path));
   if (limits.refuse_shared_permissions && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
     return fail(errc::permission_denied,
-                fmt::format("{} is readable by group or others (mode {:04o}); chmod 600 it",
-                            path, st.st_mode & 07777));
+                fmt::format("{} is readable by group or others (mode {:04o}); chmod 600 it", path,
+                            st.st_mode & 07777));
   if (static_cast<std::size_t>(st.st_size) > limits.max_size)
     return fail(errc::malformed, fmt::format("{} is larger than {} bytes", path, limits.max_size));
 
@@ -75,7 +79,8 @@ inline result<std::optional<secret>> read_secret_file(const std::string& path,
     used += static_cast<std::size_t>(n);
     if (used > limits.max_size) {
       secure_zero(buffer.data(), used);
-      return fail(errc::malformed, fmt::format("{} is larger than {} bytes", path, limits.max_size));
+      return fail(errc::malformed,
+                  fmt::format("{} is larger than {} bytes", path, limits.max_size));
     }
   }
   secret out(std::string_view(buffer.data(), used));

@@ -87,8 +87,8 @@ class file_provider {
             text.remove_suffix(1);
           for (const char c : text)
             if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
-              return fail(errc::malformed, fmt::format("{} holds binary data or more than one line",
-                                                       file));
+              return fail(errc::malformed,
+                          fmt::format("{} holds binary data or more than one line", file));
           return std::optional<secret>(secret(text));
         });
   }
