@@ -49,6 +49,23 @@ struct params {
   std::vector<sqlstate_rule> sqlstate_rules;
 };
 
+/// A libpq message on one line: lines joined by "; ", the VERBOSE `LOCATION:` lines dropped.
+[[nodiscard]] inline std::string one_line_message(std::string_view raw) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    std::size_t end = raw.find('\n', pos);
+    if (end == std::string_view::npos) end = raw.size();
+    std::string_view line = raw.substr(pos, end - pos);
+    pos = end + 1;
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.starts_with("LOCATION:")) continue;
+    if (!out.empty()) out += "; ";
+    out += line;
+  }
+  return out;
+}
+
 /// The first SQLSTATE in a libpq message written with `PQERRORS_SQLSTATE` or
 /// `PQERRORS_VERBOSE` (`... failed: FATAL:  28P01: password ...`); empty when none.
 /// The severity word is localised, so this looks for its fixed layout instead.
@@ -196,18 +213,7 @@ class connector {
   // libpq's message, one line, without the VERBOSE LOCATION lines, then classified.
   result<connection> failed(const connection& conn, const credential& cred) const {
     const std::string_view raw = PQerrorMessage(conn.get());
-    std::string message;
-    std::size_t pos = 0;
-    while (pos < raw.size()) {
-      std::size_t end = raw.find('\n', pos);
-      if (end == std::string_view::npos) end = raw.size();
-      std::string_view line = raw.substr(pos, end - pos);
-      pos = end + 1;
-      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-      if (line.empty() || line.starts_with("LOCATION:")) continue;
-      if (!message.empty()) message += "; ";
-      message += line;
-    }
+    std::string message = one_line_message(raw);
     const std::string_view code = find_sqlstate(raw);
     const errc kind =
         code.empty() ? errc::backend_unavailable : classify_sqlstate(code, p_.sqlstate_rules);

@@ -178,35 +178,19 @@ class pg_admin_session {
     return dualcred::detail::redact(std::move(text), also);
   }
 
-  // libpq's message on one line, without the VERBOSE LOCATION lines.
-  static std::string one_line(std::string_view raw) {
-    std::string out;
-    std::size_t pos = 0;
-    while (pos < raw.size()) {
-      std::size_t end = raw.find('\n', pos);
-      if (end == std::string_view::npos) end = raw.size();
-      std::string_view line = raw.substr(pos, end - pos);
-      pos = end + 1;
-      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-      if (line.empty() || line.starts_with("LOCATION:")) continue;
-      if (!out.empty()) out += "; ";
-      out += line;
-    }
-    return out;
-  }
-
   void login_failed() {
     const std::string_view raw = PQerrorMessage(conn_.get());
     const std::string_view code = pg::find_sqlstate(raw);
     const errc kind = code.empty() ? errc::backend_unavailable : classify_admin_sqlstate(code);
-    error_ =
-        error(kind, redacted(fmt::format("{}: admin login failed: {}", where_, one_line(raw)), {}));
+    error_ = error(
+        kind,
+        redacted(fmt::format("{}: admin login failed: {}", where_, pg::one_line_message(raw)), {}));
   }
 
   result<void> statement_error(std::string_view what, std::string_view hide) const {
     return fail(errc::backend_unavailable,
                 redacted(fmt::format("{}: {} failed: {}", where_, what,
-                                     one_line(PQerrorMessage(conn_.get()))),
+                                     pg::one_line_message(PQerrorMessage(conn_.get()))),
                          hide));
   }
 
