@@ -1,6 +1,9 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -26,7 +29,78 @@ struct accepts_two {
   }
 };
 
+// A store whose next load reads the set, then stalls until released: a refresh under way
+// while a promotion changes the store, as happens mid-rotation.
+struct stalling_store {
+  std::mutex mutex;
+  std::condition_variable changed;
+  credential_set set;
+  bool stall_next = false;
+  bool stalled = false;
+  bool released = false;
+  int loads = 0;
+
+  void release() {
+    std::lock_guard lock(mutex);
+    released = true;
+    changed.notify_all();
+  }
+};
+
+struct stalling_provider {
+  std::shared_ptr<stalling_store> store;
+  result<credential_set> load() const {
+    std::unique_lock lock(store->mutex);
+    ++store->loads;
+    credential_set copy{store->set.current, store->set.next, store->set.version};
+    if (store->stall_next) {
+      store->stall_next = false;
+      store->stalled = true;
+      store->changed.notify_all();
+      store->changed.wait(lock, [&] { return store->released; });
+    }
+    return copy;
+  }
+};
+
 }  // namespace
+
+TEST_CASE("a load already under way when a connect starts is not shared: it may be stale") {
+  auto store = std::make_shared<stalling_store>();
+  store->set = make_set("pw-old", std::nullopt, "1");
+  // Accepts only the new password; its first refusal lets the stalled load finish, so that
+  // load ends after this connect began, carrying the set it read before the change.
+  struct accepts_new_only {
+    std::shared_ptr<stalling_store> store;
+    result<fake_conn> operator()(const credential& c) const {
+      if (c.password.reveal() == "pw-new") return fake_conn{c.user, 0};
+      store->release();
+      return fail(errc::auth_rejected, "refused");
+    }
+  };
+  options o;
+  o.min_reload_interval = std::chrono::milliseconds(0);
+  auto made = make_dual_credential(accepts_new_only{store}, stalling_provider{store}, o);
+  REQUIRE(made);
+  auto& dc = made.value();
+
+  {
+    std::lock_guard lock(store->mutex);
+    store->stall_next = true;
+  }
+  std::thread refresher([&] { CHECK(dc.reload()); });  // reads "pw-old", then stalls
+  {
+    std::unique_lock lock(store->mutex);
+    store->changed.wait(lock, [&] { return store->stalled; });
+    store->set = make_set("pw-new", std::nullopt, "2");  // the promotion lands meanwhile
+  }
+  auto c = dc.connect();
+  refresher.join();
+  CHECK_MESSAGE(c, (c ? "" : c.error().detail));
+  CHECK(dc.snapshot().version == "2");
+  std::lock_guard lock(store->mutex);
+  CHECK(store->loads == 3);  // start-up, the stale refresh, and the connect's own load
+}
 
 TEST_CASE("8 threads connect while the set is swapped and reloads race") {
   options o;

@@ -45,7 +45,7 @@ TEST_CASE("health_json: no instances is ok; a vector works as well as a list") {
   CHECK(health_json(v) == fmt::format(R"({{"ok":true,"a":{}}})", v[0].value));
 }
 
-TEST_CASE("ok is false when any instance has no set loaded or was last refused everywhere") {
+TEST_CASE("ok is false when any instance has no set loaded or is refused everywhere") {
   const status good = loaded("1");
   status never_loaded;
   status refused = loaded("1");
@@ -53,11 +53,14 @@ TEST_CASE("ok is false when any instance has no set loaded or was last refused e
   refused.last_error = make_error_code(errc::all_rejected);
   status other_error = loaded("1");
   other_error.last_error = make_error_code(errc::backend_unavailable);
+  status recovered = refused;
+  recovered.connects_since_all_rejected = 1;
 
   CHECK(healthy(good));
   CHECK_FALSE(healthy(never_loaded));
   CHECK_FALSE(healthy(refused));
   CHECK(healthy(other_error));  // one unreachable backend is not a credential problem
+  CHECK(healthy(recovered));    // locked out once, connecting again since
 
   CHECK(health_json({{"a", good}, {"b", never_loaded}}).starts_with(R"({"ok":false,)"));
   CHECK(health_json({{"a", refused}, {"b", good}}).starts_with(R"({"ok":false,)"));
@@ -90,4 +93,28 @@ TEST_CASE("a live dual_credential's health names its version and never its passw
   CHECK(json.find(R"("preferred":"next")") != std::string::npos);
   CHECK(json.find("pw-old-Kx42") == std::string::npos);
   CHECK(json.find("pw-new-Zq81") == std::string::npos);
+}
+
+TEST_CASE("a live instance turns unhealthy when locked out and healthy again once it connects") {
+  dualcred::testing::scripted_backend backend;
+  backend.accept_only({"pw-a"});
+  options o;
+  o.min_reload_interval = std::chrono::milliseconds(0);
+  auto dc = make_dual_credential(dualcred::testing::scripted_connector{&backend},
+                                 static_provider(make_set("pw-a", std::nullopt, "v1")), o);
+  REQUIRE(dc);
+  REQUIRE(dc.value().connect());
+  CHECK(healthy(dc.value().snapshot()));
+
+  backend.accept_only({"pw-b"});  // the backend moved on; the store has not yet
+  CHECK(dc.value().connect().error().code == errc::all_rejected);
+  CHECK_FALSE(healthy(dc.value().snapshot()));
+  CHECK(dc.value().snapshot().connects_since_all_rejected == 0);
+
+  dc.value().provider().set(make_set("pw-b", std::nullopt, "v2"));
+  REQUIRE(dc.value().connect());  // refused, reloads, connects with the new set
+  const status s = dc.value().snapshot();
+  CHECK(s.last_error == make_error_code(errc::auth_rejected));  // the refusal before the reload
+  CHECK(s.connects_since_all_rejected == 1);
+  CHECK(healthy(s));
 }

@@ -42,6 +42,7 @@ TEST_CASE("metrics_text: the whole exposition for one instance") {
   s.connects_via_next = 3;
   s.fallbacks = 2;
   s.all_rejected = 1;
+  s.connects_since_all_rejected = 2;
   s.reloads = 4;
   s.reload_failures = 5;
   s.preferred = slot::next;
@@ -71,8 +72,8 @@ TEST_CASE("metrics_text: the whole exposition for one instance") {
         "# TYPE dualcred_preferred_slot gauge\n"
         "dualcred_preferred_slot{backend=\"postgres\",slot=\"current\"} 0\n"
         "dualcred_preferred_slot{backend=\"postgres\",slot=\"next\"} 1\n"
-        "# HELP dualcred_healthy 1 when a credential set is loaded and the last failure was not "
-        "every credential being refused.\n"
+        "# HELP dualcred_healthy 1 when a credential set is loaded and a connect has succeeded "
+        "since every credential was last refused.\n"
         "# TYPE dualcred_healthy gauge\n"
         "dualcred_healthy{backend=\"postgres\"} 1\n"
         "# HELP dualcred_credential_info The version of the credential set in use, as a label.\n"

@@ -80,7 +80,8 @@ class dual_credential {
   [[nodiscard]] result<connection_type> connect() {
     state& st = *s_;
     if (st.opts.refresh_interval.count() > 0) refresh_if_due(st);
-    const std::uint64_t seq = st.reload_seq.load(std::memory_order_acquire);
+    // Loads started before this connect may have read the store before its refusal's cause.
+    const std::uint64_t started = st.loads_started.load(std::memory_order_acquire);
     const detail::shard_ref shard(st.shards);
     refusals why;
     std::optional<connection_type> open_conn;
@@ -94,7 +95,7 @@ class dual_credential {
         tried = p->generation;
       }
     }
-    return after_refusal(st, shard, seq, tried, open_conn, why);
+    return after_refusal(st, shard, started, tried, open_conn, why);
   }
 
   /// Reads the provider now. On failure the set in use stays as it was.
@@ -113,6 +114,7 @@ class dual_credential {
     out.connects_via_next = detail::sum(st.shards, &detail::shard::via_next);
     out.fallbacks = detail::sum(st.shards, &detail::shard::fallbacks);
     out.all_rejected = detail::sum(st.shards, &detail::shard::all_rejected);
+    const std::uint64_t connects = out.connects_via_current + out.connects_via_next;
     out.reloads = st.reloads.load(std::memory_order_relaxed);
     out.reload_failures = st.reload_failures.load(std::memory_order_relaxed);
     out.preferred = st.preferred.load(std::memory_order_relaxed);
@@ -123,6 +125,9 @@ class dual_credential {
     }
     std::lock_guard lock(st.error_mutex);
     out.last_error = st.last_error;
+    // Saturating: a connect that another thread is counting can make the sums lag the mark.
+    out.connects_since_all_rejected =
+        connects > st.connects_at_all_rejected ? connects - st.connects_at_all_rejected : 0;
     return out;
   }
 
@@ -158,7 +163,9 @@ class dual_credential {
     mutable detail::shard_array shards;  // snapshot() reads through a guard too
     mutable detail::published_sets sets{shards};
     std::atomic<slot> preferred{slot::current};
-    std::atomic<std::uint64_t> reload_seq{0};  // completed provider loads, good or bad
+    // Provider loads run one at a time, so load k finished <=> loads_finished >= k.
+    std::atomic<std::uint64_t> loads_started{0};
+    std::atomic<std::uint64_t> loads_finished{0};  // good or bad
     std::atomic<std::uint64_t> reloads{0};
     std::atomic<std::uint64_t> reload_failures{0};
     std::atomic<std::int64_t> next_refresh_ns{0};
@@ -174,6 +181,7 @@ class dual_credential {
 
     mutable std::mutex error_mutex;
     std::error_code last_error;
+    std::uint64_t connects_at_all_rejected = 0;  // successful connects when it last happened
   };
 
   static std::int64_t now_ns() noexcept {
@@ -257,10 +265,10 @@ class dual_credential {
   // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
   // credentials changed.
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
-                                               std::uint64_t seq, std::uint64_t tried,
+                                               std::uint64_t started, std::uint64_t tried,
                                                std::optional<connection_type>& open_conn,
                                                refusals& why) {
-    std::optional<error> load_error = shared_reload(st, seq);
+    std::optional<error> load_error = shared_reload(st, started);
     {
       const auto guard = st.sets.read(shard);
       const detail::published_set* p = guard.get();
@@ -282,7 +290,13 @@ class dual_credential {
     st.policy.on_event(
         {event_kind::all_refused, slot::current, make_error_code(errc::all_rejected), detail, {}});
     error e(errc::all_rejected, std::move(detail));
-    note_error(st, e);
+    const std::uint64_t connects = detail::sum(st.shards, &detail::shard::via_current) +
+                                   detail::sum(st.shards, &detail::shard::via_next);
+    {
+      std::lock_guard lock(st.error_mutex);
+      st.last_error = e.code;
+      st.connects_at_all_rejected = connects;
+    }
     return boost::outcome_v2::failure(std::move(e));
   }
 
@@ -295,14 +309,18 @@ class dual_credential {
     return out;
   }
 
-  // The single-flight reload after refusals. A caller that started before some load
-  // finished shares that load's outcome; otherwise it waits for any load under way, then
-  // for `min_reload_interval` since the last one, and loads.
-  static std::optional<error> shared_reload(state& st, std::uint64_t seq) {
+  // The single-flight reload after refusals. A caller shares the outcome of any load that
+  // started after its connect began (`started` loads had begun by then). A load already under
+  // way at that point may have read the store before the change that made the backend refuse
+  // (a promotion the periodic refresh half-saw), so the caller waits it out and loads again,
+  // at least `min_reload_interval` after the last load.
+  static std::optional<error> shared_reload(state& st, std::uint64_t started) {
     std::unique_lock lock(st.mutex);
-    st.idle.wait(
-        lock, [&] { return !st.loading || st.reload_seq.load(std::memory_order_relaxed) != seq; });
-    if (st.reload_seq.load(std::memory_order_relaxed) != seq) return st.last_load_error;
+    const auto shareable = [&] {
+      return st.loads_finished.load(std::memory_order_relaxed) > started;
+    };
+    st.idle.wait(lock, [&] { return !st.loading || shareable(); });
+    if (shareable()) return st.last_load_error;
     if (st.loaded_once) {
       st.loading = true;  // claim the next load now, so later callers queue behind it
       const auto ready_at = st.last_load_at + st.opts.min_reload_interval;
@@ -335,6 +353,7 @@ class dual_credential {
   // Loads with `st.mutex` held on entry and exit, releasing it while the provider works.
   static result<void> load_locked(state& st, std::unique_lock<std::mutex>& lock) {
     st.loading = true;
+    st.loads_started.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     auto loaded = st.provider.load();
     lock.lock();
@@ -357,7 +376,7 @@ class dual_credential {
                           {}});
       out = std::move(loaded).as_failure();
     }
-    st.reload_seq.fetch_add(1, std::memory_order_release);
+    st.loads_finished.fetch_add(1, std::memory_order_release);
     st.idle.notify_all();
     return out;
   }

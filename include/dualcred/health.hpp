@@ -21,14 +21,13 @@ struct named_status {
   status value;
 };
 
-/// Whether one instance is fit to serve: a credential set has been loaded, and its most
-/// recent failure (if any) was not every credential being refused.
+/// Whether one instance is fit to serve: a credential set has been loaded, and either no
+/// connect ever found every credential refused or one has succeeded since the last time.
 ///
-/// `status::last_error` keeps the most recent failure until another replaces it, so an
-/// instance stays not-ok after an `all_rejected` even once connects succeed again. Pass your
-/// own predicate to `health_json` where that is too strict for a readiness probe.
+/// Other failures (an unreachable backend, a timeout) are not credential problems and leave
+/// it healthy. Pass your own predicate to `health_json` for a stricter or looser probe.
 [[nodiscard]] inline bool healthy(const status& s) noexcept {
-  return s.reloads > 0 && s.last_error != make_error_code(errc::all_rejected);
+  return s.reloads > 0 && (s.all_rejected == 0 || s.connects_since_all_rejected > 0);
 }
 
 /// Whether every instance is healthy (`true` for none).

@@ -125,8 +125,8 @@ Out write_sample(Out out, std::string_view name, std::string_view backend,
   }
 
   out = write_family_header(out, "dualcred_healthy", "gauge",
-                            "1 when a credential set is loaded and the last failure was not "
-                            "every credential being refused.");
+                            "1 when a credential set is loaded and a connect has succeeded "
+                            "since every credential was last refused.");
   for (const auto& i : instances)
     out = write_sample(out, "dualcred_healthy", i.name, {}, {}, healthy(i.value) ? 1 : 0);
 

@@ -19,6 +19,9 @@ struct status {
   std::uint64_t connects_via_next = 0;
   std::uint64_t fallbacks = 0;  ///< connects where the preferred slot was refused
   std::uint64_t all_rejected = 0;
+  /// Successful connects since the most recent all_rejected (all of them when there was none):
+  /// how a health check tells an instance that recovered from one that is still locked out.
+  std::uint64_t connects_since_all_rejected = 0;
   std::uint64_t reloads = 0;  ///< provider loads that succeeded
   std::uint64_t reload_failures = 0;
   slot preferred = slot::current;
@@ -37,10 +40,12 @@ struct fmt::formatter<dualcred::status> {
     auto out =
         fmt::format_to(ctx.out(),
                        R"({{"connects_via_current":{},"connects_via_next":{},)"
-                       R"("fallbacks":{},"all_rejected":{},"reloads":{},)"
+                       R"("fallbacks":{},"all_rejected":{},"connects_since_all_rejected":{},)"
+                       R"("reloads":{},)"
                        R"("reload_failures":{},"preferred":"{}","version":")",
                        s.connects_via_current, s.connects_via_next, s.fallbacks, s.all_rejected,
-                       s.reloads, s.reload_failures, dualcred::to_string(s.preferred));
+                       s.connects_since_all_rejected, s.reloads, s.reload_failures,
+                       dualcred::to_string(s.preferred));
     out = dualcred::detail::write_json_escaped(out, s.version);
     out = fmt::format_to(out, R"(","last_error":)");
     if (!s.last_error) return fmt::format_to(out, "null}}");
