@@ -21,23 +21,19 @@
 #include <dualcred/dualcred.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "support/alloc_count.hpp"
+#include "support/sets.hpp"
+#include "support/timed.hpp"
 
 namespace {
 
 using dualcred::credential;
 using dualcred::credential_set;
 using dualcred::result;
+using dualcred::bench::set_of;
+using dualcred::bench::timed;
 
 credential login(std::string_view password) {
   return {"app", dualcred::secret(password)};
-}
-
-credential_set set_of(std::string_view current, std::string_view next = {}) {
-  credential_set s;
-  s.current = login(current);
-  if (!next.empty()) s.next = login(next);
-  return s;
 }
 
 // The cheapest connector there is: it reads the credential and "connects".
@@ -66,18 +62,6 @@ auto make(C connector, credential_set set, dualcred::options o = {}) {
   return std::move(dc).value();
 }
 
-// Runs `op` in the timed loop and reports allocations per call made by this thread.
-template <class Op>
-void timed(benchmark::State& state, Op op) {
-  const std::uint64_t before = dualcred::bench::allocations_on_this_thread();
-  for (auto _ : state) op();
-  const std::uint64_t allocs = dualcred::bench::allocations_on_this_thread() - before;
-  state.counters["allocs_per_op"] =
-      benchmark::Counter(static_cast<double>(allocs) / static_cast<double>(state.iterations()),
-                         benchmark::Counter::kAvgThreads);
-  state.SetItemsProcessed(state.iterations());
-}
-
 // 1. Happy path ------------------------------------------------------------------------
 
 void happy_direct(benchmark::State& state) {
@@ -90,7 +74,7 @@ void happy_direct(benchmark::State& state) {
 }
 
 void happy_connect(benchmark::State& state) {
-  auto dc = make(noop_connector{}, set_of("pw", "pw2"));
+  auto dc = make(noop_connector{}, set_of("app", "pw", "pw2"));
   timed(state, [&] {
     auto r = dc.connect();
     benchmark::DoNotOptimize(r);
@@ -100,7 +84,7 @@ void happy_connect(benchmark::State& state) {
 // 2. Rotation window -------------------------------------------------------------------
 
 void window_happy(benchmark::State& state) {
-  auto dc = make(picky_connector{"new"}, set_of("new", "newer"));
+  auto dc = make(picky_connector{"new"}, set_of("app", "new", "newer"));
   timed(state, [&] {
     auto r = dc.connect();
     benchmark::DoNotOptimize(r);
@@ -110,7 +94,7 @@ void window_happy(benchmark::State& state) {
 void window(benchmark::State& state, bool sticky) {
   dualcred::options o;
   o.sticky = sticky;
-  auto dc = make(picky_connector{"new"}, set_of("old", "new"), o);
+  auto dc = make(picky_connector{"new"}, set_of("app", "old", "new"), o);
   if (!dc.connect()) state.SkipWithError("the window's first connect failed");
   timed(state, [&] {
     auto r = dc.connect();
@@ -138,7 +122,7 @@ void threads_direct(benchmark::State& state) {
 
 void threads_connect(benchmark::State& state) {
   // One instance shared by every thread of every run, as a service would share it.
-  static auto dc = make(noop_connector{}, set_of("pw", "pw2"));
+  static auto dc = make(noop_connector{}, set_of("app", "pw", "pw2"));
   timed(state, [&] {
     auto r = dc.connect();
     benchmark::DoNotOptimize(r);
@@ -155,7 +139,7 @@ constexpr int storm_threads = 64;
 struct storm_context {
   std::atomic<int> refused{0};
   std::atomic<std::uint64_t> loads{0};
-  dualcred::static_provider provider{set_of("old")};
+  dualcred::static_provider provider{set_of("app", "old")};
 };
 
 struct storm_connector {
@@ -205,9 +189,9 @@ void storm(benchmark::State& state) {
   std::uint64_t max_loads = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    ctx.provider.set(set_of("old"));
+    ctx.provider.set(set_of("app", "old"));
     if (!dc.reload()) state.SkipWithError("setup reload failed");
-    ctx.provider.set(set_of("new"));  // what the storm's reload will find
+    ctx.provider.set(set_of("app", "new"));  // what the storm's reload will find
     ctx.refused.store(0);
     const std::uint64_t before = ctx.loads.load();
     state.ResumeTiming();

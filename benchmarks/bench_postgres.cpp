@@ -19,10 +19,14 @@
 #include <dualcred/dualcred.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "support/alloc_count.hpp"
+#include "support/sets.hpp"
+#include "support/timed.hpp"
 #include "tests/support/servers.hpp"
 
 namespace {
+
+using dualcred::bench::set_of;
+using dualcred::bench::timed;
 
 dualcred::testing::postgres_server* server = nullptr;
 
@@ -35,26 +39,6 @@ dualcred::pg::params params() {
   p.port = server->port();
   p.dbname = "postgres";
   return p;
-}
-
-dualcred::credential_set set_of(const char* current, const char* next = nullptr) {
-  dualcred::credential_set s;
-  s.current = {user, dualcred::secret(current)};
-  if (next != nullptr) s.next = dualcred::credential{user, dualcred::secret(next)};
-  return s;
-}
-
-template <class Op>
-void timed(benchmark::State& state, Op op) {
-  const std::uint64_t before = dualcred::bench::allocations_on_this_thread();
-  for (auto _ : state)
-    if (!op()) {
-      state.SkipWithError("a connect failed");
-      break;
-    }
-  const auto allocs = dualcred::bench::allocations_on_this_thread() - before;
-  state.counters["allocs_per_op"] =
-      static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 
 void plain(benchmark::State& state) {
@@ -86,13 +70,13 @@ void through(benchmark::State& state, dualcred::credential_set set, bool sticky)
 }
 
 void happy(benchmark::State& state) {
-  through(state, set_of(password), true);
+  through(state, set_of(user, password), true);
 }
 void window_sticky(benchmark::State& state) {
-  through(state, set_of("old-password", password), true);
+  through(state, set_of(user, "old-password", password), true);
 }
 void first_fallback(benchmark::State& state) {
-  through(state, set_of("old-password", password), false);
+  through(state, set_of(user, "old-password", password), false);
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
 
+#include "support/timed.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -42,14 +44,7 @@ void write(const fs::path& p, const std::string& text) {
 
 template <class Provider>
 void load_loop(benchmark::State& state, Provider& provider) {
-  for (auto _ : state) {
-    auto r = provider.load();
-    if (!r) {
-      state.SkipWithError(r.error().detail.c_str());
-      break;
-    }
-    benchmark::DoNotOptimize(r);
-  }
+  dualcred::bench::timed(state, [&] { return provider.load(); });
 }
 
 void load_static(benchmark::State& state) {

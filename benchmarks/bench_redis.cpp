@@ -19,10 +19,14 @@
 #include <dualcred/dualcred.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "support/alloc_count.hpp"
+#include "support/sets.hpp"
+#include "support/timed.hpp"
 #include "tests/support/servers.hpp"
 
 namespace {
+
+using dualcred::bench::set_of;
+using dualcred::bench::timed;
 
 dualcred::testing::redis_server* server = nullptr;
 
@@ -34,27 +38,6 @@ dualcred::redis::params params() {
   p.host = server->host();
   p.port = server->port();
   return p;
-}
-
-dualcred::credential_set set_of(const char* current, const char* next = nullptr) {
-  dualcred::credential_set s;
-  s.current = {user, dualcred::secret(current)};
-  if (next != nullptr) s.next = dualcred::credential{user, dualcred::secret(next)};
-  return s;
-}
-
-// Allocations per connect are reported beside the time (hiredis itself allocates).
-template <class Op>
-void timed(benchmark::State& state, Op op) {
-  const std::uint64_t before = dualcred::bench::allocations_on_this_thread();
-  for (auto _ : state)
-    if (!op()) {
-      state.SkipWithError("a connect failed");
-      break;
-    }
-  const auto allocs = dualcred::bench::allocations_on_this_thread() - before;
-  state.counters["allocs_per_op"] =
-      static_cast<double>(allocs) / static_cast<double>(state.iterations());
 }
 
 void plain(benchmark::State& state) {
@@ -100,17 +83,19 @@ struct one_phase {
 };
 
 void happy(benchmark::State& state) {
-  through(state, dualcred::redis::connector(params()), set_of(password), true);
+  through(state, dualcred::redis::connector(params()), set_of(user, password), true);
 }
 void window_sticky(benchmark::State& state) {
-  through(state, dualcred::redis::connector(params()), set_of("old-password", password), true);
+  through(state, dualcred::redis::connector(params()), set_of(user, "old-password", password),
+          true);
 }
 void first_fallback(benchmark::State& state) {
-  through(state, dualcred::redis::connector(params()), set_of("old-password", password), false);
+  through(state, dualcred::redis::connector(params()), set_of(user, "old-password", password),
+          false);
 }
 void reconnect(benchmark::State& state) {
-  through(state, one_phase{dualcred::redis::connector(params())}, set_of("old-password", password),
-          false);
+  through(state, one_phase{dualcred::redis::connector(params())},
+          set_of(user, "old-password", password), false);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <dualcred/http/curl.hpp>
 #include <dualcred/provider/vault.hpp>
 
+#include "support/timed.hpp"
 #include "tests/vault/kv2_server.hpp"
 
 namespace {
@@ -18,14 +19,7 @@ kv2test::kv2_server* server = nullptr;
 void load_vault(benchmark::State& state) {
   dualcred::vault_kv2_provider provider(dualcred::curl_transport{}, server->config(),
                                         dualcred::key_names::for_prefix("DB"));
-  for (auto _ : state) {
-    auto r = provider.load();
-    if (!r) {
-      state.SkipWithError(r.error().detail.c_str());
-      break;
-    }
-    benchmark::DoNotOptimize(r);
-  }
+  dualcred::bench::timed(state, [&] { return provider.load(); });
 }
 
 }  // namespace
