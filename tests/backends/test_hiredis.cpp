@@ -23,16 +23,14 @@ namespace redis = dualcred::redis;
 
 namespace {
 
+using backend_tests::two;
+
 redis::params server_params() {
   redis::params p;
   p.host = backend_tests::redis().host();
   p.port = backend_tests::redis().port();
   p.timeout = 5s;
   return p;
-}
-
-credential_set two(const std::string& user, const std::string& current, const std::string& next) {
-  return credential_set{{user, secret(current)}, credential{user, secret(next)}, ""};
 }
 
 // A command's reply as text ("PONG", "app", "<error: ...>").

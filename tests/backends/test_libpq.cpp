@@ -24,6 +24,8 @@ namespace pg = dualcred::pg;
 
 namespace {
 
+using backend_tests::two;
+
 pg::params server_params() {
   pg::params p;
   p.host = backend_tests::postgres().host();
@@ -32,10 +34,6 @@ pg::params server_params() {
   p.connect_timeout = 10s;
   p.application_name = "dualcred-tests";
   return p;
-}
-
-credential_set two(const std::string& user, const std::string& current, const std::string& next) {
-  return credential_set{{user, secret(current)}, credential{user, secret(next)}, ""};
 }
 
 // One value from a query on an open connection.
