@@ -1,6 +1,7 @@
 #include <dualcred/dual_credential.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,60 @@ TEST_CASE("every slot refused, then the reload brings a new set that works") {
   CHECK(db.attempts() == strings{"a", "b", "fresh"});
   CHECK(dc.value().snapshot().connects_via_current == 1);
   CHECK(dc.value().snapshot().all_rejected == 0);
+}
+
+TEST_CASE("a set published while the retry was refused gets its own try, without a load") {
+  // The backend and the store move on while the retry's login is under way: a rotation step
+  // outran the login. The refresh publishes the newer set; the connect uses it.
+  scripted_backend db;
+  db.accept_only({"third"});
+  std::function<void(const credential&)> during_attempt = [](const credential&) {};
+  auto connect = [&](const credential& c) {
+    during_attempt(c);
+    return scripted_connector{&db}(c);
+  };
+  auto made = make_dual_credential(connect, static_provider(make_set("a", "b")), fast());
+  REQUIRE(made);
+  auto& dc = made.value();
+  dc.provider().set(make_set("second", std::nullopt));
+  during_attempt = [&](const credential& c) {
+    if (c.password.reveal() != "second") return;
+    dc.provider().set(make_set("third", std::nullopt));
+    REQUIRE(dc.reload());
+  };
+  auto c = dc.connect();
+  REQUIRE(c);
+  CHECK(db.attempts() == strings{"a", "b", "second", "third"});
+  const status s = dc.snapshot();
+  CHECK(s.connects_via_current == 1);
+  CHECK(s.all_rejected == 0);
+  CHECK(s.reloads == 3);  // start-up, the refused connect's, the one during its retry
+}
+
+TEST_CASE("a store that changes under every retry: three newer sets, then all_rejected") {
+  scripted_backend db;
+  db.accept_only({});
+  std::function<void(const credential&)> during_attempt = [](const credential&) {};
+  auto connect = [&](const credential& c) {
+    during_attempt(c);
+    return scripted_connector{&db}(c);
+  };
+  auto made = make_dual_credential(connect, static_provider(make_set("a", "b")), fast());
+  REQUIRE(made);
+  auto& dc = made.value();
+  dc.provider().set(make_set("p1", std::nullopt));
+  int published = 1;
+  during_attempt = [&](const credential& c) {
+    if (c.password.reveal().starts_with("p")) {
+      dc.provider().set(make_set(fmt::format("p{}", ++published), std::nullopt));
+      REQUIRE(dc.reload());
+    }
+  };
+  auto c = dc.connect();
+  REQUIRE(!c);
+  CHECK(c.error().is(errc::all_rejected));
+  CHECK(db.attempts() == strings{"a", "b", "p1", "p2", "p3"});
+  CHECK(dc.snapshot().all_rejected == 1);
 }
 
 TEST_CASE("a set without NEXT: a refused CURRENT reloads, then fails naming CURRENT only") {

@@ -74,8 +74,9 @@ class dual_credential {
 
   /// Connects with the preferred credential, falling back to the other only when the
   /// backend refuses it. When both are refused, the provider is reloaded once (shared with
-  /// every other refused caller) and, if the set changed, both are tried again; otherwise
-  /// the result is `errc::all_rejected` naming each attempt's cause. Any error that is not a
+  /// every other refused caller) and, if the set changed, both are tried again (as is any
+  /// newer set published meanwhile, up to three); otherwise the result is
+  /// `errc::all_rejected` naming each attempt's cause. Any error that is not a
   /// refusal is returned at once.
   [[nodiscard]] result<connection_type> connect() {
     state& st = *s_;
@@ -262,6 +263,10 @@ class dual_credential {
     st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});
   }
 
+  // Newer sets a refused connect tries before it gives up; bounds a connect against a store
+  // that changes faster than the backend answers.
+  static constexpr int max_sets_retried = 3;
+
   // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
   // credentials changed.
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
@@ -269,7 +274,10 @@ class dual_credential {
                                                std::optional<connection_type>& open_conn,
                                                refusals& why) {
     std::optional<error> load_error = shared_reload(st, started);
-    {
+    // A slow login can outlast a whole rotation step, so a set that was new when the retry
+    // began may be stale by its end. A set published meanwhile (by the periodic refresh or
+    // another caller's reload) gets its own try, without another provider load.
+    for (int retried = 0;; ++retried) {
       const auto guard = st.sets.read(shard);
       const detail::published_set* p = guard.get();
       if (p == nullptr) {
@@ -277,13 +285,13 @@ class dual_credential {
         return boost::outcome_v2::failure(
             load_error.value_or(error(errc::provider_unavailable, "no credential set loaded")));
       }
-      if (p->generation != tried) {
-        refusals retry_why;
-        bool exhausted = false;
-        auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted);
-        if (!exhausted) return r;
-        why = std::move(retry_why);
-      }
+      if (p->generation == tried || retried == max_sets_retried) break;
+      tried = p->generation;
+      refusals retry_why;
+      bool exhausted = false;
+      auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted);
+      if (!exhausted) return r;
+      why = std::move(retry_why);
     }
     shard.add(shard.get().all_rejected);
     std::string detail = describe(why, load_error);
