@@ -87,16 +87,12 @@ class dual_credential {
     refusals why;
     std::optional<connection_type> open_conn;
     std::uint64_t tried = 0;
-    {
-      const auto guard = st.sets.read(shard);
-      if (const detail::published_set* p = guard.get()) {
-        bool exhausted = false;
-        auto r = try_set(st, shard, *p, open_conn, why, exhausted);
-        if (!exhausted) return r;
-        tried = p->generation;
-      }
-    }
-    return after_refusal(st, shard, started, tried, open_conn, why);
+    bool exhausted = true;
+    // One named result on every path: GCC elides its copy only then, and a result<T> holds
+    // an `error` beside the T, so a copy on the happy path would move a string.
+    result<connection_type> r = first_try(st, shard, open_conn, why, exhausted, tried);
+    if (exhausted) r = after_refusal(st, shard, started, tried, open_conn, why);
+    return r;
   }
 
   /// Reads the provider now. On failure the set in use stays as it was.
@@ -217,6 +213,18 @@ class dual_credential {
     } else {
       return st.connector(cred);
     }
+  }
+
+  // The set published now, tried; `exhausted` stays true when nothing is loaded yet.
+  static result<connection_type> first_try(state& st, const detail::shard_ref& shard,
+                                           std::optional<connection_type>& open_conn, refusals& why,
+                                           bool& exhausted, std::uint64_t& tried) {
+    const auto guard = st.sets.read(shard);
+    const detail::published_set* p = guard.get();
+    if (p == nullptr) return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
+    tried = p->generation;
+    exhausted = false;
+    return try_set(st, shard, *p, open_conn, why, exhausted);
   }
 
   // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
