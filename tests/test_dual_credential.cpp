@@ -24,6 +24,19 @@ options fast() {
   o.min_reload_interval = std::chrono::milliseconds(0);
   return o;
 }
+
+// A login slow enough for the world to change while it runs: `during_attempt` runs inside
+// each attempt, before the backend judges it.
+struct slow_login_backend {
+  scripted_backend db;
+  std::function<void(const credential&)> during_attempt = [](const credential&) {};
+  auto connector() {
+    return [this](const credential& c) {
+      during_attempt(c);
+      return scripted_connector{&db}(c);
+    };
+  }
+};
 }  // namespace
 
 TEST_CASE("the happy path uses CURRENT once and counts it") {
@@ -155,25 +168,20 @@ TEST_CASE("every slot refused, then the reload brings a new set that works") {
 TEST_CASE("a set published while the retry was refused gets its own try, without a load") {
   // The backend and the store move on while the retry's login is under way: a rotation step
   // outran the login. The refresh publishes the newer set; the connect uses it.
-  scripted_backend db;
-  db.accept_only({"third"});
-  std::function<void(const credential&)> during_attempt = [](const credential&) {};
-  auto connect = [&](const credential& c) {
-    during_attempt(c);
-    return scripted_connector{&db}(c);
-  };
-  auto made = make_dual_credential(connect, static_provider(make_set("a", "b")), fast());
+  slow_login_backend b;
+  b.db.accept_only({"third"});
+  auto made = make_dual_credential(b.connector(), static_provider(make_set("a", "b")), fast());
   REQUIRE(made);
   auto& dc = made.value();
   dc.provider().set(make_set("second", std::nullopt));
-  during_attempt = [&](const credential& c) {
+  b.during_attempt = [&](const credential& c) {
     if (c.password.reveal() != "second") return;
     dc.provider().set(make_set("third", std::nullopt));
     REQUIRE(dc.reload());
   };
   auto c = dc.connect();
   REQUIRE(c);
-  CHECK(db.attempts() == strings{"a", "b", "second", "third"});
+  CHECK(b.db.attempts() == strings{"a", "b", "second", "third"});
   const status s = dc.snapshot();
   CHECK(s.connects_via_current == 1);
   CHECK(s.all_rejected == 0);
@@ -181,19 +189,14 @@ TEST_CASE("a set published while the retry was refused gets its own try, without
 }
 
 TEST_CASE("a store that changes under every retry: three newer sets, then all_rejected") {
-  scripted_backend db;
-  db.accept_only({});
-  std::function<void(const credential&)> during_attempt = [](const credential&) {};
-  auto connect = [&](const credential& c) {
-    during_attempt(c);
-    return scripted_connector{&db}(c);
-  };
-  auto made = make_dual_credential(connect, static_provider(make_set("a", "b")), fast());
+  slow_login_backend b;
+  b.db.accept_only({});
+  auto made = make_dual_credential(b.connector(), static_provider(make_set("a", "b")), fast());
   REQUIRE(made);
   auto& dc = made.value();
   dc.provider().set(make_set("p1", std::nullopt));
   int published = 1;
-  during_attempt = [&](const credential& c) {
+  b.during_attempt = [&](const credential& c) {
     if (c.password.reveal().starts_with("p")) {
       dc.provider().set(make_set(fmt::format("p{}", ++published), std::nullopt));
       REQUIRE(dc.reload());
@@ -202,7 +205,7 @@ TEST_CASE("a store that changes under every retry: three newer sets, then all_re
   auto c = dc.connect();
   REQUIRE(!c);
   CHECK(c.error().is(errc::all_rejected));
-  CHECK(db.attempts() == strings{"a", "b", "p1", "p2", "p3"});
+  CHECK(b.db.attempts() == strings{"a", "b", "p1", "p2", "p3"});
   CHECK(dc.snapshot().all_rejected == 1);
 }
 
