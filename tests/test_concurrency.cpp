@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -260,4 +261,44 @@ TEST_CASE("replaced sets are freed once no reader holds them, and not before") {
   sets.publish(make("last"));
   sets.reclaim();
   CHECK(sets.retired_count() == 0);
+}
+
+TEST_CASE("readers racing a writer that publishes and frees: no reader sees a freed set") {
+  // Freed sets have their secrets zeroed, so a reader that could still read one would see
+  // a password that is not "pw-<generation>" (and ASan would name the use after free).
+  MESSAGE("readers' marks are " << (detail::asymmetric_fence::available()
+                                        ? "plain stores (membarrier)"
+                                        : "locked read-modify-writes"));
+  detail::shard_array shards;
+  detail::published_sets sets(shards);
+  auto make = [](std::uint64_t g) {
+    auto p = std::make_unique<detail::published_set>();
+    p->set = make_set("pw-" + std::to_string(g), std::nullopt);
+    p->generation = g;
+    return p;
+  };
+  sets.publish(make(1));
+  std::atomic<bool> stop{false};
+  std::atomic<long> reads{0}, torn{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t)
+    readers.emplace_back([&] {
+      const detail::shard_ref me(shards);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto guard = sets.read(me);
+        const detail::published_set* p = guard.get();
+        if (p->set.current.password.reveal() != "pw-" + std::to_string(p->generation)) ++torn;
+        ++reads;
+      }
+    });
+  for (std::uint64_t g = 2; g < 5000; ++g) {
+    sets.publish(make(g));
+    if (g % 8 == 0) std::this_thread::yield();
+  }
+  while (reads.load() < 10000) std::this_thread::yield();
+  stop = true;
+  for (auto& r : readers) r.join();
+  CHECK(torn.load() == 0);
+  sets.reclaim();
+  CHECK(sets.retired_count() == 0);  // every reader has left: everything retired is freed
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../secret.hpp"
+#include "asymmetric_fence.hpp"
 #include "sharded_counters.hpp"
 
 namespace dualcred::detail {
@@ -31,6 +32,12 @@ struct published_set {
 // form: the writer (always one, under the caller's mutex) advances the epoch only when no
 // reader of the previous epoch remains, and frees what was retired two epochs ago.
 // A reader that holds a set for long (a slow connect) only delays freeing; it never blocks.
+//
+// The reader must make its mark visible before it loads the pointer (store-load order).
+// Where Linux's membarrier works, the writer buys that order for every reader with one
+// system call before it scans the marks, and a reader's mark is a plain store on its own
+// cache line: a connect then runs no locked instruction at all. Elsewhere the mark is a
+// sequentially consistent read-modify-write.
 class published_sets {
  public:
   class read_guard {
@@ -50,15 +57,21 @@ class published_sets {
     const published_set* set_;
   };
 
-  explicit published_sets(shard_array& shards) noexcept : shards_(shards) {}
+  explicit published_sets(shard_array& shards) noexcept
+      : shards_(shards), light_readers_(asymmetric_fence::available()) {}
   published_sets(const published_sets&) = delete;
   published_sets& operator=(const published_sets&) = delete;
   ~published_sets() { delete current_.load(std::memory_order_relaxed); }
 
   // The current set (may be null before the first load), pinned until the guard dies.
-  // Entering is the one locked instruction of a connect: the mark must be visible before
-  // the pointer is read (a store-load order only a full barrier gives).
   [[nodiscard]] read_guard read(const shard_ref& shard) noexcept {
+    if (light_readers_) {
+      const std::uint64_t e = epoch_.load(std::memory_order_acquire);
+      auto* mark = &shard.get().readers[e & 1];
+      shard.add(*mark);
+      asymmetric_fence::light();  // the writer's heavy fence orders the mark before the load
+      return read_guard(shard, mark, current_.load(std::memory_order_acquire));
+    }
     const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
     auto* mark = &shard.get().readers[e & 1];
     mark->fetch_add(1, std::memory_order_seq_cst);
@@ -82,7 +95,11 @@ class published_sets {
 
   // Writer side: frees what no reader can hold any more. Cheap; call it at every reload.
   void reclaim() {
+    if (retired_.empty()) return;
     for (int step = 0; step < 2; ++step) {
+      // Light readers' marks are ordered before their loads only by this fence; without
+      // it, nothing may be freed this time.
+      if (light_readers_ && !asymmetric_fence::heavy()) return;
       const std::uint64_t e = epoch_.load(std::memory_order_relaxed);
       std::uint64_t previous_readers = 0;
       for (auto& s : shards_)
@@ -106,6 +123,7 @@ class published_sets {
   std::atomic<const published_set*> current_{nullptr};
   std::atomic<std::uint64_t> epoch_{0};
   std::vector<retired> retired_;  // writer only
+  const bool light_readers_;
 };
 
 }  // namespace dualcred::detail
