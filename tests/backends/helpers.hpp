@@ -1,8 +1,7 @@
 #pragma once
 
-// Small things the backend tests share: a listener that never answers, a two-slot set, a
-// file writer, a policy that counts attempts, and the fixture servers, one of each per test
-// program.
+// Small things the backend tests share: a listener that never answers, a file writer, a
+// policy that counts attempts, and the fixture servers, one of each per test program.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,7 +15,6 @@
 #include <string>
 
 #include <dualcred/policy.hpp>
-#include <dualcred/secret.hpp>
 
 #include "../support/servers.hpp"
 
@@ -47,13 +45,6 @@ class silent_listener {
   int fd_ = -1;
   int port_ = 0;
 };
-
-/// A set of one user with CURRENT and NEXT.
-inline dualcred::credential_set two(const std::string& user, const std::string& current,
-                                    const std::string& next) {
-  return dualcred::credential_set{
-      {user, dualcred::secret(current)}, dualcred::credential{user, dualcred::secret(next)}, ""};
-}
 
 /// Replaces a file's contents in one rename, as a secret manager's agent would.
 inline void write_file(const std::filesystem::path& path, const std::string& text) {

@@ -11,6 +11,7 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
 
+#include "../support/scripted.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;
@@ -23,7 +24,7 @@ namespace redis = dualcred::redis;
 
 namespace {
 
-using backend_tests::two;
+using dualcred::testing::make_set;
 
 redis::params server_params() {
   redis::params p;
@@ -69,8 +70,8 @@ TEST_CASE("happy path: CURRENT logs in through dual_credential, with an awkward 
   backend_tests::redis().set_user("app_happy", {pw});
   redis::params p = server_params();
   p.db = 3;
-  auto dc = dualcred::make_dual_credential(redis::connector(p),
-                                           dualcred::static_provider(two("app_happy", pw, "n-x")));
+  auto dc = dualcred::make_dual_credential(
+      redis::connector(p), dualcred::static_provider(make_set(pw, "n-x", "", "app_happy")));
   REQUIRE(dc);
   auto conn = dc.value().connect();
   REQUIRE_MESSAGE(conn, conn.error().detail);
@@ -94,7 +95,7 @@ TEST_CASE("ACL SETUSER to NEXT: one fallback, then straight to NEXT") {
   server.set_user("app_rot", {"rd-rot-current-8f2"});
   auto dc = dualcred::make_dual_credential(
       redis::connector(server_params()),
-      dualcred::static_provider(two("app_rot", "rd-rot-current-8f2", "rd-rot-next-1d5")));
+      dualcred::static_provider(make_set("rd-rot-current-8f2", "rd-rot-next-1d5", "", "app_rot")));
   REQUIRE(dc);
   auto& db = dc.value();
   REQUIRE(db.connect());
@@ -119,7 +120,8 @@ TEST_CASE("a refused CURRENT costs no second TCP connection") {
   counted c{redis::connector(server_params())};
   auto opens = c.opens;
   auto dc = dualcred::make_dual_credential(
-      c, dualcred::static_provider(two("app_tcp", "rd-tcp-current-2a7", "rd-tcp-next-6e0")));
+      c,
+      dualcred::static_provider(make_set("rd-tcp-current-2a7", "rd-tcp-next-6e0", "", "app_tcp")));
   REQUIRE(dc);
   const long long before = connections_received();
   auto conn = dc.value().connect();
@@ -137,7 +139,7 @@ TEST_CASE("a wrong port is backend_unavailable at once, with no fallback") {
   counted c{redis::connector(p)};
   auto opens = c.opens;
   auto dc = dualcred::make_dual_credential(
-      c, dualcred::static_provider(two("app_x", "rd-port-cur-3f3", "rd-port-next-5a5")));
+      c, dualcred::static_provider(make_set("rd-port-cur-3f3", "rd-port-next-5a5", "", "app_x")));
   REQUIRE(dc);
   auto r = dc.value().connect();
   REQUIRE_FALSE(r);
@@ -152,7 +154,8 @@ TEST_CASE("a stopped server is backend_unavailable at once; connects resume afte
   counted c{redis::connector(server_params())};
   auto opens = c.opens;
   auto dc = dualcred::make_dual_credential(
-      c, dualcred::static_provider(two("app_stop", "rd-stop-cur-7c4", "rd-stop-next-9e9")));
+      c,
+      dualcred::static_provider(make_set("rd-stop-cur-7c4", "rd-stop-next-9e9", "", "app_stop")));
   REQUIRE(dc);
   server.stop();
   auto r = dc.value().connect();
@@ -267,7 +270,7 @@ TEST_CASE("a server that accepts TCP and never answers times out within the boun
   backend_tests::counting_policy policy;
   policy.refused = &refused;
   auto dc = dualcred::make_dual_credential(
-      c, dualcred::static_provider(two("app", "rd-silent-4d4", "rd-silent-next-5e5")),
+      c, dualcred::static_provider(make_set("rd-silent-4d4", "rd-silent-next-5e5", "", "app")),
       dualcred::options{}, policy);
   REQUIRE(dc);
   auto viadc = dc.value().connect();

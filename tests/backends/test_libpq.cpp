@@ -12,6 +12,7 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
 
+#include "../support/scripted.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;
@@ -24,7 +25,7 @@ namespace pg = dualcred::pg;
 
 namespace {
 
-using backend_tests::two;
+using dualcred::testing::make_set;
 
 pg::params server_params() {
   pg::params p;
@@ -59,8 +60,9 @@ struct counted {
 TEST_CASE("happy path: CURRENT logs in through dual_credential, with an awkward password") {
   const std::string pw = "pg cur 'quoted' \"double\" \\back slash=x";
   backend_tests::postgres().create_login_role("app_happy", pw);
-  auto dc = dualcred::make_dual_credential(pg::connector(server_params()),
-                                           dualcred::static_provider(two("app_happy", pw, "n-x")));
+  auto dc = dualcred::make_dual_credential(
+      pg::connector(server_params()),
+      dualcred::static_provider(make_set(pw, "n-x", "", "app_happy")));
   REQUIRE(dc);
   auto conn = dc.value().connect();
   REQUIRE_MESSAGE(conn, conn.error().detail);
@@ -77,7 +79,7 @@ TEST_CASE("ALTER ROLE to NEXT: one fallback, then straight to NEXT") {
   backend_tests::postgres().create_login_role("app_rot", "pg-rot-current-31f");
   auto dc = dualcred::make_dual_credential(
       pg::connector(server_params()),
-      dualcred::static_provider(two("app_rot", "pg-rot-current-31f", "pg-rot-next-77a")));
+      dualcred::static_provider(make_set("pg-rot-current-31f", "pg-rot-next-77a", "", "app_rot")));
   REQUIRE(dc);
   auto& db = dc.value();
   REQUIRE(db.connect());
@@ -104,7 +106,7 @@ TEST_CASE("a wrong port is backend_unavailable at once, with no fallback") {
   counted c{pg::connector(p)};
   auto calls = c.calls;
   auto dc = dualcred::make_dual_credential(
-      c, dualcred::static_provider(two("app_x", "pg-port-cur-5c1", "pg-port-next-9d2")));
+      c, dualcred::static_provider(make_set("pg-port-cur-5c1", "pg-port-next-9d2", "", "app_x")));
   REQUIRE(dc);
   auto r = dc.value().connect();
   REQUIRE_FALSE(r);
@@ -120,7 +122,8 @@ TEST_CASE("a stopped server is backend_unavailable at once; connects resume afte
   counted c{pg::connector(server_params())};
   auto calls = c.calls;
   auto dc = dualcred::make_dual_credential(
-      c, dualcred::static_provider(two("app_stop", "pg-stop-cur-4e8", "pg-stop-next-0b3")));
+      c,
+      dualcred::static_provider(make_set("pg-stop-cur-4e8", "pg-stop-next-0b3", "", "app_stop")));
   REQUIRE(dc);
   server.stop();
   auto r = dc.value().connect();
