@@ -65,16 +65,14 @@ class published_sets {
 
   // The current set (may be null before the first load), pinned until the guard dies.
   [[nodiscard]] read_guard read(const shard_ref& shard) noexcept {
-    if (light_readers_) {
-      const std::uint64_t e = epoch_.load(std::memory_order_acquire);
-      auto* mark = &shard.get().readers[e & 1];
-      shard.add(*mark);
-      asymmetric_fence::light();  // the writer's heavy fence orders the mark before the load
-      return read_guard(shard, mark, current_.load(std::memory_order_acquire));
-    }
     const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
     auto* mark = &shard.get().readers[e & 1];
-    mark->fetch_add(1, std::memory_order_seq_cst);
+    if (light_readers_) {
+      shard.add(*mark);
+      asymmetric_fence::light();  // the writer's heavy fence orders the mark before the load
+    } else {
+      mark->fetch_add(1, std::memory_order_seq_cst);
+    }
     return read_guard(shard, mark, current_.load(std::memory_order_seq_cst));
   }
 
