@@ -188,6 +188,55 @@ TEST_CASE("a set published while the retry was refused gets its own try, without
   CHECK(s.reloads == 3);  // start-up, the refused connect's, the one during its retry
 }
 
+TEST_CASE("a slow fallback that ends after a newer set is published does not steer it") {
+  // The single-role race: a login with the old set falls back to its NEXT while the rotation
+  // promotes that NEXT to CURRENT. Were its success to make NEXT preferred for the new set,
+  // the next connect would try the new NEXT (not on the backend yet) first, and a password
+  // change between its two attempts would leave it refused on both.
+  slow_login_backend b;
+  b.db.accept_only({"p2"});
+  auto made = make_dual_credential(b.connector(), static_provider(make_set("p1", "p2")));
+  REQUIRE(made);
+  auto& dc = made.value();
+  b.during_attempt = [&](const credential& c) {
+    if (c.password.reveal() != "p2") return;
+    dc.provider().set(make_set("p2", "p3"));  // promoted meanwhile
+    REQUIRE(dc.reload());
+  };
+  REQUIRE(dc.connect());
+  CHECK(b.db.attempts() == strings{"p1", "p2"});
+  CHECK(dc.snapshot().preferred == slot::current);
+  b.during_attempt = [](const credential&) {};
+  b.db.clear_attempts();
+  REQUIRE(dc.connect());
+  CHECK(b.db.attempts() == strings{"p2"});
+}
+
+TEST_CASE("snapshot: a connect in flight keeps its set's version as the oldest in use") {
+  slow_login_backend b;
+  b.db.accept_only({"old", "new"});
+  auto made =
+      make_dual_credential(b.connector(), static_provider(make_set("old", std::nullopt, "1")));
+  REQUIRE(made);
+  auto& dc = made.value();
+  CHECK(dc.snapshot().oldest_version_in_use == "1");
+  status during;
+  b.during_attempt = [&](const credential& c) {
+    if (c.password.reveal() != "old") return;
+    dc.provider().set(make_set("new", std::nullopt, "2"));
+    REQUIRE(dc.reload());
+    during = dc.snapshot();
+  };
+  REQUIRE(dc.connect());
+  // While the login with set 1 ran, set 2 was published but 1 was still held.
+  CHECK(during.version == "2");
+  CHECK(during.oldest_version_in_use == "1");
+  // Once it returned, nothing holds set 1 and the snapshot frees it.
+  const status after = dc.snapshot();
+  CHECK(after.version == "2");
+  CHECK(after.oldest_version_in_use == "2");
+}
+
 TEST_CASE("a store that changes under every retry: three newer sets, then all_rejected") {
   slow_login_backend b;
   b.db.accept_only({});

@@ -17,12 +17,13 @@ TEST_CASE("status formats as one JSON object") {
   s.reload_failures = 1;
   s.preferred = slot::next;
   s.version = "42";
+  s.oldest_version_in_use = "41";
   s.last_error = make_error_code(errc::auth_rejected);
   CHECK(
       fmt::format("{}", s) ==
       R"({"connects_via_current":5,"connects_via_next":2,"fallbacks":1,"all_rejected":0,)"
       R"("connects_since_all_rejected":7,"reloads":3,"reload_failures":1,"preferred":"next","version":"42",)"
-      R"("last_error":"auth_rejected"})");
+      R"("oldest_version_in_use":"41","last_error":"auth_rejected"})");
 }
 
 TEST_CASE("no error is null; foreign codes name their category; versions are escaped") {

@@ -103,9 +103,10 @@ class dual_credential {
     return load_locked(st, lock);
   }
 
-  /// Counters, the preferred slot, the version in use and the last error's code.
+  /// Counters, the preferred slot, the version in use (and the oldest one a connect in
+  /// flight may still hold) and the last error's code.
   [[nodiscard]] status snapshot() const {
-    const state& st = *s_;
+    state& st = *s_;
     status out;
     out.connects_via_current = detail::sum(st.shards, &detail::shard::via_current);
     out.connects_via_next = detail::sum(st.shards, &detail::shard::via_next);
@@ -114,11 +115,16 @@ class dual_credential {
     const std::uint64_t connects = out.connects_via_current + out.connects_via_next;
     out.reloads = st.reloads.load(std::memory_order_relaxed);
     out.reload_failures = st.reload_failures.load(std::memory_order_relaxed);
-    out.preferred = st.preferred.load(std::memory_order_relaxed);
     {
-      const detail::shard_ref shard(st.shards);
-      const auto guard = st.sets.read(shard);
-      if (const auto* p = guard.get()) out.version = p->set.version;
+      // As the writer: free what finished connects left behind, so the oldest set reported is
+      // one a connect may really still hold. (A provider load does not hold this mutex.)
+      std::lock_guard lock(st.mutex);
+      st.sets.reclaim();
+      if (const auto* p = st.sets.current_for_writer()) {
+        out.version = p->set.version;
+        out.preferred = preferred_slot(st, *p);
+      }
+      if (const auto* p = st.sets.oldest_for_writer()) out.oldest_version_in_use = p->set.version;
     }
     std::lock_guard lock(st.error_mutex);
     out.last_error = st.last_error;
@@ -157,9 +163,12 @@ class dual_credential {
     Policy policy;
     const options opts;
 
-    mutable detail::shard_array shards;  // snapshot() reads through a guard too
-    mutable detail::published_sets sets{shards};
-    std::atomic<slot> preferred{slot::current};
+    detail::shard_array shards;
+    detail::published_sets sets{shards};
+    // The slot that last worked, tagged with its set's generation (generation * 2 + slot),
+    // so a slow connect finishing with an older set cannot steer the new one: a new set
+    // starts from CURRENT, the order in which a single role's password moves.
+    std::atomic<std::uint64_t> preferred{0};
     // Provider loads run one at a time, so load k finished <=> loads_finished >= k.
     std::atomic<std::uint64_t> loads_started{0};
     std::atomic<std::uint64_t> loads_finished{0};  // good or bad
@@ -234,8 +243,7 @@ class dual_credential {
                                          const detail::published_set& p,
                                          std::optional<connection_type>& open_conn, refusals& why,
                                          bool& exhausted) {
-    const slot first = (st.opts.sticky && p.set.next) ? st.preferred.load(std::memory_order_relaxed)
-                                                      : slot::current;
+    const slot first = (st.opts.sticky && p.set.next) ? preferred_slot(st, p) : slot::current;
     slot which = first;
     result<connection_type> r = attempt(st, *p.get(which), open_conn);
     for (;;) {
@@ -262,12 +270,19 @@ class dual_credential {
     }
   }
 
+  // NEXT only while it is the slot that last worked for this very set.
+  static slot preferred_slot(const state& st, const detail::published_set& p) noexcept {
+    return st.preferred.load(std::memory_order_relaxed) == p.generation * 2 + 1 ? slot::next
+                                                                                : slot::current;
+  }
+
   static void on_fell_back(state& st, const detail::shard_ref& shard, slot used,
                            const detail::published_set& p) {
     shard.add(shard.get().fallbacks);
     // Only write the shared preference when it changes, so the window costs one write.
-    if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != used)
-      st.preferred.store(used, std::memory_order_relaxed);
+    const std::uint64_t tagged = p.generation * 2 + (used == slot::next ? 1 : 0);
+    if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != tagged)
+      st.preferred.store(tagged, std::memory_order_relaxed);
     st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});
   }
 
@@ -410,8 +425,6 @@ class dual_credential {
     next->generation = cur ? cur->generation + (same_creds ? 0 : 1) : 1;
     next->set = std::move(loaded);
     const std::string_view version = next->set.version;
-    // A new set starts again from CURRENT: after a promotion, the old NEXT is CURRENT now.
-    if (!same_creds) st.preferred.store(slot::current, std::memory_order_relaxed);
     st.sets.publish(std::move(next));
     st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, version});
   }

@@ -25,14 +25,18 @@ struct status {
   std::uint64_t reloads = 0;  ///< provider loads that succeeded
   std::uint64_t reload_failures = 0;
   slot preferred = slot::current;
-  std::string version;         ///< the loaded set's version; empty before the first load
+  std::string version;  ///< the loaded set's version; empty before the first load
+  /// The version of the oldest set a connect still in flight may be using: `version` when
+  /// none holds an older one. A rotation waits for it before the backend drops a password,
+  /// since a slow login started earlier would try only the older set's credentials.
+  std::string oldest_version_in_use;
   std::error_code last_error;  ///< the most recent failure's code; empty when none
 };
 
 }  // namespace dualcred
 
 /// One JSON object, e.g. `{"connects_via_current":3,...,"preferred":"current",
-/// "version":"7","last_error":"auth_rejected"}`.
+/// "version":"7","oldest_version_in_use":"7","last_error":"auth_rejected"}`.
 template <>
 struct fmt::formatter<dualcred::status> {
   constexpr auto parse(format_parse_context& ctx) -> decltype(ctx.begin()) { return ctx.begin(); }
@@ -47,6 +51,8 @@ struct fmt::formatter<dualcred::status> {
                        s.connects_since_all_rejected, s.reloads, s.reload_failures,
                        dualcred::to_string(s.preferred));
     out = dualcred::detail::write_json_escaped(out, s.version);
+    out = fmt::format_to(out, R"(","oldest_version_in_use":")");
+    out = dualcred::detail::write_json_escaped(out, s.oldest_version_in_use);
     out = fmt::format_to(out, R"(","last_error":)");
     if (!s.last_error) return fmt::format_to(out, "null}}");
     *out++ = '"';

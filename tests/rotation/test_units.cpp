@@ -1,5 +1,6 @@
 // The backend-agnostic parts: generated passwords, the state's keys, status version parsing,
 // and the file store (dotenv and directory) with its check-and-set, read by file_provider.
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <set>
@@ -100,6 +101,11 @@ TEST_CASE("fleet: versions are read from status JSON and compared as numbers") {
   CHECK(status_versions(R"({"db":{"version":"7"},"redis":{"version" : "9"}})") ==
         std::vector<std::string>{"7", "9"});
   CHECK(status_versions("not json").empty());
+  // A slow connect still holding revision 11 keeps the instance short of 12.
+  const auto held = status_versions(R"({"version":"12","oldest_version_in_use":"11"})");
+  CHECK(held == std::vector<std::string>{"12", "11"});
+  CHECK_FALSE(std::all_of(held.begin(), held.end(),
+                          [](const std::string& v) { return version_at_least(v, 12); }));
   CHECK(version_at_least("12", 12));
   CHECK(version_at_least("13", 12));
   CHECK_FALSE(version_at_least("9", 12));

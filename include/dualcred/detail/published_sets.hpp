@@ -111,6 +111,12 @@ class published_sets {
 
   [[nodiscard]] std::size_t retired_count() const noexcept { return retired_.size(); }
 
+  // Writer side: the oldest set a reader may still hold (retired sets go in publish order),
+  // else the current one.
+  [[nodiscard]] const published_set* oldest_for_writer() const noexcept {
+    return retired_.empty() ? current_for_writer() : retired_.front().set.get();
+  }
+
  private:
   struct retired {
     std::unique_ptr<const published_set> set;

@@ -22,22 +22,27 @@ namespace dualcred::rotation {
 /// makes one from an `http_client` such as `curl_transport`.
 using fetch_function = std::function<result<std::string>(const std::string& url)>;
 
-/// Every `"version":"..."` string in a body: the `status` JSON of one dual_credential, or an
-/// object holding several (`{"db":{...},"redis":{...}}`).
+/// Every `"version":"..."` and `"oldest_version_in_use":"..."` string in a body: the
+/// `status` JSON of one dual_credential, or an object holding several
+/// (`{"db":{...},"redis":{...}}`). The second says which set a connect still in flight may
+/// hold, so an instance counts as being at a revision only once no slow login is still
+/// trying an older one.
 [[nodiscard]] inline std::vector<std::string> status_versions(std::string_view body) {
   std::vector<std::string> out;
-  constexpr std::string_view key = "\"version\"";
-  for (std::size_t at = body.find(key); at != std::string_view::npos;
-       at = body.find(key, at + key.size())) {
-    std::size_t i = at + key.size();
-    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
-    if (i >= body.size() || body[i] != ':') continue;
-    ++i;
-    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
-    if (i >= body.size() || body[i] != '"') continue;
-    const std::size_t end = body.find('"', i + 1);
-    if (end == std::string_view::npos) break;
-    out.emplace_back(body.substr(i + 1, end - i - 1));
+  for (const std::string_view key :
+       {std::string_view(R"("version")"), std::string_view(R"("oldest_version_in_use")")}) {
+    for (std::size_t at = body.find(key); at != std::string_view::npos;
+         at = body.find(key, at + key.size())) {
+      std::size_t i = at + key.size();
+      while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
+      if (i >= body.size() || body[i] != ':') continue;
+      ++i;
+      while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
+      if (i >= body.size() || body[i] != '"') continue;
+      const std::size_t end = body.find('"', i + 1);
+      if (end == std::string_view::npos) break;
+      out.emplace_back(body.substr(i + 1, end - i - 1));
+    }
   }
   return out;
 }
@@ -56,7 +61,8 @@ using fetch_function = std::function<result<std::string>(const std::string& url)
 /// password is removed ("stagger removal until all instances confirm").
 ///
 /// Each endpoint serves its dual_credential `status` JSON; an instance is ready when every
-/// version in its body is at least the store revision being waited for. That holds when
+/// version in its body (including each `oldest_version_in_use`, the set a connect still in
+/// flight may hold) is at least the store revision being waited for. That holds when
 /// instances read through a provider whose `version` is the store's revision: the Vault
 /// provider over a Vault store, or `store_provider` over any store.
 struct fleet {

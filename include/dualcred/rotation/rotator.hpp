@@ -95,13 +95,15 @@ struct rotator_options {
   /// When set, apply waits until every instance reports the store revision that holds NEXT
   /// before the backend switches to it, and decommission (and the end of a rollback) until
   /// every instance reports the revision that holds the new CURRENT before the old password
-  /// is removed. Without it, instances must re-read the store (a refresh interval) between
-  /// the steps; a single role's clients otherwise fall back on a reload.
+  /// is removed. An instance reports a revision only once no connect in flight still holds
+  /// an older set (`status::oldest_version_in_use`), so a slow login cannot be left trying
+  /// passwords the backend just dropped. Without a fleet, instances must re-read the store
+  /// (a refresh interval) between the steps; a single role's clients otherwise fall back on
+  /// a reload.
   std::optional<fleet> instances;
   /// How long apply, decommission and rollback pause (after the fleet check) before they
-  /// change the backend, so connects already in flight with the credentials an instance held
-  /// before finish first. Set it to about the clients' connect time plus their refresh
-  /// interval when no fleet is configured. Zero: no pause.
+  /// change the backend. Without a fleet, set it to about the clients' connect time plus
+  /// their refresh interval, so connects already in flight finish first. Zero: no pause.
   std::chrono::milliseconds settle{0};
   /// Told one line per step (and while waiting for the fleet). Never holds a secret.
   std::function<void(std::string_view line)> on_progress;
