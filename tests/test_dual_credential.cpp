@@ -212,6 +212,33 @@ TEST_CASE("a slow fallback that ends after a newer set is published does not ste
   CHECK(b.db.attempts() == strings{"p2"});
 }
 
+namespace {
+// Calls `hook` on every event, as an observer that reports status would.
+struct hooked_policy : default_policy {
+  std::function<void()> hook;
+  void on_event(const event&) noexcept {
+    if (hook) hook();
+  }
+};
+}  // namespace
+
+TEST_CASE("an observer may take a snapshot from inside any event, reloads included") {
+  scripted_backend db;
+  db.accept_only({"nxt"});
+  dual_credential dc(scripted_connector{&db}, static_provider(make_set("cur", "nxt", "1")),
+                     options{}, hooked_policy{});
+  int seen = 0;
+  dc.policy().hook = [&] {
+    if (!dc.snapshot().version.empty()) ++seen;
+  };
+  REQUIRE(dc.reload());   // reloaded
+  REQUIRE(dc.connect());  // refused, fell back
+  dc.provider().set(make_set("new", std::nullopt, "2"));
+  REQUIRE(dc.reload());  // reloaded, publishing a new set
+  CHECK(seen == 4);
+  CHECK(dc.snapshot().oldest_version_in_use == "2");
+}
+
 TEST_CASE("snapshot: a connect in flight keeps its set's version as the oldest in use") {
   slow_login_backend b;
   b.db.accept_only({"old", "new"});

@@ -117,8 +117,9 @@ class dual_credential {
     out.reload_failures = st.reload_failures.load(std::memory_order_relaxed);
     {
       // As the writer: free what finished connects left behind, so the oldest set reported is
-      // one a connect may really still hold. (A provider load does not hold this mutex.)
-      std::lock_guard lock(st.mutex);
+      // one a connect may really still hold. Not `st.mutex`: an observer may call this while
+      // a reload holds that mutex.
+      std::lock_guard lock(st.sets_writer);
       st.sets.reclaim();
       if (const auto* p = st.sets.current_for_writer()) {
         out.version = p->set.version;
@@ -165,6 +166,7 @@ class dual_credential {
 
     detail::shard_array shards;
     detail::published_sets sets{shards};
+    std::mutex sets_writer;  // publish and reclaim: by the loader (under `mutex`) or snapshot()
     // The slot that last worked, tagged with its set's generation (generation * 2 + slot),
     // so a slow connect finishing with an older set cannot steer the new one: a new set
     // starts from CURRENT, the order in which a single role's password moves.
@@ -417,7 +419,10 @@ class dual_credential {
     const bool same_version = cur && !loaded.version.empty() && loaded.version == cur->set.version;
     const bool same_creds = cur && (same_version || cur->set.same_credentials(loaded));
     if (cur && same_creds && loaded.version == cur->set.version) {
-      st.sets.reclaim();
+      {
+        std::lock_guard sets_lock(st.sets_writer);
+        st.sets.reclaim();
+      }
       st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, cur->set.version});
       return;
     }
@@ -425,7 +430,10 @@ class dual_credential {
     next->generation = cur ? cur->generation + (same_creds ? 0 : 1) : 1;
     next->set = std::move(loaded);
     const std::string_view version = next->set.version;
-    st.sets.publish(std::move(next));
+    {
+      std::lock_guard sets_lock(st.sets_writer);
+      st.sets.publish(std::move(next));
+    }
     st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, version});
   }
 
