@@ -272,17 +272,23 @@ class dual_credential {
     }
   }
 
+  // `state::preferred`'s value for `used` having worked with set `p`.
+  static std::uint64_t preference_tag(const detail::published_set& p, slot used) noexcept {
+    return p.generation * 2 + (used == slot::next ? 1 : 0);
+  }
+
   // NEXT only while it is the slot that last worked for this very set.
   static slot preferred_slot(const state& st, const detail::published_set& p) noexcept {
-    return st.preferred.load(std::memory_order_relaxed) == p.generation * 2 + 1 ? slot::next
-                                                                                : slot::current;
+    return st.preferred.load(std::memory_order_relaxed) == preference_tag(p, slot::next)
+               ? slot::next
+               : slot::current;
   }
 
   static void on_fell_back(state& st, const detail::shard_ref& shard, slot used,
                            const detail::published_set& p) {
     shard.add(shard.get().fallbacks);
     // Only write the shared preference when it changes, so the window costs one write.
-    const std::uint64_t tagged = p.generation * 2 + (used == slot::next ? 1 : 0);
+    const std::uint64_t tagged = preference_tag(p, used);
     if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != tagged)
       st.preferred.store(tagged, std::memory_order_relaxed);
     st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});

@@ -22,6 +22,27 @@ namespace dualcred::rotation {
 /// makes one from an `http_client` such as `curl_transport`.
 using fetch_function = std::function<result<std::string>(const std::string& url)>;
 
+namespace detail {
+// Appends each string value of `key` (quotes included) in `body` to `out`.
+inline void append_string_values(std::string_view body, std::string_view key,
+                                 std::vector<std::string>& out) {
+  const auto skip_blanks = [&](std::size_t i) {
+    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
+    return i;
+  };
+  for (std::size_t at = body.find(key); at != std::string_view::npos;
+       at = body.find(key, at + key.size())) {
+    std::size_t i = skip_blanks(at + key.size());
+    if (i >= body.size() || body[i] != ':') continue;
+    i = skip_blanks(i + 1);
+    if (i >= body.size() || body[i] != '"') continue;
+    const std::size_t end = body.find('"', i + 1);
+    if (end == std::string_view::npos) return;
+    out.emplace_back(body.substr(i + 1, end - i - 1));
+  }
+}
+}  // namespace detail
+
 /// Every `"version":"..."` and `"oldest_version_in_use":"..."` string in a body: the
 /// `status` JSON of one dual_credential, or an object holding several
 /// (`{"db":{...},"redis":{...}}`). The second says which set a connect still in flight may
@@ -29,21 +50,8 @@ using fetch_function = std::function<result<std::string>(const std::string& url)
 /// trying an older one.
 [[nodiscard]] inline std::vector<std::string> status_versions(std::string_view body) {
   std::vector<std::string> out;
-  for (const std::string_view key :
-       {std::string_view(R"("version")"), std::string_view(R"("oldest_version_in_use")")}) {
-    for (std::size_t at = body.find(key); at != std::string_view::npos;
-         at = body.find(key, at + key.size())) {
-      std::size_t i = at + key.size();
-      while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
-      if (i >= body.size() || body[i] != ':') continue;
-      ++i;
-      while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
-      if (i >= body.size() || body[i] != '"') continue;
-      const std::size_t end = body.find('"', i + 1);
-      if (end == std::string_view::npos) break;
-      out.emplace_back(body.substr(i + 1, end - i - 1));
-    }
-  }
+  detail::append_string_values(body, R"("version")", out);
+  detail::append_string_values(body, R"("oldest_version_in_use")", out);
   return out;
 }
 
