@@ -5,10 +5,10 @@
 #include <string>
 #include <utility>
 
-#include "../detail/assemble.hpp"
-#include "../detail/version_stamp.hpp"
 #include "../error.hpp"
 #include "../secret.hpp"
+#include "detail/assemble.hpp"
+#include "detail/version_stamp.hpp"
 #include "key_names.hpp"
 
 namespace dualcred {

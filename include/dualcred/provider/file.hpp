@@ -12,12 +12,12 @@
 
 #include <fmt/format.h>
 
-#include "../detail/assemble.hpp"
-#include "../detail/dotenv.hpp"
-#include "../detail/read_file.hpp"
-#include "../detail/version_stamp.hpp"
 #include "../error.hpp"
 #include "../secret.hpp"
+#include "detail/assemble.hpp"
+#include "detail/dotenv.hpp"
+#include "detail/read_file.hpp"
+#include "detail/version_stamp.hpp"
 #include "key_names.hpp"
 
 namespace dualcred {

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "../detail/assemble.hpp"
+#include "detail/assemble.hpp"
 #include "../detail/scrubbed_json.hpp"
 #include "../detail/vault_response.hpp"
 #include "../detail/vault_session.hpp"

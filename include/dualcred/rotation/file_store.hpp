@@ -16,10 +16,10 @@
 
 #include <fmt/format.h>
 
-#include "../detail/dotenv.hpp"
-#include "../detail/read_file.hpp"
 #include "../detail/secure_zero.hpp"
 #include "../error.hpp"
+#include "../provider/detail/dotenv.hpp"
+#include "../provider/detail/read_file.hpp"
 #include "../secret.hpp"
 #include "detail/posix_file.hpp"
 #include "state.hpp"

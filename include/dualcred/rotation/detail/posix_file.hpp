@@ -14,8 +14,8 @@
 
 #include <fmt/format.h>
 
-#include "../../detail/read_file.hpp"
 #include "../../error.hpp"
+#include "../../provider/detail/read_file.hpp"
 
 namespace dualcred::rotation::detail {
 

@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "../error.hpp"
-#include "../provider/key_names.hpp"
-#include "../secret.hpp"
+#include "../../error.hpp"
+#include "../../secret.hpp"
+#include "../key_names.hpp"
 
 namespace dualcred::detail {
 

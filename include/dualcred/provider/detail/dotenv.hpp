@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "../error.hpp"
-#include "../secret.hpp"
-#include "secure_zero.hpp"
+#include "../../detail/secure_zero.hpp"
+#include "../../error.hpp"
+#include "../../secret.hpp"
 
 namespace dualcred::detail {
 

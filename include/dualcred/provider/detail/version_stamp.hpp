@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "../secret.hpp"
+#include "../../secret.hpp"
 
 namespace dualcred::detail {
 
