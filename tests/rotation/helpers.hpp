@@ -15,7 +15,7 @@
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
 
-#include "../support/servers.hpp"
+#include "support/servers.hpp"
 
 namespace rotation_tests {
 

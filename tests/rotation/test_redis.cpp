@@ -10,7 +10,7 @@
 #include <dualcred/rotation.hpp>
 #include <dualcred/rotation/redis_admin.hpp>
 
-#include "../support/temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;

@@ -15,7 +15,7 @@
 #include <dualcred/rotation/redis_admin.hpp>
 #include <dualcred/rotation/vault_store.hpp>
 
-#include "../vault/kv2_server.hpp"
+#include "vault/kv2_server.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;

@@ -16,7 +16,7 @@
 
 #include <dualcred/policy.hpp>
 
-#include "../support/servers.hpp"
+#include "support/servers.hpp"
 
 namespace backend_tests {
 

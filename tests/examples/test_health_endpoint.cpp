@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include "../support/servers.hpp"
+#include "support/servers.hpp"
 
 using namespace std::chrono_literals;
 namespace fixture = dualcred::testing;

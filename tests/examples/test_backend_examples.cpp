@@ -8,7 +8,7 @@
 
 #include <sys/wait.h>
 
-#include "helpers.hpp"
+#include "backend/helpers.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/vault.hpp>
 
-#include "kv2_server.hpp"
+#include "vault/kv2_server.hpp"
 
 using namespace dualcred;
 using kv2test::kv2_server;

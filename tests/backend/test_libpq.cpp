@@ -12,7 +12,7 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "../support/scripted.hpp"
+#include "support/scripted.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;

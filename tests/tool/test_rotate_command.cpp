@@ -9,9 +9,9 @@
 #include <doctest/doctest.h>
 #include <dualcred/rotation.hpp>
 
-#include "../support/temp_dir.hpp"
-#include "../vault/kv2_server.hpp"
-#include "helpers.hpp"
+#include "support/temp_dir.hpp"
+#include "vault/kv2_server.hpp"
+#include "rotation/helpers.hpp"
 
 using namespace dualcred;
 using namespace dualcred::rotation;

@@ -19,7 +19,7 @@
 #endif
 
 #if defined(__cpp_exceptions)
-#error "tests/test_no_exceptions.cpp must be compiled with -fno-exceptions"
+#error "tests/core/test_no_exceptions.cpp must be compiled with -fno-exceptions"
 #endif
 
 namespace {
