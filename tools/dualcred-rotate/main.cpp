@@ -1,8 +1,8 @@
-// rotate: the rotation runbook as a command. Each step reads the store, does what is left,
+// dualcred-rotate: the rotation runbook as a command. Each step reads the store, does what is left,
 // and records it with a check-and-set write; `all` runs (or finishes) a whole rotation.
 //
-//   rotate --store file --file /run/app/db.env --backend postgres all
-//   VAULT_ADDR=... VAULT_TOKEN=... rotate --store vault --vault-path mutt/prod
+//   dualcred-rotate --store file --file /run/app/db.env --backend postgres all
+//   VAULT_ADDR=... VAULT_TOKEN=... dualcred-rotate --store vault --vault-path mutt/prod
 //       --backend redis --redis-host 10.0.0.5 promote
 //
 // Passwords never appear in its output. See --help for the exit codes.
@@ -42,7 +42,7 @@ enum exit_code : int {
   exit_order = 9,          // the step does not fit where the rotation stands
 };
 
-constexpr std::string_view usage = R"(usage: rotate [options] STEP
+constexpr std::string_view usage = R"(usage: dualcred-rotate [options] STEP
   STEP: prepare | apply | promote | verify | decommission | rollback | all | status
         all runs a whole rotation, or finishes an interrupted one; status prints the phase.
 
@@ -104,7 +104,7 @@ const char* env(const char* name) {
 }
 
 int usage_error(std::string_view why) {
-  fmt::print(stderr, "rotate: {}\n(see rotate --help)\n", why);
+  fmt::print(stderr, "dualcred-rotate: {}\n(see dualcred-rotate --help)\n", why);
   return exit_usage;
 }
 
