@@ -1,5 +1,6 @@
 // Bad input for the env and file providers: each case must give a clear errc, name what was
 // wrong, and never let the secret it holds reach the detail, the status JSON or a log line.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,8 +15,9 @@
 #include <dualcred/provider/env.hpp>
 #include <dualcred/provider/file.hpp>
 
+#include <dualcred_testing/scoped_env.hpp>
+#include <dualcred_testing/temp_dir.hpp>
 #include "support/scripted.hpp"
-#include "support/temp_dir.hpp"
 
 using namespace dualcred;
 using dualcred::testing::scoped_env;
@@ -187,8 +189,57 @@ TEST_CASE("bad file input") {
          std::filesystem::create_directory_symlink("..gone", d.path() / "..data");
          return d.path().string();
        }},
+      {{"key file is a FIFO", errc::invalid_argument,
+        "DB_PASS_CURRENT is not a regular file (a FIFO)"},
+       [](const temp_dir& d) {
+         d.write("DB_USER", "a\n");
+         ::mkfifo((d / "DB_PASS_CURRENT").c_str(), 0600);
+         d.write("DB_PASS_NEXT", with_canary("@"));
+         return d.path().string();
+       }},
+      {{"key file is a symlink", errc::invalid_argument, "DB_PASS_CURRENT is a symbolic link"},
+       [](const temp_dir& d) {
+         d.write("DB_USER", "a\n");
+         d.write("elsewhere", with_canary("@"));
+         std::filesystem::create_symlink(d / "elsewhere", d.path() / "DB_PASS_CURRENT");
+         return d.path().string();
+       }},
+      {{"..data to an absolute path", errc::malformed, "..data must point to a ..-prefixed"},
+       [](const temp_dir& d) {
+         std::filesystem::create_directory(d.path() / "abs");
+         d.write("abs/DB_USER", "a\n");
+         d.write("abs/DB_PASS_CURRENT", with_canary("@"));
+         std::filesystem::create_directory_symlink(d.path() / "abs", d.path() / "..data");
+         return d.path().string();
+       }},
+      {{"..data to ..", errc::malformed, "..data must point to a ..-prefixed"},
+       [](const temp_dir& d) {
+         std::filesystem::create_directory_symlink("..", d.path() / "..data");
+         return d.path().string();
+       }},
+      {{"..data to .", errc::malformed, "..data must point to a ..-prefixed"},
+       [](const temp_dir& d) {
+         d.write("DB_USER", "a\n");
+         d.write("DB_PASS_CURRENT", with_canary("@"));
+         std::filesystem::create_directory_symlink(".", d.path() / "..data");
+         return d.path().string();
+       }},
+      {{"NUL in a key file", errc::malformed, "DB_PASS_CURRENT holds a NUL byte"},
+       [](const temp_dir& d) {
+         d.write("DB_USER", "a\n");
+         d.write("DB_PASS_CURRENT", with_canary("x") + std::string(1, '\0') + with_canary("@"));
+         return d.path().string();
+       }},
+      {{"line break in a dotenv credential", errc::malformed, "DB_PASS_CURRENT in "},
+       [](const temp_dir& d) {
+         return d.write("e.env", with_canary("DB_USER=a\nDB_PASS_CURRENT=\"@\\nx\"\n"));
+       }},
+      {{"control byte in a dotenv user", errc::malformed, "DB_USER in "},
+       [](const temp_dir& d) {
+         return d.write("e.env", with_canary("DB_USER=a\x01b\nDB_PASS_CURRENT=@\n"));
+       }},
   };
-  CHECK(cases.size() >= 15);
+  CHECK(cases.size() >= 23);
   for (const auto& fc : cases) {
     temp_dir dir;
     const std::string path = fc.make(dir);

@@ -1,13 +1,20 @@
 #include <dualcred/provider/file.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <thread>
 
 #include <doctest/doctest.h>
 
-#include "support/temp_dir.hpp"
+#include <dualcred_testing/temp_dir.hpp>
 
 using namespace dualcred;
 using dualcred::testing::temp_dir;
@@ -149,4 +156,113 @@ TEST_CASE("refuse_shared_permissions accepts 0600 and refuses 0644") {
   CHECK(r.error().is(errc::permission_denied));
   CHECK(r.error().detail.find("0644") != std::string::npos);
   CHECK(file_provider(shared).load());  // off by default
+}
+
+namespace {
+// Runs `p.load()` on a thread; a load that blocks (a FIFO opened for reading waits for a
+// writer) fails the test after 5 s instead of hanging the suite, and is then released by
+// opening the FIFO for writing.
+result<credential_set> load_within_5s(file_provider& p, const std::string& fifo) {
+  std::promise<result<credential_set>> done;
+  auto got = done.get_future();
+  std::thread t([&] { done.set_value(p.load()); });
+  if (got.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    FAIL_CHECK("load() blocked on " << fifo);
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  t.join();
+  return got.get();
+}
+}  // namespace
+
+TEST_CASE("a FIFO as a key file or as the dotenv file is refused at once, naming it") {
+  temp_dir dir;
+  dir.write("DB_USER", "app\n");
+  const std::string fifo = dir / "DB_PASS_CURRENT";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  file_provider from_dir(dir.path().string());
+  auto r = load_within_5s(from_dir, fifo);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::invalid_argument));
+  CHECK_MESSAGE(
+      r.error().detail.find(fifo + " is not a regular file (a FIFO)") != std::string::npos,
+      r.error().detail);
+
+  file_provider from_fifo(fifo);
+  auto d = load_within_5s(from_fifo, fifo);
+  REQUIRE_FALSE(d);
+  CHECK(d.error().is(errc::invalid_argument));
+  CHECK(d.error().detail.find(fifo + " is not a regular file") != std::string::npos);
+}
+
+TEST_CASE("a device as a key file is refused, naming it") {
+  temp_dir dir;
+  dir.write("DB_USER", "app\n");
+  const std::string dev = dir / "DB_PASS_CURRENT";
+  if (::mknod(dev.c_str(), S_IFCHR | 0600, ::makedev(1, 3)) != 0) {  // /dev/null's numbers
+    MESSAGE("mknod needs root; skipped");
+    return;
+  }
+  auto r = file_provider(dir.path().string()).load();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::invalid_argument));
+  CHECK(r.error().detail.find(dev + " is not a regular file (a character device)") !=
+        std::string::npos);
+}
+
+TEST_CASE("a symlink as a key file of a plain directory is refused, naming it") {
+  temp_dir dir;
+  temp_dir elsewhere;
+  dir.write("DB_USER", "app\n");
+  elsewhere.write("stolen", "not-a-store-value\n");
+  fs::create_symlink(elsewhere / "stolen", dir.path() / "DB_PASS_CURRENT");
+  auto r = file_provider(dir.path().string()).load();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::invalid_argument));
+  CHECK(r.error().detail.find("DB_PASS_CURRENT is a symbolic link") != std::string::npos);
+  CHECK(r.error().detail.find("not-a-store-value") == std::string::npos);
+}
+
+TEST_CASE("..data must name a ..-prefixed entry of the directory itself") {
+  temp_dir outside;
+  outside.write("DB_USER", "app\n");
+  outside.write("DB_PASS_CURRENT", "outside-value\n");
+  for (const std::string& target :
+       {outside.path().string(), std::string(".."), std::string("."),
+        "../" + outside.path().filename().string(), std::string("..rev/../..")}) {
+    CAPTURE(target);
+    temp_dir dir;
+    dir.write("DB_USER", "app\n");
+    dir.write("DB_PASS_CURRENT", "inside\n");
+    fs::create_directory_symlink(target, dir.path() / "..data");
+    auto r = file_provider(dir.path().string()).load();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::malformed));
+    CHECK_MESSAGE(r.error().detail.find("..data") != std::string::npos, r.error().detail);
+    CHECK(r.error().detail.find("outside-value") == std::string::npos);
+  }
+}
+
+TEST_CASE("control bytes and NUL in a credential are refused in both shapes, naming the key") {
+  temp_dir dir;
+  auto r =
+      file_provider(dir.write("e.env", "DB_USER=app\nDB_PASS_CURRENT=\"two\\nlines\"\n")).load();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::malformed));
+  CHECK(r.error().detail.find("DB_PASS_CURRENT") != std::string::npos);
+  CHECK(r.error().detail.find("lines") == std::string::npos);
+
+  temp_dir keys;
+  keys.write("DB_USER", "app\n");
+  keys.write("DB_PASS_CURRENT", std::string("nul\0Tail9x", 10));
+  auto k = file_provider(keys.path().string()).load();
+  REQUIRE_FALSE(k);
+  CHECK(k.error().is(errc::malformed));
+  CHECK(k.error().detail.find("DB_PASS_CURRENT") != std::string::npos);
+  CHECK(k.error().detail.find("Tail9x") == std::string::npos);
+  // A tab is text, one trailing newline is the file's end of line.
+  keys.write("DB_PASS_CURRENT", "tab\there\n");
+  CHECK(file_provider(keys.path().string()).load().value().current.password.reveal() ==
+        "tab\there");
 }

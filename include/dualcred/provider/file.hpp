@@ -17,6 +17,7 @@
 #include "detail/assemble.hpp"
 #include "detail/dotenv.hpp"
 #include "detail/read_file.hpp"
+#include "detail/secret_dir.hpp"
 #include "detail/version_stamp.hpp"
 #include "key_names.hpp"
 
@@ -35,7 +36,10 @@ struct file_options {
 ///
 /// In a directory, one trailing newline of each file is dropped, and a Kubernetes volume's
 /// `..data` symlink is resolved once per load so all keys come from one revision even while
-/// the kubelet swaps it. The version changes exactly when the values do.
+/// the kubelet swaps it. `..data` must name a `..`-prefixed entry of the directory; key
+/// files must be regular files (not symlinks, FIFOs or devices). A credential value is one
+/// line of text (no NUL, line break or other control byte). The version changes exactly
+/// when the values do.
 class file_provider {
  public:
   explicit file_provider(std::string path, key_names keys = key_names::for_prefix("DB"),
@@ -61,10 +65,7 @@ class file_provider {
   result<credential_set> load_dotenv() {
     DUALCRED_TRY(raw, detail::read_secret_file(path_, limits()));
     if (!raw) return fail(errc::not_found, fmt::format("{} does not exist", path_));
-    const std::string_view text = raw->reveal();
-    if (text.find('\0') != std::string_view::npos)
-      return fail(errc::malformed, fmt::format("{} is binary, not a dotenv file", path_));
-    DUALCRED_TRY(entries, detail::dotenv_parser::parse(text, path_));
+    DUALCRED_TRY(entries, detail::dotenv_parser::parse(raw->reveal(), path_));
     return detail::assemble(keys_, path_,
                             [&](const std::string& key) -> result<std::optional<secret>> {
                               const auto it = entries.find(key);
@@ -73,46 +74,17 @@ class file_provider {
                             });
   }
 
-  // Reads every key from `dir`, one file each.
-  result<credential_set> load_keys_from(const std::string& dir) {
-    return detail::assemble(
-        keys_, path_, [&](const std::string& key) -> result<std::optional<secret>> {
-          const std::string file = dir + "/" + key;
-          DUALCRED_TRY(raw, detail::read_secret_file(file, limits()));
-          if (!raw) return std::optional<secret>();
-          std::string_view text = raw->reveal();
-          if (text.ends_with("\r\n"))
-            text.remove_suffix(2);
-          else if (text.ends_with('\n'))
-            text.remove_suffix(1);
-          for (const char c : text)
-            if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
-              return fail(errc::malformed,
-                          fmt::format("{} holds binary data or more than one line", file));
-          return std::optional<secret>(secret(text));
-        });
-  }
-
   result<credential_set> load_directory() {
     // Kubernetes publishes a new revision by swapping the `..data` symlink; reading through
-    // the resolved target and checking it did not move gives a consistent set.
-    const std::string link = path_ + "/..data";
+    // the revision's descriptor and checking the link did not move gives a consistent set.
     for (int attempt = 0; attempt < 5; ++attempt) {
-      const std::optional<std::string> before = read_link(link);
-      if (!before) return load_keys_from(path_);
-      const std::string dir = before->starts_with('/') ? *before : path_ + "/" + *before;
-      auto set = load_keys_from(dir);
-      if (read_link(link) == before) return set;
+      DUALCRED_TRY(dir, detail::secret_dir::open(path_));
+      auto set = detail::assemble(
+          keys_, path_, [&](const std::string& key) { return dir.read_key(key, limits()); });
+      if (dir.unchanged()) return set;
     }
     return fail(errc::provider_unavailable,
                 fmt::format("{} kept changing while being read", path_));
-  }
-
-  static std::optional<std::string> read_link(const std::string& link) {
-    char buf[4096];
-    const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-    if (n < 0 || static_cast<std::size_t>(n) >= sizeof buf) return std::nullopt;
-    return std::string(buf, static_cast<std::size_t>(n));
   }
 
   std::string path_;

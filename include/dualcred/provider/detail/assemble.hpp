@@ -3,56 +3,59 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "../../error.hpp"
 #include "../../secret.hpp"
 #include "../key_names.hpp"
+#include "value_rules.hpp"
 
 namespace dualcred::detail {
 
-// Builds a credential_set from a key lookup shared by every provider, so all of them apply
-// one rule: CURRENT is required, NEXT is optional, an empty value is malformed, and errors
-// name the key and the source, never the value.
+// The key -> credential rules, written once for every provider and for the rotation state:
+// CURRENT and a user are required, NEXT is optional, a present value must be non-empty and
+// pass `value_defect`, and errors name the key and the source, never the value.
 //
 // `lookup(key)` returns result<std::optional<secret>>: empty when the key is absent.
+
+// `key`'s value: nullopt when the key is absent or not configured (empty).
+template <class Lookup>
+result<std::optional<secret>> lookup_value(const std::string& key, std::string_view source,
+                                           Lookup& lookup) {
+  if (key.empty()) return std::optional<secret>();
+  DUALCRED_TRY(value, lookup(key));
+  if (!value) return std::optional<secret>();
+  if (value->empty()) return fail(errc::malformed, fmt::format("{} is empty in {}", key, source));
+  DUALCRED_TRY(check_value(key, value->reveal(), source));
+  return value;
+}
+
 template <class Lookup>
 result<credential_set> assemble(const key_names& keys, std::string_view source, Lookup&& lookup) {
-  auto required_text = [&](const std::string& key, bool required,
-                           const std::string& fallback) -> result<std::optional<std::string>> {
-    if (key.empty())
-      return std::optional<std::string>(fallback.empty() ? std::nullopt : std::optional(fallback));
-    DUALCRED_TRY(value, lookup(key));
-    if (!value) {
-      if (!fallback.empty()) return std::optional<std::string>(fallback);
-      if (required) return fail(errc::not_found, fmt::format("{} is not set in {}", key, source));
-      return std::optional<std::string>();
-    }
-    if (value->empty()) return fail(errc::malformed, fmt::format("{} is empty in {}", key, source));
-    return std::optional<std::string>(std::string(value->reveal()));
-  };
-  auto password = [&](const std::string& key, bool required) -> result<std::optional<secret>> {
-    DUALCRED_TRY(value, lookup(key));
-    if (!value) {
-      if (required) return fail(errc::not_found, fmt::format("{} is not set in {}", key, source));
-      return std::optional<secret>();
-    }
-    if (value->empty()) return fail(errc::malformed, fmt::format("{} is empty in {}", key, source));
-    return std::optional<secret>(std::move(*value));
-  };
-
-  DUALCRED_TRY(user, required_text(keys.user, true, keys.default_user));
-  if (!user)
+  DUALCRED_TRY(user, lookup_value(keys.user, source, lookup));
+  std::string user_name;
+  if (user) {
+    user_name = std::string(user->reveal());
+  } else if (!keys.default_user.empty()) {
+    user_name = keys.default_user;
+  } else if (keys.user.empty()) {
     return fail(errc::invalid_argument, fmt::format("no user key configured for {}", source));
-  DUALCRED_TRY(current, password(keys.current, true));
-  DUALCRED_TRY(next, keys.next.empty() ? result<std::optional<secret>>(std::optional<secret>())
-                                       : password(keys.next, false));
-  DUALCRED_TRY(user_next, required_text(keys.user_next, false, std::string()));
+  } else {
+    return fail(errc::not_found, fmt::format("{} is not set in {}", keys.user, source));
+  }
+  DUALCRED_TRY(current, lookup_value(keys.current, source, lookup));
+  if (!current)
+    return fail(errc::not_found, fmt::format("{} is not set in {}", keys.current, source));
+  DUALCRED_TRY(next, lookup_value(keys.next, source, lookup));
+  DUALCRED_TRY(user_next, lookup_value(keys.user_next, source, lookup));
 
   credential_set set;
-  set.current = credential{*user, std::move(*current)};
-  if (next) set.next = credential{user_next ? *user_next : *user, std::move(*next)};
+  if (next)
+    set.next =
+        credential{user_next ? std::string(user_next->reveal()) : user_name, std::move(*next)};
+  set.current = credential{std::move(user_name), std::move(*current)};
   return set;
 }
 

@@ -10,17 +10,22 @@
 #include "../../detail/secure_zero.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "value_rules.hpp"
 
 namespace dualcred::detail {
 
 // Parses a dotenv file: `KEY=VALUE` lines, an optional `export ` prefix, `#` comments,
 // single quotes (literal) and double quotes (with \n \t \" \\ escapes). Errors name the
-// line and, once known, the key, never the value.
+// line and, once known, the key, never the value. The file provider and the dotenv store
+// both read through it; `dotenv_writer` writes what it reads back unchanged.
 class dotenv_parser {
  public:
   using entries = std::map<std::string, secret, std::less<>>;
 
   static result<entries> parse(std::string_view text, std::string_view source) {
+    // A NUL is no text: refused whole, so no value is cut at it.
+    if (text.find('\0') != std::string_view::npos)
+      return fail(errc::malformed, fmt::format("{} is binary, not a dotenv file", source));
     entries out;
     std::size_t line_no = 0;
     while (!text.empty()) {
@@ -45,10 +50,6 @@ class dotenv_parser {
   static std::string_view trim_right(std::string_view s) {
     const std::size_t i = s.find_last_not_of(blanks);
     return i == std::string_view::npos ? std::string_view() : s.substr(0, i + 1);
-  }
-  static bool is_key_char(char c, bool first) {
-    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-    return alpha || (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-'));
   }
 
   static result<void> parse_line(std::string_view line, std::string_view source,
@@ -113,6 +114,43 @@ class dotenv_parser {
     }
     out.insert_or_assign(key, secret(std::move(value)));
     return boost::outcome_v2::success();
+  }
+};
+
+// Writes `KEY="value"` lines that `dotenv_parser` reads back as written: every value
+// double-quoted, with `\\ \" \n \r \t` escaped. Comments and layout are not kept.
+struct dotenv_writer {
+  // An upper bound of one line's size, to reserve the whole file once (no reallocation
+  // leaves a copy of a value behind).
+  [[nodiscard]] static std::size_t line_size(std::string_view key, std::string_view value) {
+    return key.size() + 2 * value.size() + 4;
+  }
+
+  static void append(std::string& out, std::string_view key, std::string_view value) {
+    out.append(key);
+    out.append("=\"");
+    for (const char c : value) {
+      switch (c) {
+        case '\\':
+          out.append("\\\\");
+          break;
+        case '"':
+          out.append("\\\"");
+          break;
+        case '\n':
+          out.append("\\n");
+          break;
+        case '\r':
+          out.append("\\r");
+          break;
+        case '\t':
+          out.append("\\t");
+          break;
+        default:
+          out.push_back(c);
+      }
+    }
+    out.append("\"\n");
   }
 };
 

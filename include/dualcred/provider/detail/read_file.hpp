@@ -6,9 +6,10 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,9 @@ namespace dualcred::detail {
 struct read_limits {
   std::size_t max_size = 64 * 1024;
   bool refuse_shared_permissions = false;
+  /// Whether the last path component may be a symbolic link. A Kubernetes service account
+  /// token is one (`token -> ..data/token`); a key file inside a secret directory may not be.
+  bool follow_symlink = true;
 };
 
 inline error file_errno_error(int err, const std::string& path, std::string_view action) {
@@ -38,14 +42,37 @@ inline error file_errno_error(int err, const std::string& path, std::string_view
   }
 }
 
-// Reads a whole regular file into a secret, checking size and permissions on the opened
-// descriptor (no race with a path swap). Returns nullopt when the file does not exist.
-inline result<std::optional<secret>> read_secret_file(const std::string& path,
-                                                      const read_limits& limits) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// What a non-regular file is, for messages.
+[[nodiscard]] inline std::string_view file_kind(mode_t mode) noexcept {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a file";
+}
+
+// Reads a whole regular file into a secret: `name` relative to `dir_fd` (AT_FDCWD for a
+// plain path), `path` naming it in messages. Returns nullopt when the file does not exist.
+//
+// Opened non-blocking, so a FIFO cannot stall the caller (opening one for reading waits for
+// a writer); without following a final symlink unless `limits.follow_symlink`; then the
+// opened descriptor must be a regular file (no race with a path swap), within the size and
+// permission limits. Every buffer that held file bytes is zeroed.
+inline result<std::optional<secret>> read_secret_file_at(int dir_fd, const char* name,
+                                                         const std::string& path,
+                                                         const read_limits& limits) {
+  const int flags =
+      O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (limits.follow_symlink ? 0 : O_NOFOLLOW);
+  const int fd = ::openat(dir_fd, name, flags);
   if (fd < 0) {
-    if (errno == ENOENT) return std::optional<secret>();
-    return boost::outcome_v2::failure(file_errno_error(errno, path, "open"));
+    const int err = errno;
+    if (err == ENOENT) return std::optional<secret>();
+    if (err == ELOOP && !limits.follow_symlink)
+      return fail(errc::invalid_argument,
+                  fmt::format("{} is a symbolic link, which is not allowed here", path));
+    return boost::outcome_v2::failure(file_errno_error(err, path, "open"));
   }
   struct closer {
     int fd;
@@ -56,7 +83,8 @@ inline result<std::optional<secret>> read_secret_file(const std::string& path,
   if (::fstat(fd, &st) != 0)
     return boost::outcome_v2::failure(file_errno_error(errno, path, "stat"));
   if (!S_ISREG(st.st_mode))
-    return fail(errc::invalid_argument, fmt::format("{} is not a regular file", path));
+    return fail(errc::invalid_argument,
+                fmt::format("{} is not a regular file ({})", path, file_kind(st.st_mode)));
   if (limits.refuse_shared_permissions && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
     return fail(errc::permission_denied,
                 fmt::format("{} is readable by group or others (mode {:04o}); chmod 600 it", path,
@@ -67,25 +95,31 @@ inline result<std::optional<secret>> read_secret_file(const std::string& path,
   // Read one byte past the limit so a file that grew since fstat is still caught.
   std::string buffer(limits.max_size + 1, '\0');
   std::size_t used = 0;
+  struct scrub {
+    std::string& s;
+    std::size_t& used;
+    ~scrub() { secure_zero(s.data(), used); }
+  } scrub_buffer{buffer, used};
   for (;;) {
     const ssize_t n = ::read(fd, buffer.data() + used, buffer.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      secure_zero(buffer.data(), used);
-      return boost::outcome_v2::failure(file_errno_error(err, path, "read"));
+      return boost::outcome_v2::failure(file_errno_error(errno, path, "read"));
     }
     if (n == 0) break;
     used += static_cast<std::size_t>(n);
-    if (used > limits.max_size) {
-      secure_zero(buffer.data(), used);
+    if (used > limits.max_size)
       return fail(errc::malformed,
                   fmt::format("{} is larger than {} bytes", path, limits.max_size));
-    }
   }
-  secret out(std::string_view(buffer.data(), used));
-  secure_zero(buffer.data(), used);
-  return std::optional<secret>(std::move(out));
+  return std::optional<secret>(secret(std::string_view(buffer.data(), used)));
+}
+
+// The same for a path. One reader for every secret file (provider files, key files, Vault
+// token and JWT files); a caller that needs the file maps nullopt to its own `not_found`.
+inline result<std::optional<secret>> read_secret_file(const std::string& path,
+                                                      const read_limits& limits) {
+  return read_secret_file_at(AT_FDCWD, path.c_str(), path, limits);
 }
 
 }  // namespace dualcred::detail
