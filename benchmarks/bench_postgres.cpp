@@ -21,7 +21,7 @@
 
 #include "support/sets.hpp"
 #include "support/timed.hpp"
-#include "tests/support/servers.hpp"
+#include <dualcred_testing/postgres.hpp>
 
 namespace {
 

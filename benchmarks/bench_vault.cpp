@@ -10,7 +10,7 @@
 #include <dualcred/provider/vault.hpp>
 
 #include "support/timed.hpp"
-#include "tests/vault/kv2_server.hpp"
+#include <dualcred_testing/kv2_server.hpp>
 
 namespace {
 

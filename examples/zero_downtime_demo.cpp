@@ -37,7 +37,8 @@
 #include <dualcred/rotation/postgres_admin.hpp>
 #include <dualcred/rotation/redis_admin.hpp>
 
-#include "../tests/support/servers.hpp"
+#include <dualcred_testing/postgres.hpp>
+#include <dualcred_testing/redis.hpp>
 #include "health_server.hpp"
 
 using namespace std::chrono_literals;
@@ -217,7 +218,7 @@ int main(int argc, char** argv) {
 
     // One dotenv file holds both logins (DB_* and REDIS_*), with the rotation's own keys and
     // a revision counter beside them. It stands in for Vault.
-    dualcred::testing::detail::temp_dir secrets_dir("dualcred-demo");
+    dualcred::testing::temp_dir secrets_dir("dualcred-demo");
     const std::string secrets = (secrets_dir.path() / "app.env").string();
     auto store = std::make_shared<rotation::file_store>(secrets);
     seed(*store, pg_server, redis_server);

@@ -16,7 +16,8 @@
 
 #include <dualcred/policy.hpp>
 
-#include "support/servers.hpp"
+#include <dualcred_testing/postgres.hpp>
+#include <dualcred_testing/redis.hpp>
 
 namespace backend_tests {
 

@@ -135,7 +135,7 @@ TEST_CASE("a refused CURRENT costs no second TCP connection") {
 
 TEST_CASE("a wrong port is backend_unavailable at once, with no fallback") {
   redis::params p = server_params();
-  p.port = dualcred::testing::detail::free_port();
+  p.port = dualcred::testing::free_port();
   counted c{redis::connector(p)};
   auto opens = c.opens;
   auto dc = dualcred::make_dual_credential(
@@ -169,7 +169,7 @@ TEST_CASE("a stopped server is backend_unavailable at once; connects resume afte
 }
 
 TEST_CASE("every slot refused: the rewritten file is reloaded and the connect succeeds") {
-  dualcred::testing::detail::temp_dir dir("dualcred-redis-file");
+  dualcred::testing::temp_dir dir("dualcred-redis-file");
   const auto env = dir.path() / "redis.env";
   backend_tests::write_file(
       env, "REDIS_USER=app_reload\nREDIS_PASS_CURRENT=rd-old-1a\nREDIS_PASS_NEXT=rd-old-2b\n");

@@ -102,7 +102,7 @@ TEST_CASE("ALTER ROLE to NEXT: one fallback, then straight to NEXT") {
 
 TEST_CASE("a wrong port is backend_unavailable at once, with no fallback") {
   pg::params p = server_params();
-  p.port = dualcred::testing::detail::free_port();
+  p.port = dualcred::testing::free_port();
   counted c{pg::connector(p)};
   auto calls = c.calls;
   auto dc = dualcred::make_dual_credential(
@@ -137,7 +137,7 @@ TEST_CASE("a stopped server is backend_unavailable at once; connects resume afte
 }
 
 TEST_CASE("every slot refused: the rewritten file is reloaded and the connect succeeds") {
-  dualcred::testing::detail::temp_dir dir("dualcred-pg-file");
+  dualcred::testing::temp_dir dir("dualcred-pg-file");
   const auto env = dir.path() / "db.env";
   backend_tests::write_file(
       env, "DB_USER=app_reload\nDB_PASS_CURRENT=pg-old-1a2b\nDB_PASS_NEXT=pg-old-3c4d\n");

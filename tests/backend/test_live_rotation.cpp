@@ -60,7 +60,7 @@ credential_set with_next(const std::string& user, const std::string& current,
 
 std::string password(const char* backend, int generation) {
   return std::string(backend) + "-live-gen" + std::to_string(generation) + "-" +
-         dualcred::testing::detail::random_token(8);
+         dualcred::testing::random_token(8);
 }
 
 }  // namespace

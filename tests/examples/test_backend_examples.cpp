@@ -72,7 +72,7 @@ TEST_CASE("redis_file connects with a dotenv file and answers PING") {
   const std::string exe = example("DUALCRED_EXAMPLE_REDIS_FILE");
   auto& server = backend_tests::redis();
   server.set_user("app_example", {"rd-example-cur-7b"});
-  dualcred::testing::detail::temp_dir dir("dualcred-example");
+  dualcred::testing::temp_dir dir("dualcred-example");
   const auto file = dir.path() / "redis.env";
   backend_tests::write_file(file, "REDIS_USER=app_example\nREDIS_PASS_CURRENT=rd-example-cur-7b\n");
   const std::string args =

@@ -14,7 +14,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include "support/servers.hpp"
+#include <dualcred_testing/postgres.hpp>
+#include <dualcred_testing/redis.hpp>
 
 using namespace std::chrono_literals;
 namespace fixture = dualcred::testing;
@@ -86,16 +87,16 @@ TEST_CASE("health_endpoint serves /health and /metrics for live backends, withou
   pg.create_login_role("app_health", pg_old);
   redis.set_user("app_health", {redis_pw});
 
-  fixture::detail::temp_dir dir("dualcred-health");
+  fixture::temp_dir dir("dualcred-health");
   const auto secrets = dir.path() / "app.env";
   write_file(secrets, fmt::format("DB_USER=app_health\nDB_PASS_CURRENT={}\nDB_PASS_NEXT={}\n"
                                   "REDIS_USER=app_health\nREDIS_PASS_CURRENT={}\n",
                                   pg_old, pg_new, redis_pw));
   const auto log = dir.path() / "health_endpoint.log";
-  fixture::detail::child proc(
+  fixture::child proc(
       {exe, secrets.string(), "--listen", "0", "--postgres", fmt::format("127.0.0.1:{}", pg.port()),
        "--redis", fmt::format("127.0.0.1:{}", redis.port()), "--probe-ms", "50"},
-      log, fixture::detail::run_as{}, dir.path());
+      log, fixture::run_as{}, dir.path());
 
   int port = 0;
   REQUIRE_MESSAGE(eventually([&] {
@@ -155,14 +156,14 @@ TEST_CASE("health_endpoint serves /health and /metrics for live backends, withou
 TEST_CASE("health_endpoint refuses bad arguments and a missing secret file") {
   const char* exe = std::getenv("DUALCRED_EXAMPLE_HEALTH_ENDPOINT");
   REQUIRE(exe != nullptr);
-  fixture::detail::temp_dir dir("dualcred-health");
+  fixture::temp_dir dir("dualcred-health");
   const auto log = dir.path() / "out.log";
-  fixture::detail::child usage({std::string(exe), "--listen", "0"}, log, fixture::detail::run_as{},
+  fixture::child usage({std::string(exe), "--listen", "0"}, log, fixture::run_as{},
                                dir.path());
   CHECK(usage.wait() == 2);
-  fixture::detail::child missing({std::string(exe), (dir.path() / "absent.env").string(),
+  fixture::child missing({std::string(exe), (dir.path() / "absent.env").string(),
                                   "--listen", "0", "--redis", "127.0.0.1:1"},
-                                 log, fixture::detail::run_as{}, dir.path());
+                                 log, fixture::run_as{}, dir.path());
   CHECK(missing.wait() == 1);
   CHECK(read_all(log).find("cannot read the Redis login") != std::string::npos);
 }

@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include "support/temp_dir.hpp"
+#include <dualcred_testing/scoped_env.hpp>
 
 using namespace dualcred;
 using dualcred::testing::scoped_env;

@@ -15,7 +15,8 @@
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
 
-#include "support/servers.hpp"
+#include <dualcred_testing/postgres.hpp>
+#include <dualcred_testing/redis.hpp>
 
 namespace rotation_tests {
 

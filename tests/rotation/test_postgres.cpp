@@ -14,7 +14,7 @@
 #include <dualcred/rotation.hpp>
 #include <dualcred/rotation/postgres_admin.hpp>
 
-#include "support/temp_dir.hpp"
+#include <dualcred_testing/temp_dir.hpp>
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;
@@ -30,7 +30,7 @@ pg_admin_config admin_config() {
 }
 
 std::string random_pw() {
-  return "seed-" + testing::detail::random_token(16);
+  return "seed-" + testing::random_token(16);
 }
 
 // One login role and a dotenv store holding it.
@@ -344,7 +344,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   }
   SUBCASE("server unreachable") {
     pg_admin_config cfg = admin_config();
-    const int port = testing::detail::free_port();
+    const int port = testing::free_port();
     cfg.admin_conninfo = secret(fmt::format("host=127.0.0.1 port={} user=x password=pw-x", port));
     cfg.clients.port = port;
     rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),

@@ -10,10 +10,10 @@
 #include <dualcred/rotation.hpp>
 #include <dualcred/rotation/redis_admin.hpp>
 
-#include "support/temp_dir.hpp"
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;
+#include <dualcred_testing/temp_dir.hpp>
 using namespace dualcred;
 using namespace dualcred::rotation;
 using rotation_tests::redis_fixture;
@@ -28,7 +28,7 @@ credential admin() {
 // A Redis user with one password, and a dotenv store holding it (plus a DB_* key that a
 // Redis rotation must leave alone).
 std::string seed(const testing::temp_dir& dir, const std::string& user) {
-  const std::string pw = "seed-" + testing::detail::random_token(16);
+  const std::string pw = "seed-" + testing::random_token(16);
   redis_fixture().set_user(user, {pw});
   return dir.write("app.env", "DB_USER=mutt\nDB_PASS_CURRENT=db-untouched\nREDIS_USER=" + user +
                                   "\nREDIS_PASS_CURRENT=" + pw + "\n");

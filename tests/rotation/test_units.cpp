@@ -12,7 +12,7 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
 
-#include "support/temp_dir.hpp"
+#include <dualcred_testing/temp_dir.hpp>
 
 using namespace dualcred;
 using namespace dualcred::rotation;

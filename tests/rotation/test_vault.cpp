@@ -15,7 +15,7 @@
 #include <dualcred/rotation/redis_admin.hpp>
 #include <dualcred/rotation/vault_store.hpp>
 
-#include "vault/kv2_server.hpp"
+#include <dualcred_testing/kv2_server.hpp>
 #include "helpers.hpp"
 
 using namespace std::chrono_literals;
@@ -43,8 +43,8 @@ credential redis_admin_cred() {
 
 // Seeds secret/<path> with a DB role and a Redis user, both created on the servers.
 void seed(const kv2_server& s, const std::string& path, const std::string& stem) {
-  const std::string db_pw = "db-" + testing::detail::random_token(16);
-  const std::string rd_pw = "rd-" + testing::detail::random_token(16);
+  const std::string db_pw = "db-" + testing::random_token(16);
+  const std::string rd_pw = "rd-" + testing::random_token(16);
   pg_fixture().create_login_role(stem, db_pw);
   redis_fixture().set_user(stem, {rd_pw});
   REQUIRE(s.put(path, "{\"DB_USER\":\"" + stem + "\",\"DB_PASS_CURRENT\":\"" + db_pw +
@@ -174,7 +174,7 @@ TEST_CASE("Vault store: unreachable, refused token, missing secret: clear errors
   seed(s, "mutt/bad", "vault_bad");
   SUBCASE("unreachable") {
     vault_config c = s.config("mutt/bad");
-    c.address = "http://127.0.0.1:" + std::to_string(testing::detail::free_port());
+    c.address = "http://127.0.0.1:" + std::to_string(testing::free_port());
     rotator r(store_t(curl_transport{}, std::move(c)),
               redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
               rotation_keys::for_prefix("REDIS"));

@@ -9,8 +9,8 @@
 #include <doctest/doctest.h>
 #include <dualcred/rotation.hpp>
 
-#include "support/temp_dir.hpp"
-#include "vault/kv2_server.hpp"
+#include <dualcred_testing/temp_dir.hpp>
+#include <dualcred_testing/kv2_server.hpp>
 #include "rotation/helpers.hpp"
 
 using namespace dualcred;
@@ -125,11 +125,11 @@ TEST_CASE("rotate: Redis with a file store, step by step and all, exit codes per
     CHECK(refused.output.find("not-the-admin-password") == std::string::npos);
   }
   const auto down =
-      rotate("--backend redis --redis-port " + std::to_string(testing::detail::free_port()) +
+      rotate("--backend redis --redis-port " + std::to_string(testing::free_port()) +
              " --file " + path + " all");
   CHECK(down.code == 5);
   const auto lagging = rotate(flags + " --fleet-timeout 0.3 --instance http://127.0.0.1:" +
-                              std::to_string(testing::detail::free_port()) + "/health all");
+                              std::to_string(testing::free_port()) + "/health all");
   CHECK(lagging.code == 8);
   CHECK(lagging.output.find("instances") != std::string::npos);
   // What the failures left behind is still a consistent store that `all` finishes.

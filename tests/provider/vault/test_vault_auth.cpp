@@ -9,7 +9,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/vault.hpp>
 
-#include "vault/kv2_server.hpp"
+#include <dualcred_testing/kv2_server.hpp>
 
 using namespace dualcred;
 using kv2test::kv2_server;

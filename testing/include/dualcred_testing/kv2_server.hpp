@@ -1,29 +1,31 @@
 #pragma once
 
-// Starts tests/vault/kv2_server.py on a free loopback port for one test and stops it when the
-// test ends, pass or fail. The child also dies with this process (PR_SET_PDEATHSIG and the
-// server's own parent watch), so a crashed test leaves nothing running.
+// The KV v2 test server (testing/kv2_server/, a stand-in for Vault's KV v2, auth and admin
+// APIs) on a free loopback port for one test, stopped when the test ends, pass or fail. The
+// child dies with this process too (process.hpp, and the server's own parent watch), so a
+// crashed test leaves nothing running.
+//
+// DUALCRED_KV2_SERVER_SCRIPT and DUALCRED_PYTHON3 come from dualcred_testing_dep
+// (testing/meson.build).
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstddef>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <utility>
 
 #include <dualcred/http/curl.hpp>
-#include <dualcred/provider/vault_config.hpp>
+#include <dualcred/provider/vault.hpp>
+#include <dualcred_testing/process.hpp>
+#include <dualcred_testing/temp_dir.hpp>
 
 #if !defined(DUALCRED_KV2_SERVER_SCRIPT) || !defined(DUALCRED_PYTHON3)
-#error "DUALCRED_KV2_SERVER_SCRIPT and DUALCRED_PYTHON3 must be defined (tests/vault/meson.build)"
+#error "DUALCRED_KV2_SERVER_SCRIPT and DUALCRED_PYTHON3 must be defined (testing/meson.build)"
 #endif
 
 namespace kv2test {
@@ -32,45 +34,27 @@ inline const std::string root_token = "root-token-for-tests";
 
 class kv2_server {
  public:
-  kv2_server() {
-    char tmpl[] = "/tmp/dualcred-kv2-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    const std::string port_file = dir_ + "/port";
-    const std::string parent = std::to_string(getpid());
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (const int null = open("/dev/null", O_WRONLY); null >= 0) dup2(null, STDOUT_FILENO);
-      execl(DUALCRED_PYTHON3, "python3", DUALCRED_KV2_SERVER_SCRIPT, "--port-file",
-            port_file.c_str(), "--root-token", root_token.c_str(), "--parent-pid", parent.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::ifstream in(port_file);
-      if (in >> port_) break;
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("kv2_server.py exited at start-up");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (port_ == 0) {
-      stop();
-      throw std::runtime_error("kv2_server.py did not report its port");
-    }
+  kv2_server() : dir_("dualcred-kv2") {
+    const std::string port_file = dir_ / "port";
+    proc_ = dualcred::testing::child(
+        {DUALCRED_PYTHON3, DUALCRED_KV2_SERVER_SCRIPT, "--port-file", port_file, "--root-token",
+         root_token, "--parent-pid", std::to_string(::getpid())},
+        log_path(), dualcred::testing::run_as{}, dir_.path());
+    dualcred::testing::wait_until(
+        [&] {
+          std::ifstream in(port_file);
+          return static_cast<bool>(in >> port_);
+        },
+        proc_, log_path(), "kv2_server", std::chrono::seconds(15));
   }
   kv2_server(const kv2_server&) = delete;
   kv2_server& operator=(const kv2_server&) = delete;
-  ~kv2_server() { stop(); }
+  ~kv2_server() { proc_.stop(SIGTERM, std::chrono::seconds(10)); }
 
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] std::string address() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] std::string dir() const { return dir_.path().string(); }
+  [[nodiscard]] std::string log_path() const { return dir_ / "server.log"; }
 
   /// A config for `path` in mount "secret" with the root token.
   [[nodiscard]] dualcred::vault_config config(std::string path = "mutt/prod",
@@ -120,21 +104,8 @@ class kv2_server {
   }
 
  private:
-  void stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-
-  std::string dir_;
-  pid_t pid_ = -1;
+  dualcred::testing::temp_dir dir_;
+  dualcred::testing::child proc_;
   int port_ = 0;
   dualcred::curl_transport http_{[] {
     dualcred::curl_options o;
