@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include <doctest/doctest.h>
 #include <dualcred/provider/file.hpp>
@@ -11,9 +13,9 @@
 #include <dualcred/rotation/redis_admin.hpp>
 
 #include "helpers.hpp"
+#include <dualcred_testing/temp_dir.hpp>
 
 using namespace std::chrono_literals;
-#include <dualcred_testing/temp_dir.hpp>
 using namespace dualcred;
 using namespace dualcred::rotation;
 using rotation_tests::redis_fixture;
@@ -212,6 +214,110 @@ TEST_CASE("the order cannot go wrong") {
   auto reapply = r.apply();  // the old password is still in use
   REQUIRE_FALSE(reapply);
   CHECK(reapply.error().detail.find("decommission") != std::string::npos);
+}
+
+namespace {
+// One cell of the phase x step rules: what the step does in that phase.
+struct cell {
+  phase in;
+  step s;
+  bool ok;                  // false: refused as out of order
+  bool changed;             // when ok
+  std::string_view detail;  // when refused: the error detail after "STEP: "
+};
+
+// A store at `p` whose passwords the user all holds, so any step the rules allow succeeds.
+std::string seed_phase(const testing::temp_dir& dir, phase p) {
+  const std::string user = "matrix";
+  const std::string tag = testing::random_token(8);
+  const std::string cur = "c-" + tag, nxt = "n-" + tag, prev = "p-" + tag;
+  redis_fixture().set_user(user, {cur, nxt, prev});
+  std::string body = "REDIS_USER=" + user + "\nREDIS_PASS_CURRENT=" + cur +
+                     "\nREDIS_PASS_NEXT=" + nxt + "\nREDIS_PASS_PREVIOUS=" + prev + "\n";
+  if (p != phase::idle) body += "REDIS_ROTATION_PHASE=" + std::string(to_string(p)) + "\n";
+  return dir.write("app.env", body);
+}
+}  // namespace
+
+TEST_CASE("the phase x step rules: every cell runs, is already done, or is refused as before") {
+  constexpr std::string_view in_rollback = "a rollback is in progress: run rollback to finish it";
+  constexpr std::string_view not_decommissioned =
+      "the last promote is not decommissioned yet: run verify and decommission first";
+  const cell cells[] = {
+      {phase::idle, step::prepare, true, false, {}},
+      {phase::idle, step::apply, true, true, {}},
+      {phase::idle, step::promote, false, false,
+       "the backend does not accept NEXT yet: run prepare and apply first"},
+      {phase::idle, step::verify, true, false, {}},
+      {phase::idle, step::decommission, true, false, {}},
+      {phase::idle, step::rollback, true, true, {}},
+      {phase::applied, step::prepare, true, false, {}},
+      {phase::applied, step::apply, true, false, {}},
+      {phase::applied, step::promote, true, true, {}},
+      {phase::applied, step::verify, true, false, {}},
+      {phase::applied, step::decommission, false, false,
+       "nothing is promoted: a new NEXT is applied, run promote and verify"},
+      {phase::applied, step::rollback, false, false,
+       "a new NEXT is applied to the backend: promote it instead, or roll back once "
+       "it is promoted"},
+      {phase::promoted, step::prepare, true, false, {}},
+      {phase::promoted, step::apply, false, false, not_decommissioned},
+      {phase::promoted, step::promote, true, false, {}},
+      {phase::promoted, step::verify, true, true, {}},
+      {phase::promoted, step::decommission, false, false,
+       "the new CURRENT is not verified yet: run verify first"},
+      {phase::promoted, step::rollback, true, true, {}},
+      {phase::verified, step::prepare, true, false, {}},
+      {phase::verified, step::apply, false, false, not_decommissioned},
+      {phase::verified, step::promote, true, false, {}},
+      {phase::verified, step::verify, true, false, {}},
+      {phase::verified, step::decommission, true, true, {}},
+      {phase::verified, step::rollback, true, true, {}},
+      {phase::rolling_back, step::prepare, false, false, in_rollback},
+      {phase::rolling_back, step::apply, false, false, in_rollback},
+      {phase::rolling_back, step::promote, false, false, in_rollback},
+      {phase::rolling_back, step::verify, false, false, in_rollback},
+      {phase::rolling_back, step::decommission, false, false, in_rollback},
+      {phase::rolling_back, step::rollback, true, true, {}},
+  };
+  for (const cell& c : cells) {
+    CAPTURE(to_string(c.in));
+    CAPTURE(to_string(c.s));
+    testing::temp_dir dir;
+    const std::string path = seed_phase(dir, c.in);
+    auto r = make_rotator(path);
+    const auto rev = file_store(path).read().value().revision;
+    auto got = r.run(c.s);
+    if (c.ok) {
+      REQUIRE_MESSAGE(got, got.error().detail);
+      CHECK(got.value().changed == c.changed);
+      CHECK(r.last_failure() == failure_site::none);
+    } else {
+      REQUIRE_FALSE(got);
+      CHECK(r.last_failure() == failure_site::order);
+      CHECK(got.error().is(errc::invalid_argument));
+      CHECK(got.error().detail == fmt::format("{}: {}", to_string(c.s), c.detail));
+      CHECK(file_store(path).read().value().revision == rev);  // nothing written
+    }
+  }
+  // run_all picks up where the phase stands, and refuses during a rollback.
+  const std::pair<phase, std::size_t> rest[] = {
+      {phase::idle, 5}, {phase::applied, 5}, {phase::promoted, 2}, {phase::verified, 1}};
+  for (const auto& [p, steps] : rest) {
+    CAPTURE(to_string(p));
+    testing::temp_dir dir;
+    auto r = make_rotator(seed_phase(dir, p));
+    auto all = r.run_all();
+    REQUIRE_MESSAGE(all, all.error().detail);
+    CHECK(all.value().size() == steps);
+    CHECK(r.state().value().phase == phase::idle);
+  }
+  testing::temp_dir dir;
+  auto r = make_rotator(seed_phase(dir, phase::rolling_back));
+  auto all = r.run_all();
+  REQUIRE_FALSE(all);
+  CHECK(r.last_failure() == failure_site::order);
+  CHECK(all.error().detail == fmt::format("prepare: {}", in_rollback));
 }
 
 TEST_CASE("rollback after promote: clients keep connecting throughout") {

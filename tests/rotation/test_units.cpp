@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -95,13 +97,20 @@ TEST_CASE("state: keys round-trip, other keys untouched, absent users mean CURRE
 }
 
 TEST_CASE("fleet: versions are read from status JSON and compared as numbers") {
-  CHECK(status_versions(R"({"a":1,"version":"12","last_error":null})") ==
-        std::vector<std::string>{"12"});
-  CHECK(status_versions(R"({"db":{"version":"7"},"redis":{"version" : "9"}})") ==
+  const auto versions = [](std::string_view body) {
+    auto v = status_versions(body);
+    REQUIRE_MESSAGE(v, v.error().detail);
+    return v.value();
+  };
+  CHECK(versions(R"({"a":1,"version":"12","last_error":null})") == std::vector<std::string>{"12"});
+  CHECK(versions(R"({"db":{"version":"7"},"redis":{"version" : "9"}})") ==
         std::vector<std::string>{"7", "9"});
-  CHECK(status_versions("not json").empty());
-  CHECK(status_versions(R"({"version":"12","oldest_version_in_use":"11"})") ==
+  CHECK(versions(R"({"version":"12","oldest_version_in_use":"11"})") ==
         std::vector<std::string>{"12", "11"});
+  // What health_json serves, escapes and all, and a key that only looks like one.
+  CHECK(versions(R"({"ok":true,"a\"b":{"version":"3","x":"\"version\":\"99\""}})") ==
+        std::vector<std::string>{"3"});
+  CHECK(versions(R"({"ok":false})").empty());
   CHECK(version_at_least("12", 12));
   CHECK(version_at_least("13", 12));
   CHECK_FALSE(version_at_least("9", 12));
@@ -139,6 +148,68 @@ TEST_CASE("fleet: versions are read from status JSON and compared as numbers") {
   REQUIRE_FALSE(short_of);
   CHECK(short_of.error().is(errc::timeout));
   CHECK(short_of.error().detail.find("slow (version 12,11)") != std::string::npos);
+}
+
+TEST_CASE(
+    "fleet: bad or hostile status JSON is a clear error naming the instance, never its text") {
+  const std::pair<std::string, std::string_view> bad[] = {
+      {"not json", "status is not valid JSON (at byte 2)"},
+      {"", "status is not valid JSON (at byte 1)"},
+      {R"({"version":"7"} trailing)", "status is not valid JSON (at byte 19)"},
+      {R"({"version":"7")", "status is not valid JSON (at byte 15)"},
+      {"[1,2]", "status is not a JSON object"},
+      {R"("version")", "status is not a JSON object"},
+      {"7", "status is not a JSON object"},
+      {R"({"version":7})", R"(status has "version" as a number, not a string)"},
+      {R"({"db":{"oldest_version_in_use":null}})",
+       R"(status has "oldest_version_in_use" as null, not a string)"},
+      {R"({"version":["7"]})", R"(status has "version" as an array, not a string)"},
+      {R"({"version":{"v":"7"}})", R"(status has "version" as an object, not a string)"},
+      {std::string(40, '[') + std::string(40, ']'), "status is not a JSON object"},
+      {R"({"a":)" + std::string(100000, '['), "status nests deeper than 32"},
+      {"{\"version\":\"\xff\"}", "status is not valid JSON (at byte 13)"},
+      {std::string(max_status_bytes + 1, ' '), "status is over 1048576 bytes"},
+  };
+  for (const auto& [body, why] : bad) {
+    CAPTURE(body.substr(0, 40));
+    auto v = status_versions(body);
+    REQUIRE_FALSE(v);
+    CHECK(v.error().is(errc::malformed));
+    CHECK(v.error().detail == why);
+  }
+
+  // The wait stops at once, naming the instance without its user info or query.
+  fleet f{{"http://ops:Hunter2@10.0.0.7:8080/health?token=SecretTok"},
+          [](const std::string&) -> result<std::string> {
+            return std::string("<html>\x1b[2J oops</html>");
+          },
+          std::chrono::milliseconds(60'000),
+          std::chrono::milliseconds(1),
+          {}};
+  const auto start = std::chrono::steady_clock::now();
+  auto e = wait_for_fleet(f, 1);
+  REQUIRE_FALSE(e);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  CHECK(e.error().is(errc::malformed));
+  CHECK(e.error().detail ==
+        "fleet: instance http://10.0.0.7:8080/health: status is not valid JSON (at byte 1)");
+
+  // Versions an instance chose are shown only when short and printable; user info is
+  // stripped from every instance named on a timeout.
+  f.endpoints = {"https://u:pw-Secret9@a.example/h", "b.example/h"};
+  f.fetch = [](const std::string& url) -> result<std::string> {
+    if (url.starts_with("b")) return fail(errc::provider_unavailable, "answered HTTP 503");
+    return std::string(R"({"version":"\u001b[31mred","oldest_version_in_use":"2"})");
+  };
+  f.deadline = std::chrono::milliseconds(20);
+  auto late = wait_for_fleet(f, 5);
+  REQUIRE_FALSE(late);
+  CHECK(late.error().is(errc::timeout));
+  CHECK(late.error().detail.find("https://a.example/h (version (unprintable),2)") !=
+        std::string::npos);
+  CHECK(late.error().detail.find("b.example/h (answered HTTP 503)") != std::string::npos);
+  CHECK(late.error().detail.find("pw-Secret9") == std::string::npos);
+  CHECK(late.error().detail.find('\x1b') == std::string::npos);
 }
 
 TEST_CASE("file store, dotenv: atomic rewrite, escaping, revision, CAS, file_provider reads it") {

@@ -125,18 +125,6 @@ inline std::size_t curl_header_line(char* data, std::size_t size, std::size_t n,
   return len;
 }
 
-// The URL as it may appear in an error: no user info, no query string.
-inline std::string loggable_url(std::string_view url) {
-  url = url.substr(0, url.find_first_of("?#"));
-  const auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  const auto host_start = scheme + 3;
-  const auto path_start = std::min(url.find('/', host_start), url.size());
-  const auto at = url.substr(host_start, path_start - host_start).rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, host_start)) + std::string(url.substr(host_start + at + 1));
-}
-
 // Frees a header list after zeroing it: it holds the token.
 struct curl_slist_scrubber {
   void operator()(curl_slist* list) const noexcept {

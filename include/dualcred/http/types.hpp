@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <string>
 #include <string_view>
@@ -51,5 +52,19 @@ concept http_client = requires(H& h, const http_request& request) {
   }
   return {};
 }
+
+namespace detail {
+// The URL as it may appear in an error or a log line: no user info (it may hold a
+// password), no query string or fragment (they may hold a token).
+inline std::string loggable_url(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  const auto scheme = url.find("://");  // none: curl takes the URL for http://
+  const auto host_start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const auto path_start = std::min(url.find('/', host_start), url.size());
+  const auto at = url.substr(host_start, path_start - host_start).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, host_start)) + std::string(url.substr(host_start + at + 1));
+}
+}  // namespace detail
 
 }  // namespace dualcred

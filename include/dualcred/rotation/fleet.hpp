@@ -1,7 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "../error.hpp"
 #include "../http/types.hpp"
@@ -23,36 +26,101 @@ namespace dualcred::rotation {
 using fetch_function = std::function<result<std::string>(const std::string& url)>;
 
 namespace detail {
-// Appends each string value of `key` (quotes included) in `body` to `out`.
-inline void append_string_values(std::string_view body, std::string_view key,
-                                 std::vector<std::string>& out) {
-  const auto skip_blanks = [&](std::size_t i) {
-    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n')) ++i;
-    return i;
-  };
-  for (std::size_t at = body.find(key); at != std::string_view::npos;
-       at = body.find(key, at + key.size())) {
-    std::size_t i = skip_blanks(at + key.size());
-    if (i >= body.size() || body[i] != ':') continue;
-    i = skip_blanks(i + 1);
-    if (i >= body.size() || body[i] != '"') continue;
-    const std::size_t end = body.find('"', i + 1);
-    if (end == std::string_view::npos) return;
-    out.emplace_back(body.substr(i + 1, end - i - 1));
+// Collects the `version` and `oldest_version_in_use` strings of every object in a status
+// body, without building a tree. The body comes from an instance over the network: nothing
+// of it reaches an error but its byte offsets, and nesting is bounded.
+class status_reader {
+ public:
+  static constexpr std::size_t max_depth = 32;
+  using json = nlohmann::json;
+
+  bool null() { return value("null"); }
+  bool boolean(bool) { return value("a boolean"); }
+  bool number_integer(json::number_integer_t) { return value("a number"); }
+  bool number_unsigned(json::number_unsigned_t) { return value("a number"); }
+  bool number_float(json::number_float_t, const json::string_t&) { return value("a number"); }
+  bool binary(json::binary_t&) { return value("binary"); }
+  bool string(json::string_t& v) {
+    if (depth_ == 0) return refuse("is not a JSON object");
+    if (wanted_ != nullptr) versions.push_back(std::move(v));
+    wanted_ = nullptr;
+    return true;
   }
+  bool key(json::string_t& k) {
+    wanted_ = nullptr;
+    for (const std::string_view name : {"version", "oldest_version_in_use"})
+      if (k == name) wanted_ = name.data();
+    return true;
+  }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string&, const Exception&) {
+    if (problem.empty()) problem = fmt::format("is not valid JSON (at byte {})", position);
+    return false;
+  }
+
+  std::vector<std::string> versions;
+  std::string problem;  // empty: the body was read
+
+ private:
+  bool value(std::string_view what) {
+    if (depth_ == 0) return refuse("is not a JSON object");
+    if (wanted_ == nullptr) return true;
+    return refuse(fmt::format(R"(has "{}" as {}, not a string)", wanted_, what));
+  }
+  bool open(bool object) {
+    if (wanted_ != nullptr) return value(object ? "an object" : "an array");
+    if (depth_ == 0 && !object) return refuse("is not a JSON object");
+    if (++depth_ > max_depth) return refuse(fmt::format("nests deeper than {}", max_depth));
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  bool refuse(std::string why) {
+    problem = std::move(why);
+    return false;
+  }
+
+  std::size_t depth_ = 0;
+  const char* wanted_ = nullptr;  // the key whose value is being read, if it is a version
+};
+
+// A version as it may appear in a message: the instance chose it, so only short printable
+// ASCII is shown.
+inline std::string loggable_version(std::string_view v) {
+  const bool plain = v.size() <= 64 &&
+                     std::all_of(v.begin(), v.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  return plain ? std::string(v) : std::string("(unprintable)");
 }
 }  // namespace detail
 
-/// Every `"version":"..."` and `"oldest_version_in_use":"..."` string in a body: the
-/// `status` JSON of one dual_credential, or an object holding several
-/// (`{"db":{...},"redis":{...}}`). The second says which set a connect still in flight may
-/// hold, so an instance counts as being at a revision only once no slow login is still
-/// trying an older one.
-[[nodiscard]] inline std::vector<std::string> status_versions(std::string_view body) {
-  std::vector<std::string> out;
-  detail::append_string_values(body, R"("version")", out);
-  detail::append_string_values(body, R"("oldest_version_in_use")", out);
-  return out;
+/// Largest status body `status_versions` reads.
+inline constexpr std::size_t max_status_bytes = 1 << 20;
+
+/// Every `"version"` and `"oldest_version_in_use"` string in a status body, in the order they
+/// appear: the `status` JSON of one dual_credential, or an object holding several
+/// (`health_json`'s `{"ok":true,"db":{...},"redis":{...}}`), at any depth. The second says
+/// which set a connect still in flight may hold, so an instance counts as being at a
+/// revision only once no slow login is still trying an older one.
+///
+/// Errors, `errc::malformed`, with a detail that quotes nothing from the body: not JSON (the
+/// byte where it stops being JSON), not an object, one of those keys not holding a string,
+/// nesting deeper than 32, or over `max_status_bytes`.
+[[nodiscard]] inline result<std::vector<std::string>> status_versions(std::string_view body) {
+  if (body.size() > max_status_bytes)
+    return fail(errc::malformed, fmt::format("status is over {} bytes", max_status_bytes));
+  detail::status_reader reader;
+  const bool ok = nlohmann::json::sax_parse(body.begin(), body.end(), &reader);
+  if (!ok || !reader.problem.empty())
+    return fail(
+        errc::malformed,
+        fmt::format("status {}", reader.problem.empty() ? "is not valid JSON" : reader.problem));
+  return std::move(reader.versions);
 }
 
 /// Whether an instance reporting `reported` has read revision `wanted` or a later one:
@@ -80,7 +148,7 @@ struct fleet {
   std::chrono::milliseconds deadline{60'000};
   std::chrono::milliseconds poll_interval{500};
   /// Replaces `status_versions` to pick the versions out of a body of another shape.
-  std::function<std::vector<std::string>(std::string_view body)> versions;
+  std::function<result<std::vector<std::string>>(std::string_view body)> versions;
 };
 
 /// Adapts an `http_client` (e.g. `curl_transport`) into a `fetch_function`: a GET whose
@@ -93,15 +161,16 @@ requires http_client<Http>
     http_request req{"GET", url, {}, {}};
     DUALCRED_TRY(resp, (*shared)(req));
     if (resp.status < 200 || resp.status >= 300)
-      return fail(errc::provider_unavailable,
-                  fmt::format("health endpoint {} answered HTTP {}", url, resp.status));
+      return fail(errc::provider_unavailable, fmt::format("answered HTTP {}", resp.status));
     return std::move(resp.body);
   };
 }
 
 /// Polls every endpoint until each reports revision `wanted` or later, or the deadline
 /// passes (`errc::timeout`, naming the instances not there and what they last said).
-/// `on_wait` is told, once per round, how many instances are ready.
+/// An instance whose status cannot be read (`status_versions`' errors) fails the wait at
+/// once with `errc::malformed`: that is a wrong endpoint, not a slow one. Instances are named
+/// by URL without user info or query. `on_wait` is told, once per round, how many are ready.
 [[nodiscard]] inline result<void> wait_for_fleet(
     const fleet& f, std::uint64_t wanted,
     const std::function<void(std::size_t ready, std::size_t total)>& on_wait = {}) {
@@ -119,12 +188,18 @@ requires http_client<Http>
         if (!body) {
           last[i] = body.error().detail;
         } else {
-          const auto seen = f.versions ? f.versions(body.value()) : status_versions(body.value());
-          bool all = !seen.empty();
-          for (const auto& v : seen) all = all && version_at_least(v, wanted);
+          auto seen = f.versions ? f.versions(body.value()) : status_versions(body.value());
+          if (!seen)
+            return boost::outcome_v2::failure(error(
+                seen.error().code,
+                fmt::format("fleet: instance {}: {}",
+                            dualcred::detail::loggable_url(f.endpoints[i]), seen.error().detail)));
+          bool all = !seen.value().empty();
+          for (const auto& v : seen.value()) all = all && version_at_least(v, wanted);
           ready[i] = all;
-          last[i] = seen.empty() ? "no version in its status" : "version";
-          for (std::size_t k = 0; k < seen.size(); ++k) last[i] += (k == 0 ? " " : ",") + seen[k];
+          last[i] = seen.value().empty() ? "no version in its status" : "version";
+          for (std::size_t k = 0; k < seen.value().size(); ++k)
+            last[i] += (k == 0 ? " " : ",") + detail::loggable_version(seen.value()[k]);
         }
       }
       count += ready[i] ? 1 : 0;
@@ -135,7 +210,8 @@ requires http_client<Http>
       std::string behind;
       for (std::size_t i = 0; i < f.endpoints.size(); ++i)
         if (!ready[i])
-          behind += fmt::format("{}{} ({})", behind.empty() ? "" : "; ", f.endpoints[i], last[i]);
+          behind += fmt::format("{}{} ({})", behind.empty() ? "" : "; ",
+                                dualcred::detail::loggable_url(f.endpoints[i]), last[i]);
       return fail(errc::timeout,
                   fmt::format("fleet: {} of {} instances did not report version {} or later "
                               "within {} ms: {}",

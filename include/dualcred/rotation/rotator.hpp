@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,6 +80,86 @@ enum class failure_site {
   }
   return "none";
 }
+
+/// What a step does in a phase (`step_rule`).
+enum class verdict : unsigned char {
+  run,     ///< the step does its work (which may find nothing left to change)
+  done,    ///< nothing to do: the rotation is past this step
+  refuse,  ///< out of order: `failure_site::order`, `errc::invalid_argument`
+};
+
+/// One cell of the phase/step rules. `why` is the summary of a `done` step and the error
+/// detail of a refused one.
+struct step_rule {
+  verdict what = verdict::run;
+  std::string_view why;
+};
+
+namespace detail {
+// One phase's row: the rule for each step (in `step` order), and where `run_all` picks the
+// runbook up (none: `run_all` is refused with the `prepare` rule's reason).
+struct phase_rules {
+  step_rule steps[6];
+  std::optional<step> resume;
+};
+
+inline constexpr step_rule go{};
+inline constexpr step_rule in_rollback{verdict::refuse,
+                                       "a rollback is in progress: run rollback to finish it"};
+inline constexpr step_rule not_applied{
+    verdict::refuse, "the backend does not accept NEXT yet: run prepare and apply first"};
+inline constexpr step_rule not_decommissioned{
+    verdict::refuse,
+    "the last promote is not decommissioned yet: run verify and decommission first"};
+inline constexpr step_rule already_promoted{verdict::done, "CURRENT is already promoted"};
+inline constexpr step_rule not_promoted{
+    verdict::refuse, "nothing is promoted: a new NEXT is applied, run promote and verify"};
+inline constexpr step_rule not_verified{verdict::refuse,
+                                        "the new CURRENT is not verified yet: run verify first"};
+inline constexpr step_rule nothing_to_decommission{verdict::done, "nothing to decommission"};
+inline constexpr step_rule promote_instead{
+    verdict::refuse,
+    "a new NEXT is applied to the backend: promote it instead, or roll back once it is "
+    "promoted"};
+
+// The runbook's order, in one place: one row per phase (in `phase` order), one column per
+// step. Prepare and verify run in every phase but rolling_back: prepare keeps an existing
+// NEXT, verify logs in with NEXT while it is only applied and with CURRENT otherwise.
+// clang-format off
+inline constexpr phase_rules phase_table[] = {
+    //                   prepare      apply               promote           verify       decommission             rollback          run_all from
+    /* idle */         {{go,          go,                 not_applied,      go,          nothing_to_decommission, go},             step::prepare},
+    /* applied */      {{go,          go,                 go,               go,          not_promoted,            promote_instead}, step::prepare},
+    /* promoted */     {{go,          not_decommissioned, already_promoted, go,          not_verified,            go},             step::verify},
+    /* verified */     {{go,          not_decommissioned, already_promoted, go,          go,                      go},             step::decommission},
+    /* rolling_back */ {{in_rollback, in_rollback,        in_rollback,      in_rollback, in_rollback,             go},             std::nullopt},
+};
+// clang-format on
+}  // namespace detail
+
+/// The rule for step `s` in phase `p`.
+[[nodiscard]] constexpr const step_rule& rule_for(phase p, step s) noexcept {
+  return detail::phase_table[static_cast<std::size_t>(p)].steps[static_cast<std::size_t>(s)];
+}
+
+/// Where `run_all` picks the runbook up in phase `p` (what `status` calls the next step);
+/// none while a rollback is in progress.
+[[nodiscard]] constexpr std::optional<step> resume_step(phase p) noexcept {
+  return detail::phase_table[static_cast<std::size_t>(p)].resume;
+}
+
+static_assert(std::size(detail::phase_table) == static_cast<std::size_t>(phase::rolling_back) + 1,
+              "one row per phase, in phase order");
+static_assert(rule_for(phase::rolling_back, step::rollback).what == verdict::run &&
+                  rule_for(phase::idle, step::decommission).what == verdict::done,
+              "rows and columns follow the enums' order");
+static_assert(!resume_step(phase::rolling_back) &&
+                  rule_for(phase::rolling_back, step::prepare).what == verdict::refuse,
+              "where run_all cannot resume, the prepare rule says why");
+
+/// The runbook's forward steps, in order: `run_all` runs them from `resume_step`.
+inline constexpr step runbook[] = {step::prepare, step::apply, step::promote, step::verify,
+                                   step::decommission};
 
 /// What one step did. Nothing in it is secret.
 struct step_report {
@@ -162,7 +243,7 @@ class rotator {
     constexpr step s = step::prepare;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
-    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     if (st.next)
       return unchanged(
           s, st, fmt::format("NEXT for '{}' is already in {}", st.next->user, store_.describe()));
@@ -179,11 +260,7 @@ class rotator {
     constexpr step s = step::apply;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
-    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
-    if (st.phase == phase::promoted || st.phase == phase::verified)
-      return out_of_order(s, errc::invalid_argument,
-                          "the last promote is not decommissioned yet: run verify and "
-                          "decommission first");
+    if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     if (!st.next)
       return out_of_order(s, errc::not_found,
                           fmt::format("no NEXT in {}: run prepare first", store_.describe()));
@@ -211,12 +288,7 @@ class rotator {
     constexpr step s = step::promote;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
-    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
-    if (st.phase == phase::promoted || st.phase == phase::verified)
-      return unchanged(s, st, fmt::format("CURRENT ('{}') is already promoted", st.current.user));
-    if (st.phase != phase::applied)
-      return out_of_order(s, errc::invalid_argument,
-                          "the backend does not accept NEXT yet: run prepare and apply first");
+    if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     credential promoted = std::move(*st.next);
     DUALCRED_TRY(next, fresh_next(s, promoted.user));
     st.previous = std::move(st.current);
@@ -235,7 +307,7 @@ class rotator {
     constexpr step s = step::verify;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
-    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
+    if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     const bool check_next = st.phase == phase::applied;
     const credential& who = check_next ? *st.next : st.current;
     if (auto ok = admin_.verify(who); !ok) return failed(s, failure_site::verify, ok.error());
@@ -252,14 +324,7 @@ class rotator {
     constexpr step s = step::decommission;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
-    if (st.phase == phase::rolling_back) return rollback_in_progress(s);
-    if (st.phase == phase::idle) return unchanged(s, st, "nothing to decommission");
-    if (st.phase == phase::applied)
-      return out_of_order(s, errc::invalid_argument,
-                          "nothing is promoted: a new NEXT is applied, run promote and verify");
-    if (st.phase == phase::promoted)
-      return out_of_order(s, errc::invalid_argument,
-                          "the new CURRENT is not verified yet: run verify first");
+    if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
     DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
     st.phase = phase::idle;
@@ -274,11 +339,8 @@ class rotator {
     constexpr step s = step::rollback;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
+    if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     if (st.phase != phase::rolling_back) {
-      if (st.phase == phase::applied)
-        return out_of_order(s, errc::invalid_argument,
-                            "a new NEXT is applied to the backend: promote it instead, or "
-                            "roll back once it is promoted");
       if (!st.previous)
         return out_of_order(
             s, errc::not_found,
@@ -334,23 +396,12 @@ class rotator {
   /// (finish it with `rollback()`).
   [[nodiscard]] result<std::vector<step_report>> run_all() {
     DUALCRED_TRY(snap, load(step::prepare));
-    std::vector<step> todo;
-    switch (snap.st.phase) {
-      case phase::idle:
-      case phase::applied:
-        todo = {step::prepare, step::apply, step::promote, step::verify, step::decommission};
-        break;
-      case phase::promoted:
-        todo = {step::verify, step::decommission};
-        break;
-      case phase::verified:
-        todo = {step::decommission};
-        break;
-      case phase::rolling_back:
-        return rollback_in_progress(step::prepare);
-    }
+    const std::optional<step> from = resume_step(snap.st.phase);
+    if (!from)
+      return out_of_order(step::prepare, std::string(rule_for(snap.st.phase, step::prepare).why));
     std::vector<step_report> reports;
-    for (const step s : todo) {
+    for (const step s : runbook) {
+      if (s < *from) continue;
       DUALCRED_TRY(report, run(s));
       reports.push_back(std::move(report));
     }
@@ -452,10 +503,23 @@ class rotator {
   boost::outcome_v2::failure_type<error> out_of_order(step s, errc code, std::string why) {
     return failed(s, failure_site::order, error(code, std::move(why)));
   }
+  boost::outcome_v2::failure_type<error> out_of_order(step s, std::string why) {
+    return out_of_order(s, errc::invalid_argument, std::move(why));
+  }
 
-  boost::outcome_v2::failure_type<error> rollback_in_progress(step s) {
-    return out_of_order(s, errc::invalid_argument,
-                        "a rollback is in progress: run rollback to finish it");
+  // What `phase_table` says of step `s` in the phase read: nothing when the step is to run,
+  // else its report (already done) or its refusal (out of order).
+  std::optional<result<step_report>> by_the_rules(step s, const rotation_state& st) {
+    const step_rule& rule = rule_for(st.phase, s);
+    switch (rule.what) {
+      case verdict::run:
+        return std::nullopt;
+      case verdict::done:
+        return unchanged(s, st, std::string(rule.why));
+      case verdict::refuse:
+        return out_of_order(s, std::string(rule.why));
+    }
+    return std::nullopt;
   }
 
   step_report unchanged(step s, const rotation_state& st, std::string what) {
