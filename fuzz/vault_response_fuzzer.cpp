@@ -7,10 +7,10 @@
 #include <string>
 #include <string_view>
 
-#include <dualcred/detail/scrubbed_json.hpp>
-#include <dualcred/detail/vault_response.hpp>
 #include <dualcred/provider/vault.hpp>
-#include <dualcred/provider/vault_store.hpp>
+#include <dualcred/provider/vault/detail/response.hpp>
+#include <dualcred/provider/vault/detail/scrubbed_json.hpp>
+#include <dualcred/provider/vault/kv2_client.hpp>
 
 namespace {
 
@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto set = db.load();
     if (set && set.value().current.password.empty()) __builtin_trap();  // assemble forbids it
   }
-  vault_kv2_store store(canned{200, body}, config());
+  vault_kv2_client store(canned{200, body}, config());
   (void)store.read();
   (void)store.metadata();
   (void)store.write(kv2_values{}, 1);

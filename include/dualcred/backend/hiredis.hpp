@@ -14,9 +14,9 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include "../detail/redact.hpp"
 #include "../error.hpp"
 #include "../secret.hpp"
-#include "detail/redact.hpp"
 
 namespace dualcred::redis {
 

@@ -15,10 +15,10 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include "../detail/redact.hpp"
 #include "../detail/secure_zero.hpp"
 #include "../error.hpp"
 #include "../secret.hpp"
-#include "detail/redact.hpp"
 
 namespace dualcred::pg {
 

@@ -6,15 +6,13 @@
 
 #include <fmt/format.h>
 
-#include "detail/assemble.hpp"
-#include "../detail/scrubbed_json.hpp"
-#include "../detail/vault_response.hpp"
-#include "../detail/vault_session.hpp"
 #include "../error.hpp"
 #include "../http/types.hpp"
 #include "../secret.hpp"
+#include "detail/assemble.hpp"
 #include "key_names.hpp"
-#include "vault_config.hpp"
+#include "vault/config.hpp"
+#include "vault/kv2_client.hpp"
 
 namespace dualcred {
 
@@ -32,7 +30,8 @@ namespace dualcred {
 /// `malformed`. A missing CURRENT key is `not_found` naming it, NEXT may be absent, and a
 /// value that is not a string is `malformed` naming the key. No detail holds a token or a
 /// value. The response body and the parsed JSON strings are zeroed after use; see
-/// `detail::scrubbed_json` for the parser buffers that cannot be.
+/// `detail::scrubbed_json` for the parser buffers that cannot be. The KV v2 exchange itself is
+/// `vault_kv2_client`'s (`provider/vault/kv2_client.hpp`).
 ///
 /// One secret often holds several logins (`DB_*` and `REDIS_*`): make one provider per
 /// `key_names` over the same path.
@@ -51,46 +50,31 @@ class vault_kv2_provider {
 
  public:
   vault_kv2_provider(Http http, vault_config config, key_names keys = key_names::for_prefix("DB"))
-      : source_(fmt::format("Vault {}/{}", config.mount, config.path)),
-        session_(std::move(http), std::move(config)),
-        keys_(std::move(keys)) {}
+      : client_(std::move(http), std::move(config)), keys_(std::move(keys)) {}
 
   /// Reads the secret's latest version.
   [[nodiscard]] result<credential_set> load() {
-    const vault_config& cfg = session_.config();
-    DUALCRED_TRY(mount, detail::encode_vault_path(cfg.mount, "mount"));
-    DUALCRED_TRY(path, detail::encode_vault_path(cfg.path, "path"));
-    DUALCRED_TRY(resp, session_.send("GET", fmt::format("{}/data/{}", mount, path)));
-    detail::scrub_on_exit guard(resp.body);
-    detail::scrubbed_json doc;
-    DUALCRED_TRY(session_.check(resp, doc, source_));
-    DUALCRED_TRY(read, detail::parse_kv2_read(doc.value(), source_));
-    if (!read.has_data)
-      return fail(errc::not_found,
-                  fmt::format("{}: version {} is {}", source_, read.value.metadata.version,
-                              read.value.metadata.destroyed ? "destroyed" : "deleted"));
-    const auto& values = read.value.values;
-    const auto& not_strings = read.not_strings;
+    DUALCRED_TRY(read, client_.read(std::nullopt, kv2_other_types::list));
+    const std::string& source = client_.source();
     auto lookup = [&](const std::string& key) -> result<std::optional<secret>> {
-      for (const auto& bad : not_strings)
+      for (const auto& bad : read.other_types)
         if (bad == key)
-          return fail(errc::malformed, fmt::format("{} in {} is not a string", key, source_));
-      const auto it = values.find(key);
-      if (it == values.end()) return std::optional<secret>();
+          return fail(errc::malformed, fmt::format("{} in {} is not a string", key, source));
+      const auto it = read.values.find(key);
+      if (it == read.values.end()) return std::optional<secret>();
       return std::optional<secret>(it->second);
     };
-    DUALCRED_TRY(set, detail::assemble(keys_, source_, lookup));
-    set.version = std::to_string(read.value.metadata.version);
+    DUALCRED_TRY(set, detail::assemble(keys_, source, lookup));
+    set.version = std::to_string(read.metadata.version);
     return set;
   }
 
   [[nodiscard]] const key_names& keys() const noexcept { return keys_; }
-  [[nodiscard]] const vault_config& config() const noexcept { return session_.config(); }
-  [[nodiscard]] Http& http() noexcept { return session_.http(); }
+  [[nodiscard]] const vault_config& config() const noexcept { return client_.config(); }
+  [[nodiscard]] Http& http() noexcept { return client_.http(); }
 
  private:
-  std::string source_;
-  detail::vault_session<Http> session_;
+  vault_kv2_client<Http> client_;
   key_names keys_;
 };
 

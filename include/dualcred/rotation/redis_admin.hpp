@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
-#include "../backend/detail/redact.hpp"
 #include "../backend/hiredis.hpp"
+#include "../detail/redact.hpp"
 #include "../detail/secure_zero.hpp"
 #include "../error.hpp"
 #include "../secret.hpp"

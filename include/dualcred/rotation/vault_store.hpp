@@ -7,16 +7,14 @@
 #include <string>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "../error.hpp"
-#include "../provider/vault_config.hpp"
-#include "../provider/vault_store.hpp"
+#include "../provider/vault/config.hpp"
+#include "../provider/vault/kv2_client.hpp"
 #include "state.hpp"
 
 namespace dualcred::rotation {
 
-/// A `writable_store` over one Vault KV v2 secret (`vault_kv2_store`): the revision is the
+/// A `writable_store` over one Vault KV v2 secret (through `vault_kv2_client`): the revision is the
 /// KV version, and a write is a check-and-set on it, so two rotators cannot both win. Every
 /// key of the secret is read and written back, so a rotation of `REDIS_*` keeps `DB_*`.
 /// The Vault provider reading the same secret reports the KV version as its `version`.
@@ -34,14 +32,12 @@ class vault_store {
     return kv_.write(data, expected);
   }
 
-  [[nodiscard]] std::string describe() const {
-    return fmt::format("Vault {}/{}", kv_.config().mount, kv_.config().path);
-  }
+  [[nodiscard]] std::string describe() const { return kv_.source(); }
 
-  [[nodiscard]] vault_kv2_store<Http>& kv() noexcept { return kv_; }
+  [[nodiscard]] vault_kv2_client<Http>& kv() noexcept { return kv_; }
 
  private:
-  vault_kv2_store<Http> kv_;
+  vault_kv2_client<Http> kv_;
 };
 
 }  // namespace dualcred::rotation

@@ -12,7 +12,7 @@
 
 #include <doctest/doctest.h>
 #include <dualcred/provider/vault.hpp>
-#include <dualcred/provider/vault_store.hpp>
+#include <dualcred/provider/vault/kv2_client.hpp>
 
 using namespace dualcred;
 
@@ -383,7 +383,7 @@ TEST_CASE("paths are percent-encoded segment by segment") {
 
 TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
   auto http = answering(200, read_data("kv2-write-ok.modern-captured.json"));
-  vault_kv2_store store(http, config());
+  vault_kv2_client store(http, config());
   kv2_values values;
   values.emplace("DB_PASS_CURRENT", secret("p\"w\\1"));
   values.emplace("DB_USER", secret("mutt"));
@@ -401,20 +401,20 @@ TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
   CHECK(http.seen->requests.back().body ==
         R"({"data":{"DB_PASS_CURRENT":"p\"w\\1","DB_USER":"mutt"}})");
 
-  vault_kv2_store conflict(
+  vault_kv2_client conflict(
       answering(400, R"({"errors":["check-and-set parameter did not match the current version"]})"),
       config());
   auto c = conflict.write(values, 3);
   REQUIRE_FALSE(c);
   CHECK(c.error().is(errc::conflict));
 
-  vault_kv2_store required(
+  vault_kv2_client required(
       answering(400, R"({"errors":["check-and-set parameter required for this call"]})"), config());
   auto q = required.write(values, std::nullopt);
   REQUIRE_FALSE(q);
   CHECK(q.error().is(errc::invalid_argument));
 
-  vault_kv2_store echo(
+  vault_kv2_client echo(
       answering(400, R"({"errors":["bad value p\"w\\1 for hvs.TOKEN-never-in-details"]})"),
       config());
   auto e = echo.write(values, 1);

@@ -1,4 +1,4 @@
-// vault_kv2_store against the KV v2 test server: metadata, reading any version (rollback),
+// vault_kv2_client against the KV v2 test server: metadata, reading any version (rollback),
 // check-and-set writes and their conflicts, cas_required, deleted versions and max_versions.
 
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
-#include <dualcred/provider/vault_store.hpp>
+#include <dualcred/provider/vault/kv2_client.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
 
@@ -27,7 +27,7 @@ kv2_values values(std::initializer_list<std::pair<const char*, const char*>> kv)
 TEST_CASE("metadata, versions and rollback reads") {
   kv2_server s;
   kv2test::seed_mutt(s);
-  vault_kv2_store store(curl_transport{}, s.config());
+  vault_kv2_client store(curl_transport{}, s.config());
   auto m = store.metadata();
   REQUIRE(m);
   CHECK(m.value().current_version == 1);
@@ -57,7 +57,7 @@ TEST_CASE("metadata, versions and rollback reads") {
 
 TEST_CASE("check-and-set: a stale version is a conflict, 0 means create only") {
   kv2_server s;
-  vault_kv2_store store(curl_transport{}, s.config("mutt/new"));
+  vault_kv2_client store(curl_transport{}, s.config("mutt/new"));
   CHECK(store.metadata().error().is(errc::not_found));
   auto created = store.write(values({{"A", "1"}}), 0);
   REQUIRE(created);
@@ -80,7 +80,7 @@ TEST_CASE("two writers racing with one CAS version: exactly one wins") {
   std::vector<std::thread> writers;
   for (int i = 0; i < 4; ++i)
     writers.emplace_back([&, i] {
-      vault_kv2_store store(curl_transport{}, s.config());
+      vault_kv2_client store(curl_transport{}, s.config());
       auto r = store.write(values({{"DB_PASS_CURRENT", i % 2 ? "a-pass" : "b-pass"}}), 1);
       if (r)
         ++won;
@@ -97,7 +97,7 @@ TEST_CASE("cas_required: a write without CAS is refused") {
   s.admin("mount", R"({"path":"strict","cas_required":true})");
   auto cfg = s.config("mutt/prod");
   cfg.mount = "strict";
-  vault_kv2_store store(curl_transport{}, cfg);
+  vault_kv2_client store(curl_transport{}, cfg);
   auto refused = store.write(values({{"A", "1"}}), std::nullopt);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().is(errc::invalid_argument));
@@ -108,7 +108,7 @@ TEST_CASE("cas_required: a write without CAS is refused") {
 TEST_CASE("deleted versions and max_versions") {
   kv2_server s;
   kv2test::seed_mutt(s);
-  vault_kv2_store store(curl_transport{}, s.config());
+  vault_kv2_client store(curl_transport{}, s.config());
   REQUIRE(store.write(values({{"DB_PASS_CURRENT", "v2"}}), 1));
   REQUIRE(s.request("POST", "/v1/secret/delete/mutt/prod", R"({"versions":[2]})").status == 204);
   auto deleted = store.read();
@@ -136,7 +136,7 @@ TEST_CASE("deleted versions and max_versions") {
 TEST_CASE("non-string values, and writes the policy does not allow") {
   kv2_server s;
   s.put("mixed", R"({"A":"text","PORT":5432})");
-  vault_kv2_store mixed(curl_transport{}, s.config("mixed"));
+  vault_kv2_client mixed(curl_transport{}, s.config("mixed"));
   auto r = mixed.read();
   REQUIRE_FALSE(r);
   CHECK(r.error().is(errc::malformed));
@@ -147,7 +147,7 @@ TEST_CASE("non-string values, and writes the policy does not allow") {
       "policy",
       R"({"name":"ro","rules":[{"path":"secret/data/mutt/prod","capabilities":["read"]},{"path":"secret/metadata/mutt/*","capabilities":["deny"]}]})");
   s.admin("token", R"({"id":"hvs.read-only","policies":["ro"]})");
-  vault_kv2_store ro(curl_transport{}, s.config("mutt/prod", "hvs.read-only"));
+  vault_kv2_client ro(curl_transport{}, s.config("mutt/prod", "hvs.read-only"));
   CHECK(ro.read());
   auto w = ro.write(values({{"DB_PASS_CURRENT", "new-secret-pw"}}), 1);
   REQUIRE_FALSE(w);

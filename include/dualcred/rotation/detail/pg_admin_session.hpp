@@ -13,8 +13,8 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
-#include "../../backend/detail/redact.hpp"
 #include "../../backend/libpq.hpp"
+#include "../../detail/redact.hpp"
 #include "../../detail/secure_zero.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"

@@ -7,35 +7,36 @@
 
 #include <fmt/format.h>
 
-#include "../detail/scrubbed_json.hpp"
-#include "../detail/vault_body.hpp"
-#include "../detail/vault_response.hpp"
-#include "../detail/vault_session.hpp"
-#include "../error.hpp"
-#include "../http/types.hpp"
-#include "vault_config.hpp"
-#include "vault_kv2_types.hpp"
+#include "../../error.hpp"
+#include "../../http/types.hpp"
+#include "config.hpp"
+#include "detail/body.hpp"
+#include "detail/response.hpp"
+#include "detail/scrubbed_json.hpp"
+#include "detail/session.hpp"
+#include "kv2_types.hpp"
 
 namespace dualcred {
 
-/// Reads and writes a whole KV version 2 secret (every key of `config.path`), for rotation:
-/// the current version from the metadata, any version's values (for rollback), and writes
-/// guarded by check-and-set, so two rotations racing on one secret cannot both win.
+/// A client for one Vault KV version 2 secret (every key of `config.path`): the one place
+/// that reads and writes it. `vault_kv2_provider` reads through it; `rotation::vault_store`
+/// reads the current version from the metadata, any version's values (for rollback), and
+/// writes guarded by check-and-set, so two rotations racing on one secret cannot both win.
 ///
-/// \requires `Http` is an `http_client`. Authentication and error mapping are the provider's
-/// (see `vault_kv2_provider`); in addition a write whose CAS version is not the current one
-/// is `errc::conflict`. Safe to use from several threads when `Http` is.
+/// \requires `Http` is an `http_client`. Authentication and error mapping are described at
+/// `vault_kv2_provider`; in addition a write whose CAS version is not the current one is
+/// `errc::conflict`. Safe to use from several threads when `Http` is.
 ///
-/// Only string values are supported: a secret holding another type is `malformed` on read,
-/// because writing it back would change it.
+/// Only string values can be written; a read refuses other types (`malformed`, naming the
+/// key) unless asked to list them, because writing such a secret back would change it.
 template <class Http>
-class vault_kv2_store {
+class vault_kv2_client {
   static_assert(http_client<Http>,
                 "dualcred: the Http callable must take `const dualcred::http_request&` and "
                 "return dualcred::result<dualcred::http_response>");
 
  public:
-  vault_kv2_store(Http http, vault_config config)
+  vault_kv2_client(Http http, vault_config config)
       : source_(fmt::format("Vault {}/{}", config.mount, config.path)),
         session_(std::move(http), std::move(config)) {}
 
@@ -51,8 +52,9 @@ class vault_kv2_store {
   }
 
   /// The values of `version`, or of the latest version. A soft-deleted or destroyed version
-  /// is `not_found`.
-  [[nodiscard]] result<kv2_secret> read(std::optional<std::uint64_t> version = std::nullopt) {
+  /// is `not_found`. `other` says what a value that is not a string does.
+  [[nodiscard]] result<kv2_secret> read(std::optional<std::uint64_t> version = std::nullopt,
+                                        kv2_other_types other = kv2_other_types::refuse) {
     DUALCRED_TRY(url, api_path("data", version));
     DUALCRED_TRY(resp, session_.send("GET", url));
     detail::scrub_on_exit guard(resp.body);
@@ -64,10 +66,10 @@ class vault_kv2_store {
       return fail(errc::not_found,
                   fmt::format("{}: version {} is {}", source_, read.value.metadata.version,
                               read.value.metadata.destroyed ? "destroyed" : "deleted"));
-    if (!read.not_strings.empty())
+    if (other == kv2_other_types::refuse && !read.value.other_types.empty())
       return fail(errc::malformed, fmt::format("{} in {} is not a string; only string values "
                                                "can be rewritten",
-                                               read.not_strings.front(), source_));
+                                               read.value.other_types.front(), source_));
     return std::move(read.value);
   }
 
@@ -97,6 +99,8 @@ class vault_kv2_store {
     return written.version;
   }
 
+  /// `Vault {mount}/{path}`: how errors name the secret.
+  [[nodiscard]] const std::string& source() const noexcept { return source_; }
   [[nodiscard]] const vault_config& config() const noexcept { return session_.config(); }
   [[nodiscard]] Http& http() noexcept { return session_.http(); }
 

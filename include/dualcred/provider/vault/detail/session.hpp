@@ -11,14 +11,16 @@
 
 #include <fmt/format.h>
 
-#include "../error.hpp"
-#include "../http/types.hpp"
-#include "../provider/vault_config.hpp"
-#include "../secret.hpp"
+#include "../../../detail/redact.hpp"
+#include "../../../detail/secure_zero.hpp"
+#include "../../../error.hpp"
+#include "../../../http/types.hpp"
+#include "../../../secret.hpp"
+#include "../../detail/read_file.hpp"
+#include "../config.hpp"
+#include "body.hpp"
+#include "response.hpp"
 #include "scrubbed_json.hpp"
-#include "secure_zero.hpp"
-#include "vault_body.hpp"
-#include "vault_response.hpp"
 
 namespace dualcred::detail {
 
@@ -84,27 +86,23 @@ inline result<std::string> normalize_address(std::string_view address) {
   return std::string(address);
 }
 
-// A token or JWT kept in a file: the whole file minus trailing whitespace.
-inline result<secret> read_secret_file(const std::string& file, std::string_view what) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (f == nullptr)
-    return fail(errc::not_found, fmt::format("cannot open the {} file {}", what, file));
-  constexpr std::size_t limit = 64 * 1024;
-  std::string bytes(limit + 1, '\0');  // one buffer, never grown, so no stray copies
-  const std::size_t n = std::fread(bytes.data(), 1, bytes.size(), f);
-  const bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  scrub_on_exit guard(bytes);
-  if (bad)
-    return fail(errc::permission_denied, fmt::format("cannot read the {} file {}", what, file));
-  if (n > limit)
-    return fail(errc::malformed, fmt::format("the {} file {} is over {} bytes", what, file, limit));
-  std::size_t len = n;
-  while (len > 0 && (bytes[len - 1] == '\n' || bytes[len - 1] == '\r' || bytes[len - 1] == ' ' ||
-                     bytes[len - 1] == '\t'))
-    --len;
-  if (len == 0) return fail(errc::malformed, fmt::format("the {} file {} is empty", what, file));
-  return secret(std::string_view(bytes.data(), len));
+// A token or JWT kept in a file: the whole file (the one secret-file reader's rules) minus
+// trailing whitespace, which editors and `echo` add.
+inline result<secret> read_token_file(const std::string& file, std::string_view what) {
+  auto read = read_secret_file(file, read_limits{});
+  if (!read) {
+    error e = std::move(read).error();
+    e.detail = fmt::format("the {} file: {}", what, e.detail);
+    return boost::outcome_v2::failure(std::move(e));
+  }
+  if (!read.value())
+    return fail(errc::not_found, fmt::format("the {} file {} does not exist", what, file));
+  const std::string_view bytes = read.value()->reveal();
+  const auto end = bytes.find_last_not_of(" \t\r\n");
+  if (end == std::string_view::npos)
+    return fail(errc::malformed, fmt::format("the {} file {} is empty", what, file));
+  if (end + 1 == bytes.size()) return std::move(*read.value());
+  return secret(bytes.substr(0, end + 1));
 }
 
 // Checks a response's size, parses its body and maps a status other than `ok_status` to an
@@ -252,7 +250,7 @@ class vault_session {
     if (!config_.token.empty()) {
       configured = config_.token;
     } else if (!config_.token_file.empty()) {
-      DUALCRED_TRY(from_file, read_secret_file(config_.token_file, "Vault token"));
+      DUALCRED_TRY(from_file, read_token_file(config_.token_file, "Vault token"));
       configured = std::move(from_file);
     } else {
       return fail(errc::invalid_argument,
@@ -299,7 +297,7 @@ class vault_session {
     } else {
       const auto& k = *config_.kubernetes;
       mount = k.mount;
-      DUALCRED_TRY(read, read_secret_file(k.jwt_file, "Kubernetes service account token"));
+      DUALCRED_TRY(read, read_token_file(k.jwt_file, "Kubernetes service account token"));
       jwt = std::move(read);
       body = json_object({{"role", k.role}, {"jwt", jwt.reveal()}});
     }

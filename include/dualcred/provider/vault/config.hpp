@@ -8,8 +8,8 @@
 #include <system_error>
 #include <utility>
 
-#include "../error.hpp"
-#include "../secret.hpp"
+#include "../../error.hpp"
+#include "../../secret.hpp"
 
 namespace dualcred {
 

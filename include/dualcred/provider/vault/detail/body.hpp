@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
-#include "../provider/vault_kv2_types.hpp"
-#include "json.hpp"
+#include "../../../detail/json.hpp"
+#include "../kv2_types.hpp"
 
 // Request bodies that carry secrets, each built in one buffer sized up front: growing a
 // string copies it and frees the old buffer unscrubbed.

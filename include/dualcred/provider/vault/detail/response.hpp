@@ -12,9 +12,10 @@
 
 #include <fmt/format.h>
 
-#include "../error.hpp"
-#include "../provider/vault_kv2_types.hpp"
-#include "../secret.hpp"
+#include "../../../detail/redact.hpp"
+#include "../../../error.hpp"
+#include "../../../secret.hpp"
+#include "../kv2_types.hpp"
 #include "scrubbed_json.hpp"
 
 // Reading Vault's JSON responses without exceptions: every access checks the type first,
@@ -52,7 +53,6 @@ inline kv2_version version_info(const json& meta, std::uint64_t version) {
 // caller can name them), and whether the version still has data.
 struct kv2_read {
   kv2_secret value;
-  std::vector<std::string> not_strings;
   bool has_data = false;
 };
 
@@ -81,7 +81,7 @@ inline result<kv2_read> parse_kv2_read(const json& doc, std::string_view what) {
     if (value.is_string())
       out.value.values.emplace(key, secret(std::string_view(value.get_ref<const std::string&>())));
     else
-      out.not_strings.push_back(key);
+      out.value.other_types.push_back(key);
   }
   return out;
 }
@@ -185,17 +185,6 @@ inline std::string error_messages(const json& doc) {
 
 inline bool mentions(const json& doc, std::string_view needle) {
   return error_messages(doc).find(needle) != std::string::npos;
-}
-
-// Replaces every occurrence of each non-empty secret in `text` by `***`: a server that echoes
-// what it was sent must not get a token or password into a detail.
-inline std::string redact(std::string text, std::initializer_list<std::string_view> secrets) {
-  for (const std::string_view s : secrets) {
-    if (s.empty()) continue;
-    for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 3))
-      text.replace(pos, s.size(), "***");
-  }
-  return text;
 }
 
 // The error for a non-success status. By status code, never by text; the text of Vault's

@@ -4,8 +4,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
-#include "../secret.hpp"
+#include "../../secret.hpp"
 
 namespace dualcred {
 
@@ -32,10 +33,17 @@ struct kv2_metadata {
   std::map<std::uint64_t, kv2_version> versions;
 };
 
+/// What a read does with a value that is not a string (a number, a list, an object).
+enum class kv2_other_types {
+  refuse,  ///< `errc::malformed` naming the key: writing the secret back would change it
+  list,    ///< left out of `values`; the keys are listed in `kv2_secret::other_types`
+};
+
 /// One version of a secret with its values (`GET /v1/{mount}/data/{path}[?version=N]`).
 struct kv2_secret {
   kv2_values values;
   kv2_version metadata;
+  std::vector<std::string> other_types;  ///< keys whose value is not a string
 };
 
 }  // namespace dualcred

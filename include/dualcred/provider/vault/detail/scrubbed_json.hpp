@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "secure_zero.hpp"
+#include "../../../detail/secure_zero.hpp"
 
 namespace dualcred::detail {
 
