@@ -1,13 +1,15 @@
-// dualcred-rotate: the rotation runbook as a command. Each step reads the store, does what is left,
-// and records it with a check-and-set write; `all` runs (or finishes) a whole rotation.
+// dualcred-rotate: the rotation runbook as a command. Each step reads the store, does what is
+// left, and records it with a check-and-set write; `all` runs (or finishes) a whole rotation.
 //
-//   dualcred-rotate --store file --file /run/app/db.env --backend postgres all
-//   VAULT_ADDR=... VAULT_TOKEN=... dualcred-rotate --store vault --vault-path mutt/prod
+//   dualcred-rotate --file /run/app/db.env --backend postgres all
+//   VAULT_ADDR=... VAULT_TOKEN=... dualcred-rotate --vault-path mutt/prod
 //       --backend redis --redis-host 10.0.0.5 promote
 //
-// Passwords never appear in its output. See --help for the exit codes.
+// No secret is taken from the command line and none appears in its output. `--help` lists
+// the steps, flags, environment and exit codes.
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -23,34 +25,35 @@
 #include <dualcred/rotation/redis_admin.hpp>
 #include <dualcred/rotation/vault_store.hpp>
 
+#include "args.hpp"
+#include "exit_codes.hpp"
+#include "secret_inputs.hpp"
+
 using namespace dualcred;
 using namespace dualcred::rotation;
+using namespace dualcred_rotate;
+using std::chrono::milliseconds;
 
 namespace {
 
-// One exit code per kind of failure, so a scheduler or a script can react to each.
-enum exit_code : int {
-  exit_ok = 0,
-  exit_other = 1,
-  exit_usage = 2,          // bad flags or environment
-  exit_store = 3,          // the secret store could not be read or written
-  exit_conflict = 4,       // someone else wrote the store meanwhile (check-and-set)
-  exit_backend_down = 5,   // the database or cache could not be reached
-  exit_admin_refused = 6,  // the backend refused the admin: login, privilege, missing user
-  exit_verify = 7,         // the new CURRENT could not log in
-  exit_fleet = 8,          // instances did not report the new version in time
-  exit_order = 9,          // the step does not fit where the rotation stands
-};
-
 constexpr std::string_view usage = R"(usage: dualcred-rotate [options] STEP
   STEP: prepare | apply | promote | verify | decommission | rollback | all | status
-        all runs a whole rotation, or finishes an interrupted one; status prints the phase.
+    prepare       write a fresh NEXT to the store
+    apply         make the backend accept NEXT (CURRENT still works)
+    promote       NEXT becomes CURRENT in the store, the old CURRENT becomes PREVIOUS
+    verify        log in with the new CURRENT
+    decommission  remove PREVIOUS from the backend and the store
+    rollback      undo a promote: PREVIOUS becomes CURRENT again
+    all           run a whole rotation, or finish an interrupted one
+    status        print the phase and users (never a password)
 
 Store (where CURRENT, NEXT and PREVIOUS live):
   --store file|vault          default: file when --file is given, else vault
   --file PATH                 a dotenv file, or a directory of one file per key
-  --vault-path PATH           the KV v2 secret (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE)
+  --vault-path PATH           the KV v2 secret
   --vault-mount MOUNT         default: secret
+  --vault-token-file PATH     the Vault token, from a file only its owner can read
+                              (default: VAULT_TOKEN, else ~/.vault-token)
   --prefix PREFIX             key prefix: DB_USER, DB_PASS_CURRENT, ... (default: DB for
                               postgres, REDIS for redis)
 
@@ -58,42 +61,66 @@ Backend:
   --backend postgres|redis
   --pg-strategy single|alternating   default: single
   --pg-roles ROLE_A,ROLE_B    the two login roles of the alternating strategy
-  --pg-admin CONNINFO         the admin's libpq connection string (default: libpq's
-                              environment, PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE)
+  --pg-admin CONNINFO         the admin's libpq connection string, without a password
+                              (default: libpq's environment)
+  --pg-admin-file PATH        the admin's connection string, password allowed, from a file
+                              only its owner can read
   --pg-host HOST --pg-port PORT --pg-dbname DB
                               where clients log in, for verify (default: PGHOST, PGPORT,
                               PGDATABASE)
+  --pg-sslmode MODE           disable|allow|prefer|require|verify-ca|verify-full, for the
+                              admin and verify (default: PGSSLMODE, else libpq's prefer)
+  --pg-sslrootcert PATH       CA certificates for verify-ca/verify-full (default:
+                              PGSSLROOTCERT, else ~/.postgresql/root.crt)
   --redis-host HOST --redis-port PORT   default: REDIS_HOST, REDIS_PORT, else 127.0.0.1:6379
-  --redis-admin-user USER     default: REDIS_ADMIN_USER, else "default"; the password is
-                              read from REDIS_ADMIN_PASSWORD only (never a flag)
+  --redis-admin-user USER     default: REDIS_ADMIN_USER, else "default"
+  --redis-admin-password-file PATH
+                              the admin's password, from a file only its owner can read
+                              (default: REDIS_ADMIN_PASSWORD)
   --redis-acl-save            ACL SAVE after each change (servers with an aclfile)
 
 Rollout:
-  --instance URL              a service instance's health endpoint serving the
-                              dual_credential status JSON; repeat for each instance. apply and
-                              decommission wait until every one reports the store's version.
-  --fleet-timeout SECONDS     default: 60
-  --settle SECONDS            pause before each backend change (default: 0)
-  --password-length N         default: 32
+  --instance URL              a service instance's health endpoint (http:// or https://, no
+                              user:password@) serving the dual_credential status JSON; repeat
+                              for each instance. apply and decommission wait until every one
+                              reports the store's version.
+  --fleet-timeout DURATION    default: 60s; at most 1d
+  --settle DURATION           pause before each backend change (default: 0); at most 1h
+  --password-length N         16 to 1024, default: 32
+  DURATION is a decimal number with an optional unit s (default), m, h or d: 30, 0.5, 2m.
+
+Environment:
+  PGHOST PGPORT PGUSER PGPASSWORD PGPASSFILE PGDATABASE PGSSLMODE PGSSLROOTCERT ...
+                              libpq's, for the admin (and PGHOST PGPORT PGDATABASE for verify)
+  REDIS_HOST REDIS_PORT REDIS_ADMIN_USER REDIS_ADMIN_PASSWORD
+  VAULT_ADDR VAULT_TOKEN VAULT_NAMESPACE VAULT_CACERT VAULT_CAPATH   as the Vault CLI
+  Secrets are never taken from the command line: a flag value holding one is refused.
 
 Exit codes:
-  0 done   1 other error   2 usage   3 store unreadable or unwritable
+  0 done   1 other error   2 usage (bad flag or environment, or a secret on the command line)
+  3 store unreadable or unwritable
   4 check-and-set conflict (another rotator wrote the store; run again)
   5 backend unreachable   6 backend refused the admin (login, privilege, missing user)
   7 the new credential could not log in   8 instances did not report the new version in time
   9 the step does not fit the rotation's phase (or NEXT/PREVIOUS is missing)
 )";
 
+constexpr std::int64_t max_port = 65535;
+constexpr milliseconds max_settle = std::chrono::hours(1);
+constexpr milliseconds max_fleet_timeout = std::chrono::hours(24);
+
 struct settings {
-  std::string store, file, vault_path, vault_mount = "secret", prefix;
-  std::string backend, pg_strategy = "single", pg_roles, pg_admin;
-  std::string pg_host, pg_dbname;
+  std::string store, file, vault_path, vault_mount = "secret", vault_token_file, prefix;
+  std::string backend, pg_strategy = "single", pg_roles;
+  std::optional<secret> pg_admin;  // holds no password: checked before it is kept
+  std::string pg_admin_file;
+  std::string pg_host, pg_dbname, pg_sslmode, pg_sslrootcert;
   int pg_port = 5432;
-  std::string redis_host = "127.0.0.1", redis_admin_user = "default";
+  std::string redis_host = "127.0.0.1", redis_admin_user = "default", redis_admin_password_file;
   int redis_port = 6379;
   bool redis_acl_save = false;
   std::vector<std::string> instances;
-  double fleet_timeout = 60, settle = 0;
+  milliseconds fleet_timeout{60'000}, settle{0};
   std::size_t password_length = 32;
   std::string command;
 };
@@ -108,23 +135,31 @@ int usage_error(std::string_view why) {
   return exit_usage;
 }
 
-std::optional<int> to_int(std::string_view s) {
-  try {
-    std::size_t used = 0;
-    const int v = std::stoi(std::string(s), &used);
-    if (used == s.size()) return v;
-  } catch (...) {
-  }
-  return std::nullopt;
+int failed(std::string_view why, int code) {
+  fmt::print(stderr, "dualcred-rotate: error: {}\n", why);
+  return code;
 }
 
-std::optional<double> to_seconds(std::string_view s) {
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(std::string(s), &used);
-    if (used == s.size() && v >= 0) return v;
-  } catch (...) {
-  }
+// A port from a flag or an environment variable; the error names where it came from.
+std::optional<int> port(std::string_view text) {
+  const auto n = parse_integer(text, 1, max_port);
+  return n ? std::optional<int>(static_cast<int>(*n)) : std::nullopt;
+}
+
+// http:// or https:// without user info: a password in the URL would sit on the command line.
+std::optional<std::string_view> instance_problem(std::string_view url) {
+  std::string_view rest;
+  if (url.starts_with("http://"))
+    rest = url.substr(7);
+  else if (url.starts_with("https://"))
+    rest = url.substr(8);
+  else
+    return "--instance wants an http:// or https:// URL";
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos)
+    return "--instance must not carry user info (user:password@): a command line is visible "
+           "to every user";
+  if (authority.empty()) return "--instance has no host";
   return std::nullopt;
 }
 
@@ -153,23 +188,17 @@ template <class Store, class Admin>
 int run(Store store, Admin admin, const settings& s) {
   rotator_options o;
   o.password_length = s.password_length;
-  o.settle = std::chrono::milliseconds(static_cast<long long>(s.settle * 1000));
-  o.on_progress = [](std::string_view line) { fmt::print("rotate: {}\n", line); };
+  o.settle = s.settle;
+  o.on_progress = [](std::string_view line) { fmt::print("dualcred-rotate: {}\n", line); };
   if (!s.instances.empty())
-    o.instances = fleet{s.instances,
-                        http_fetch(curl_transport{}),
-                        std::chrono::milliseconds(static_cast<long long>(s.fleet_timeout * 1000)),
-                        std::chrono::milliseconds(500),
-                        {}};
+    o.instances =
+        fleet{s.instances, http_fetch(curl_transport{}), s.fleet_timeout, milliseconds(500), {}};
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 
   if (s.command == "status") {
     auto st = r.state();
-    if (!st) {
-      fmt::print(stderr, "rotate: error: {}\n", st.error().detail);
-      return exit_for(st.error(), r.last_failure());
-    }
+    if (!st) return failed(st.error().detail, exit_for(st.error(), r.last_failure()));
     const auto& v = st.value();
     fmt::print("phase={} revision={} current_user={} next={} previous={}\n", v.phase, v.revision,
                v.current.user, v.next ? v.next->user : "-", v.previous ? v.previous->user : "-");
@@ -177,23 +206,19 @@ int run(Store store, Admin admin, const settings& s) {
   }
   if (s.command == "all") {
     auto done = r.run_all();
-    if (!done) {
-      fmt::print(stderr, "rotate: error ({}): {}\n", to_string(r.last_failure()),
-                 done.error().detail);
-      return exit_for(done.error(), r.last_failure());
-    }
-    fmt::print("rotate: done ({} steps)\n", done.value().size());
+    if (!done)
+      return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
+                    exit_for(done.error(), r.last_failure()));
+    fmt::print("dualcred-rotate: done ({} steps)\n", done.value().size());
     return exit_ok;
   }
   const auto which = parse_step(s.command);
   if (!which) return usage_error(fmt::format("unknown step '{}'", s.command));
   auto done = r.run(*which);
-  if (!done) {
-    fmt::print(stderr, "rotate: error ({}): {}\n", to_string(r.last_failure()),
-               done.error().detail);
-    return exit_for(done.error(), r.last_failure());
-  }
-  fmt::print("rotate: done, phase {}\n", done.value().phase);
+  if (!done)
+    return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
+                  exit_for(done.error(), r.last_failure()));
+  fmt::print("dualcred-rotate: done, phase {}\n", done.value().phase);
   return exit_ok;
 }
 
@@ -203,15 +228,40 @@ int with_backend(Store store, const settings& s) {
     redis::params p;
     p.host = s.redis_host;
     p.port = s.redis_port;
-    const char* pw = env("REDIS_ADMIN_PASSWORD");
-    credential admin{s.redis_admin_user, secret(pw != nullptr ? pw : "")};
+    secret password;
+    if (!s.redis_admin_password_file.empty()) {
+      auto read = read_private_file("--redis-admin-password-file", s.redis_admin_password_file);
+      if (!read) return usage_error(read.error().detail);
+      password = std::move(read).value();
+    } else if (const char* pw = env("REDIS_ADMIN_PASSWORD")) {
+      password = secret(pw);
+    }
+    credential admin{s.redis_admin_user, std::move(password)};
     return run(std::move(store), redis_acl_admin(p, std::move(admin), {s.redis_acl_save}), s);
   }
+
   pg_admin_config c;
-  c.admin_conninfo = secret(s.pg_admin);
+  if (!s.pg_admin_file.empty()) {
+    auto read = read_private_file("--pg-admin-file", s.pg_admin_file);
+    if (!read) return usage_error(read.error().detail);
+    if (check_conninfo(read.value()) == conninfo_check::malformed)
+      return usage_error(
+          fmt::format("--pg-admin-file: {} does not hold a valid libpq connection "
+                      "string",
+                      s.pg_admin_file));
+    c.admin_conninfo = std::move(read).value();
+  } else if (s.pg_admin) {
+    c.admin_conninfo = *s.pg_admin;
+  }
+  // The flags reach the admin's connection through libpq's environment; a connection string
+  // that names its own sslmode or sslrootcert keeps it.
+  if (!s.pg_sslmode.empty()) ::setenv("PGSSLMODE", s.pg_sslmode.c_str(), 1);
+  if (!s.pg_sslrootcert.empty()) ::setenv("PGSSLROOTCERT", s.pg_sslrootcert.c_str(), 1);
   c.clients.host = s.pg_host;
   c.clients.port = s.pg_port;
   c.clients.dbname = s.pg_dbname;
+  c.clients.sslmode = s.pg_sslmode;
+  c.clients.sslrootcert = s.pg_sslrootcert;
   if (s.pg_strategy == "single")
     return run(std::move(store), pg_single_role_admin(std::move(c)), s);
   const auto comma = s.pg_roles.find(',');
@@ -223,18 +273,8 @@ int with_backend(Store store, const settings& s) {
              s);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  settings s;
-  if (const char* v = env("PGHOST")) s.pg_host = v;
-  if (const char* v = env("PGPORT"); v && to_int(v)) s.pg_port = *to_int(v);
-  if (const char* v = env("PGDATABASE")) s.pg_dbname = v;
-  if (const char* v = env("REDIS_HOST")) s.redis_host = v;
-  if (const char* v = env("REDIS_PORT"); v && to_int(v)) s.redis_port = *to_int(v);
-  if (const char* v = env("REDIS_ADMIN_USER")) s.redis_admin_user = v;
-
-  std::vector<std::string_view> args(argv + 1, argv + argc);
+// Reads argv into `s`; a usage error's exit code, or nullopt to go on.
+std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
     if (a == "-h" || a == "--help") {
@@ -251,7 +291,7 @@ int main(int argc, char** argv) {
       continue;
     }
     if (i + 1 >= args.size()) return usage_error(fmt::format("{} needs a value", a));
-    const std::string v(args[++i]);
+    const std::string_view v = args[++i];
     if (a == "--store")
       s.store = v;
     else if (a == "--file")
@@ -260,6 +300,8 @@ int main(int argc, char** argv) {
       s.vault_path = v;
     else if (a == "--vault-mount")
       s.vault_mount = v;
+    else if (a == "--vault-token-file")
+      s.vault_token_file = v;
     else if (a == "--prefix")
       s.prefix = v;
     else if (a == "--backend")
@@ -268,40 +310,94 @@ int main(int argc, char** argv) {
       s.pg_strategy = v;
     else if (a == "--pg-roles")
       s.pg_roles = v;
-    else if (a == "--pg-admin")
-      s.pg_admin = v;
+    else if (a == "--pg-admin") {
+      secret conninfo(v);
+      switch (check_conninfo(conninfo)) {
+        case conninfo_check::malformed:
+          return usage_error("--pg-admin is not a valid libpq connection string");
+        case conninfo_check::holds_secret:
+          return usage_error(
+              "--pg-admin must not hold a password (a command line is visible to every user): "
+              "use PGPASSWORD, PGPASSFILE or --pg-admin-file");
+        case conninfo_check::ok:
+          break;
+      }
+      s.pg_admin = std::move(conninfo);
+    } else if (a == "--pg-admin-file")
+      s.pg_admin_file = v;
     else if (a == "--pg-host")
       s.pg_host = v;
     else if (a == "--pg-dbname")
       s.pg_dbname = v;
+    else if (a == "--pg-sslmode") {
+      if (v != "disable" && v != "allow" && v != "prefer" && v != "require" && v != "verify-ca" &&
+          v != "verify-full")
+        return usage_error(
+            "--pg-sslmode is one of disable, allow, prefer, require, verify-ca, verify-full");
+      s.pg_sslmode = v;
+    } else if (a == "--pg-sslrootcert")
+      s.pg_sslrootcert = v;
     else if (a == "--redis-host")
       s.redis_host = v;
     else if (a == "--redis-admin-user")
       s.redis_admin_user = v;
-    else if (a == "--instance")
-      s.instances.push_back(v);
-    else if (a == "--pg-port" || a == "--redis-port" || a == "--password-length") {
-      const auto n = to_int(v);
-      if (!n || *n <= 0) return usage_error(fmt::format("{} wants a positive number", a));
-      if (a == "--pg-port")
-        s.pg_port = *n;
-      else if (a == "--redis-port")
-        s.redis_port = *n;
-      else
-        s.password_length = static_cast<std::size_t>(*n);
-    } else if (a == "--fleet-timeout" || a == "--settle") {
-      const auto secs = to_seconds(v);
-      if (!secs) return usage_error(fmt::format("{} wants seconds", a));
-      (a == "--settle" ? s.settle : s.fleet_timeout) = *secs;
+    else if (a == "--redis-admin-password-file")
+      s.redis_admin_password_file = v;
+    else if (a == "--instance") {
+      if (const auto why = instance_problem(v)) return usage_error(*why);
+      s.instances.emplace_back(v);
+    } else if (a == "--pg-port" || a == "--redis-port") {
+      const auto p = port(v);
+      if (!p) return usage_error(fmt::format("{} wants a port number, 1 to {}", a, max_port));
+      (a == "--pg-port" ? s.pg_port : s.redis_port) = *p;
+    } else if (a == "--password-length") {
+      const auto n = parse_integer(v, 16, 1024);
+      if (!n) return usage_error("--password-length wants a whole number, 16 to 1024");
+      s.password_length = static_cast<std::size_t>(*n);
+    } else if (a == "--settle") {
+      const auto d = parse_duration(v, milliseconds(0), max_settle);
+      if (!d) return usage_error("--settle wants a duration, 0 to 1h (e.g. 0.5, 30s, 2m)");
+      s.settle = *d;
+    } else if (a == "--fleet-timeout") {
+      const auto d = parse_duration(v, milliseconds(1), max_fleet_timeout);
+      if (!d) return usage_error("--fleet-timeout wants a duration, 1ms to 1d (e.g. 0.5, 60s, 5m)");
+      s.fleet_timeout = *d;
     } else {
       return usage_error(fmt::format("unknown option {}", a));
     }
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  if (const char* v = env("PGHOST")) s.pg_host = v;
+  if (const char* v = env("PGPORT")) {
+    const auto p = port(v);
+    if (!p) return usage_error(fmt::format("PGPORT wants a port number, 1 to {}", max_port));
+    s.pg_port = *p;
+  }
+  if (const char* v = env("PGDATABASE")) s.pg_dbname = v;
+  if (const char* v = env("PGSSLMODE")) s.pg_sslmode = v;
+  if (const char* v = env("PGSSLROOTCERT")) s.pg_sslrootcert = v;
+  if (const char* v = env("REDIS_HOST")) s.redis_host = v;
+  if (const char* v = env("REDIS_PORT")) {
+    const auto p = port(v);
+    if (!p) return usage_error(fmt::format("REDIS_PORT wants a port number, 1 to {}", max_port));
+    s.redis_port = *p;
+  }
+  if (const char* v = env("REDIS_ADMIN_USER")) s.redis_admin_user = v;
+
+  if (const auto code = parse_args({argv + 1, argv + argc}, s)) return *code;
   if (s.command.empty()) return usage_error("no STEP given");
   if (s.backend != "postgres" && s.backend != "redis")
     return usage_error("--backend postgres|redis is required");
   if (s.pg_strategy != "single" && s.pg_strategy != "alternating")
     return usage_error("--pg-strategy is single or alternating");
+  if (s.pg_admin && !s.pg_admin_file.empty())
+    return usage_error("give --pg-admin or --pg-admin-file, not both");
   if (s.prefix.empty()) s.prefix = s.backend == "redis" ? "REDIS" : "DB";
   if (s.store.empty()) s.store = s.file.empty() ? "vault" : "file";
 
@@ -313,5 +409,16 @@ int main(int argc, char** argv) {
   if (s.vault_path.empty()) return usage_error("--store vault needs --vault-path PATH");
   auto config = vault_config::from_env(s.vault_path, s.vault_mount);
   if (!config) return usage_error(config.error().detail);
-  return with_backend(vault_store<curl_transport>(curl_transport{}, std::move(config).value()), s);
+  if (!s.vault_token_file.empty()) {
+    auto token = read_private_file("--vault-token-file", s.vault_token_file);
+    if (!token) return usage_error(token.error().detail);
+    config.value().token = std::move(token).value();
+    config.value().token_file.clear();
+  }
+  // As the Vault CLI: a CA bundle or a directory of CA certificates to trust for VAULT_ADDR.
+  curl_options tls;
+  if (const char* v = env("VAULT_CACERT")) tls.ca_file = v;
+  if (const char* v = env("VAULT_CAPATH")) tls.ca_path = v;
+  return with_backend(
+      vault_store<curl_transport>(curl_transport{std::move(tls)}, std::move(config).value()), s);
 }

@@ -40,7 +40,10 @@ struct params {
   std::string dbname;  ///< empty: the user's name; never parsed as a connection string
   /// The whole connect, DNS to login, ends with `errc::timeout` after this. Zero: no limit.
   std::chrono::milliseconds connect_timeout{10'000};
-  std::string sslmode;           ///< empty: libpq's default (`prefer`)
+  std::string sslmode;  ///< empty: PGSSLMODE, else libpq's default (`prefer`)
+  /// CA certificates for `verify-ca`/`verify-full`; empty: PGSSLROOTCERT, else libpq's default
+  /// (`~/.postgresql/root.crt`).
+  std::string sslrootcert;
   std::string application_name;  ///< empty: none
   /// Any other libpq keyword (`{"target_session_attrs", "read-write"}`). `user`,
   /// `password` and `dbname` are refused here: they have their own fields.
@@ -158,6 +161,7 @@ class connector {
     add("dbname", p_.dbname);
     add("user", cred.user);
     add("sslmode", p_.sslmode);
+    add("sslrootcert", p_.sslrootcert);
     add("application_name", p_.application_name);
     for (const auto& [key, value] : p_.extra) add(key.c_str(), value);
     // libpq wants a NUL-terminated password; this copy is scrubbed once libpq has its own.
