@@ -6,6 +6,8 @@
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/concepts.hpp>
 
+TEST_SUITE_BEGIN("backend_classify");
+
 using dualcred::errc;
 
 TEST_CASE("find_sqlstate reads the code from verbose and sqlstate-only messages") {
@@ -94,3 +96,5 @@ TEST_CASE("the connectors model the concepts dual_credential needs") {
   CHECK(dualcred::pg::connection().get() == nullptr);
   CHECK(dualcred::redis::connection().get() == nullptr);
 }
+
+TEST_SUITE_END();

@@ -14,6 +14,8 @@
 #include "support/scripted.hpp"
 #include "helpers.hpp"
 
+TEST_SUITE_BEGIN("backend_hiredis");
+
 using namespace std::chrono_literals;
 using dualcred::credential;
 using dualcred::credential_set;
@@ -278,3 +280,5 @@ TEST_CASE("a server that accepts TCP and never answers times out within the boun
   CHECK(viadc.error().is(errc::timeout));
   CHECK(refused == 0);
 }
+
+TEST_SUITE_END();

@@ -15,6 +15,8 @@
 #include "support/scripted.hpp"
 #include "helpers.hpp"
 
+TEST_SUITE_BEGIN("backend_libpq");
+
 using namespace std::chrono_literals;
 using dualcred::credential;
 using dualcred::credential_set;
@@ -313,3 +315,5 @@ TEST_CASE("a user rule makes PgBouncer's 08P01 a refusal, so dual_credential fal
     CHECK(r.error().detail.find("pg-bouncer-1c9") == std::string::npos);
   }
 }
+
+TEST_SUITE_END();

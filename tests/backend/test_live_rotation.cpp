@@ -17,6 +17,8 @@
 
 #include "helpers.hpp"
 
+TEST_SUITE_BEGIN("backend_live_rotation");
+
 using namespace std::chrono_literals;
 using dualcred::credential;
 using dualcred::credential_set;
@@ -183,3 +185,5 @@ TEST_CASE("live rotation of PostgreSQL and Redis passwords: no connect fails") {
   CHECK_FALSE(dualcred::pg::connector(pp)(credential{"app_live", secret(pg_pw[rounds - 1])}));
   CHECK_FALSE(dualcred::redis::connector(rp)(credential{"app_live", secret(rd_pw[rounds - 1])}));
 }
+
+TEST_SUITE_END();

@@ -19,6 +19,8 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("bad_input");
+
 using namespace dualcred;
 using dualcred::testing::scoped_env;
 using dualcred::testing::temp_dir;
@@ -254,3 +256,5 @@ TEST_CASE("an unreadable file is permission_denied (skipped as root, which reads
   check_case(bad_case{"unreadable", errc::permission_denied, "permission denied"},
              file_provider(path));
 }
+
+TEST_SUITE_END();

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+TEST_SUITE_BEGIN("concepts");
+
 using namespace dualcred;
 
 namespace {
@@ -62,3 +64,5 @@ TEST_CASE("the concepts accept the right shapes and refuse the wrong ones") {
   CHECK(connector<good_connector>);
   CHECK(!secret_provider<not_a_provider>);
 }
+
+TEST_SUITE_END();

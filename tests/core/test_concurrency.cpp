@@ -14,6 +14,8 @@
 
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("concurrency");
+
 using namespace dualcred;
 using dualcred::testing::fake_conn;
 using dualcred::testing::make_set;
@@ -302,3 +304,5 @@ TEST_CASE("readers racing a writer that publishes and frees: no reader sees a fr
   sets.reclaim();
   CHECK(sets.retired_count() == 0);  // every reader has left: everything retired is freed
 }
+
+TEST_SUITE_END();

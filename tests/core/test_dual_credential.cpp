@@ -10,6 +10,8 @@
 
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("dual_credential");
+
 using namespace dualcred;
 using dualcred::testing::make_set;
 using dualcred::testing::scripted_backend;
@@ -475,3 +477,5 @@ TEST_CASE("a std::reference_wrapper to a callable is a connector") {
   auto dc = make_dual_credential(std::cref(inner), static_provider(make_set("cur", "n")));
   CHECK(dc.value().connect());
 }
+
+TEST_SUITE_END();

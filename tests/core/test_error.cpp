@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+TEST_SUITE_BEGIN("error");
+
 using namespace dualcred;
 
 TEST_CASE("errc is a std::error_code enum with its own category") {
@@ -65,3 +67,5 @@ TEST_CASE("reaching for the value of a failure throws, carrying the error") {
   auto good = parse_positive(1);
   CHECK_THROWS_AS((void)good.error(), boost::outcome_v2::bad_result_access);
 }
+
+TEST_SUITE_END();

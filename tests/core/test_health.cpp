@@ -9,6 +9,8 @@
 
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("health");
+
 using namespace dualcred;
 using dualcred::testing::make_set;
 
@@ -118,3 +120,5 @@ TEST_CASE("a live instance turns unhealthy when locked out and healthy again onc
   CHECK(s.connects_since_all_rejected == 1);
   CHECK(healthy(s));
 }
+
+TEST_SUITE_END();

@@ -12,6 +12,8 @@
 
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("metrics");
+
 using namespace dualcred;
 using dualcred::testing::make_set;
 
@@ -151,3 +153,5 @@ TEST_CASE("a live dual_credential's metrics count its connects and never show it
   CHECK(text.find("pw-old-Kx42") == std::string::npos);
   CHECK(text.find("pw-new-Zq81") == std::string::npos);
 }
+
+TEST_SUITE_END();

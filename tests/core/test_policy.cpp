@@ -11,6 +11,8 @@
 
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("policy");
+
 using namespace dualcred;
 using dualcred::testing::make_set;
 using dualcred::testing::scripted_backend;
@@ -100,3 +102,5 @@ TEST_CASE("a throwing log sink does not fail the connect") {
   REQUIRE(dc);
   CHECK(dc.value().connect());
 }
+
+TEST_SUITE_END();

@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+TEST_SUITE_BEGIN("secret");
+
 using dualcred::credential;
 using dualcred::secret;
 
@@ -131,3 +133,5 @@ TEST_CASE("credentials compare by user and password") {
   CHECK(dualcred::other(dualcred::slot::current) == dualcred::slot::next);
   CHECK(fmt::format("{}", dualcred::slot::next) == "next");
 }
+
+TEST_SUITE_END();

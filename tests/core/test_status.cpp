@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+TEST_SUITE_BEGIN("status");
+
 using namespace dualcred;
 
 TEST_CASE("status formats as one JSON object") {
@@ -36,3 +38,5 @@ TEST_CASE("no error is null; foreign codes name their category; versions are esc
   const std::string foreign = fmt::format("{}", s);
   CHECK(foreign.find(R"("last_error":"generic:)") != std::string::npos);
 }
+
+TEST_SUITE_END();

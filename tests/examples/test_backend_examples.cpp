@@ -10,6 +10,8 @@
 
 #include "backend/helpers.hpp"
 
+TEST_SUITE_BEGIN("backend_examples");
+
 namespace {
 
 struct run_result {
@@ -91,3 +93,5 @@ TEST_CASE("redis_file connects with a dotenv file and answers PING") {
   CHECK(refused.output.find("WRONGPASS") != std::string::npos);
   CHECK(refused.output.find("rd-example") == std::string::npos);
 }
+
+TEST_SUITE_END();

@@ -17,6 +17,8 @@
 #include <dualcred_testing/postgres.hpp>
 #include <dualcred_testing/redis.hpp>
 
+TEST_SUITE_BEGIN("health_endpoint");
+
 using namespace std::chrono_literals;
 namespace fixture = dualcred::testing;
 
@@ -167,3 +169,5 @@ TEST_CASE("health_endpoint refuses bad arguments and a missing secret file") {
   CHECK(missing.wait() == 1);
   CHECK(read_all(log).find("cannot read the Redis login") != std::string::npos);
 }
+
+TEST_SUITE_END();

@@ -14,6 +14,8 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+TEST_SUITE_BEGIN("curl_transport");
+
 using namespace dualcred;
 using kv2test::kv2_server;
 using kv2test::root_token;
@@ -186,3 +188,5 @@ TEST_CASE("TLS verification is on by default and https to a plain server fails")
   REQUIRE_FALSE(r);
   CHECK(r.error().is(errc::provider_unavailable));
 }
+
+TEST_SUITE_END();

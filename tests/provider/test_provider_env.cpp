@@ -4,6 +4,8 @@
 
 #include <dualcred_testing/scoped_env.hpp>
 
+TEST_SUITE_BEGIN("provider_env");
+
 using namespace dualcred;
 using dualcred::testing::scoped_env;
 
@@ -57,3 +59,5 @@ TEST_CASE("env_provider for REDIS: the user defaults to `default`") {
   CHECK(s.value().current.user == "default");
   CHECK(s.value().next->user == "default");
 }
+
+TEST_SUITE_END();

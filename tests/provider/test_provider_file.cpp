@@ -16,6 +16,8 @@
 
 #include <dualcred_testing/temp_dir.hpp>
 
+TEST_SUITE_BEGIN("provider_file");
+
 using namespace dualcred;
 using dualcred::testing::temp_dir;
 namespace fs = std::filesystem;
@@ -266,3 +268,5 @@ TEST_CASE("control bytes and NUL in a credential are refused in both shapes, nam
   CHECK(file_provider(keys.path().string()).load().value().current.password.reveal() ==
         "tab\there");
 }
+
+TEST_SUITE_END();

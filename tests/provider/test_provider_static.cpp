@@ -9,6 +9,8 @@
 
 #include "support/scripted.hpp"
 
+TEST_SUITE_BEGIN("provider_static");
+
 using namespace dualcred;
 using dualcred::testing::make_set;
 
@@ -46,3 +48,5 @@ TEST_CASE("static_provider: set is safe while other threads load") {
   for (auto& r : readers) r.join();
   CHECK(torn == 0);
 }
+
+TEST_SUITE_END();

@@ -17,6 +17,8 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "helpers.hpp"
 
+TEST_SUITE_BEGIN("rotation_postgres");
+
 using namespace std::chrono_literals;
 using namespace dualcred;
 using namespace dualcred::rotation;
@@ -438,3 +440,5 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
     saw_wait = saw_wait || l.find("3 of 3 instances") != std::string::npos;
   CHECK(saw_wait);
 }
+
+TEST_SUITE_END();

@@ -453,3 +453,5 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
   REQUIRE(after);
   CHECK(logs_in(credential{"bad", secret(current)}));
 }
+
+TEST_SUITE_END();

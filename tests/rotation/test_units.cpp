@@ -17,6 +17,8 @@
 #include <dualcred_testing/temp_dir.hpp>
 
 using namespace dualcred;
+TEST_SUITE_BEGIN("rotation_units");
+
 using namespace dualcred::rotation;
 
 static_assert(writable_store<file_store>);

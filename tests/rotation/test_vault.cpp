@@ -18,6 +18,8 @@
 #include <dualcred_testing/kv2_server.hpp>
 #include "helpers.hpp"
 
+TEST_SUITE_BEGIN("rotation_vault");
+
 using namespace std::chrono_literals;
 using namespace dualcred;
 using namespace dualcred::rotation;
@@ -204,3 +206,5 @@ TEST_CASE("Vault store: unreachable, refused token, missing secret: clear errors
   // Nothing was written by any of them.
   CHECK(store_of(s, "mutt/bad").read().value().revision == 1);
 }
+
+TEST_SUITE_END();

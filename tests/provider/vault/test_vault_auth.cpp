@@ -11,6 +11,8 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+TEST_SUITE_BEGIN("vault_auth");
+
 using namespace dualcred;
 using kv2test::kv2_server;
 using kv2test::root_token;
@@ -165,3 +167,5 @@ TEST_CASE("a configured token with a TTL is looked up once and renewed; a root t
   CHECK(s.stat("renewals") == 1);
   CHECK(s.stat("GET /v1/auth/token/lookup-self") == 2);
 }
+
+TEST_SUITE_END();

@@ -13,6 +13,8 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+TEST_SUITE_BEGIN("vault_dual_credential");
+
 using namespace dualcred;
 using kv2test::kv2_server;
 
@@ -112,3 +114,5 @@ TEST_CASE("a rotation written to Vault is picked up when the database refuses") 
   REQUIRE(creds.connect());
   CHECK(creds.snapshot().version == "3");
 }
+
+TEST_SUITE_END();

@@ -14,6 +14,8 @@
 #include <dualcred/provider/vault.hpp>
 #include <dualcred/provider/vault/kv2_client.hpp>
 
+TEST_SUITE_BEGIN("vault_parse");
+
 using namespace dualcred;
 
 namespace {
@@ -470,3 +472,5 @@ TEST_CASE("AppRole login request, and a login token without a lease is kept") {
   CHECK(logins == 1);
   CHECK(http.seen->requests.size() == 3);
 }
+
+TEST_SUITE_END();

@@ -12,6 +12,8 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+TEST_SUITE_BEGIN("vault_provider");
+
 using namespace dualcred;
 using kv2test::kv2_server;
 using kv2test::root_token;
@@ -273,3 +275,5 @@ TEST_CASE("configuration from the Vault CLI's environment and token file") {
   REQUIRE_FALSE(r);
   CHECK(r.error().is(errc::not_found));
 }
+
+TEST_SUITE_END();

@@ -11,6 +11,8 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+TEST_SUITE_BEGIN("vault_store");
+
 using namespace dualcred;
 using kv2test::kv2_server;
 
@@ -156,3 +158,5 @@ TEST_CASE("non-string values, and writes the policy does not allow") {
   CHECK(w.error().detail.find("hvs.read-only") == std::string::npos);
   CHECK(ro.metadata().error().is(errc::permission_denied));
 }
+
+TEST_SUITE_END();
