@@ -15,6 +15,8 @@
 #include "helpers.hpp"
 #include <dualcred_testing/temp_dir.hpp>
 
+TEST_SUITE_BEGIN("rotation_redis");
+
 using namespace std::chrono_literals;
 using namespace dualcred;
 using namespace dualcred::rotation;

@@ -337,3 +337,5 @@ TEST_CASE("store_provider: the set's version is the store revision") {
   CHECK(s.value().version == "1");
   CHECK(s.value().current.password.reveal() == "two");
 }
+
+TEST_SUITE_END();
