@@ -1,6 +1,7 @@
 // The backend-agnostic parts: generated passwords, the state's keys, status version parsing,
 // and the file store (dotenv and directory) with its check-and-set, read by file_provider.
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -16,9 +17,9 @@
 
 #include <dualcred_testing/temp_dir.hpp>
 
-using namespace dualcred;
 TEST_SUITE_BEGIN("rotation_units");
 
+using namespace dualcred;
 using namespace dualcred::rotation;
 
 static_assert(writable_store<file_store>);
@@ -223,7 +224,7 @@ TEST_CASE("file store, dotenv: atomic rewrite, escaping, revision, CAS, file_pro
   REQUIRE(r0);
   CHECK(r0.value().revision == 0);
   values v = r0.value().data;
-  v.insert_or_assign("DB_PASS_NEXT", secret("a \"quoted\" \\ value\twith # and $HOME\n"));
+  v.insert_or_assign("DB_PASS_NEXT", secret("a \"quoted\" \\ value\twith # and $HOME"));
   auto w1 = fs.write(v, 0);
   REQUIRE(w1);
   CHECK(w1.value() == 1);
@@ -336,6 +337,164 @@ TEST_CASE("store_provider: the set's version is the store revision") {
   REQUIRE(s);
   CHECK(s.value().version == "1");
   CHECK(s.value().current.password.reveal() == "two");
+}
+
+
+namespace {
+// Both shapes of file store, each seeded with one valid login.
+struct store_dirs {
+  testing::temp_dir dir;
+  std::string dotenv = dir.write("app.env", "DB_USER=app\nDB_PASS_CURRENT=one\n");
+  std::string secrets = [this] {
+    std::filesystem::create_directory(dir / "secrets");
+    dir.write("secrets/DB_USER", "app\n");
+    dir.write("secrets/DB_PASS_CURRENT", "one\n");
+    return dir / "secrets";
+  }();
+};
+constexpr const char* canary = "Canary-Zq81";
+}  // namespace
+
+TEST_CASE("file stores refuse at write, naming the key, every value file_provider refuses") {
+  const std::vector<std::pair<const char*, std::string>> bad = {
+      {"NUL", std::string("pre") + '\0' + canary},
+      {"line feed", std::string(canary) + "\nsecond"},
+      {"trailing newline", std::string(canary) + "\n"},
+      {"carriage return", std::string(canary) + "\r"},
+      {"control byte", std::string(canary) + "\x01"},
+      {"DEL", std::string(canary) + "\x7f"},
+  };
+  for (const auto& [what, value] : bad) {
+    store_dirs s;
+    for (const std::string& path : {s.dotenv, s.secrets}) {
+      CAPTURE(what);
+      CAPTURE(path);
+      file_store fs(path);
+      const auto before = fs.read();
+      REQUIRE(before);
+      values v = before.value().data;
+      v.insert_or_assign("DB_PASS_NEXT", secret(value));
+      auto w = fs.write(v, before.value().revision);
+      REQUIRE_FALSE(w);
+      CHECK(w.error().is(errc::invalid_argument));
+      CHECK_MESSAGE(w.error().detail.find("DB_PASS_NEXT") != std::string::npos, w.error().detail);
+      CHECK(w.error().detail.find(canary) == std::string::npos);
+      CHECK(fs.read().value().revision == before.value().revision);
+      CHECK(file_provider(path).load());  // nothing was written
+    }
+    // The provider refuses the same value on read, in either shape.
+    // (A key file "X\r\n" is X and its end of line: a store cannot keep X\r there at all.)
+    if (!value.ends_with('\r')) {
+      s.dir.write("secrets/DB_PASS_NEXT", value + "\n");
+      CHECK_FALSE(file_provider(s.secrets).load());
+    }
+    if (value.find('\0') == std::string::npos) {  // a NUL makes the dotenv file binary
+      std::string escaped;
+      for (const char c : value)
+        escaped += c == '\n'   ? std::string("\\n")
+                   : c == '\r' ? std::string("\\r")
+                               : std::string(1, c);
+      s.dir.write("app.env",
+                  "DB_USER=app\nDB_PASS_CURRENT=one\nDB_PASS_NEXT=\"" + escaped + "\"\n");
+    } else {
+      s.dir.write("app.env", "DB_USER=app\nDB_PASS_CURRENT=one\nDB_PASS_NEXT=" + value + "\n");
+    }
+    CHECK_FALSE(file_provider(s.dotenv).load());
+  }
+}
+
+TEST_CASE("directory store: ..data must name a ..-prefixed entry; nothing outside is removed") {
+  testing::temp_dir outside;
+  outside.write("DB_USER", "app\n");
+  outside.write("DB_PASS_CURRENT", "outside-value\n");
+  for (const std::string& target : {outside.path().string(), std::string(".."), std::string("."),
+                                    "../" + outside.path().filename().string()}) {
+    CAPTURE(target);
+    store_dirs s;
+    std::filesystem::create_directory_symlink(target, s.secrets + "/..data");
+    file_store fs(s.secrets);
+    auto r = fs.read();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::malformed));
+    CHECK(r.error().detail.find("..data") != std::string::npos);
+    auto w = fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0);
+    REQUIRE_FALSE(w);
+    CHECK(std::filesystem::exists(outside / "DB_PASS_CURRENT"));
+    CHECK(std::filesystem::exists(s.secrets + "/DB_PASS_CURRENT"));
+  }
+}
+
+TEST_CASE("directory store: a key file that is a symlink is refused, not followed") {
+  testing::temp_dir outside;
+  outside.write("stolen", "outside-value\n");
+  store_dirs s;
+  std::filesystem::create_symlink(outside / "stolen", s.secrets + "/DB_PASS_NEXT");
+  auto r = file_store(s.secrets).read();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().detail.find("DB_PASS_NEXT is a symbolic link") != std::string::npos);
+}
+
+TEST_CASE("file stores: a lock file that is a symlink is refused, its target not created") {
+  testing::temp_dir outside;
+  store_dirs s;
+  std::filesystem::create_symlink(outside / "dotenv-target", s.dotenv + ".lock");
+  std::filesystem::create_symlink(outside / "dir-target", s.secrets + "/..dualcred.lock");
+  for (const std::string& path : {s.dotenv, s.secrets}) {
+    CAPTURE(path);
+    auto w = file_store(path).write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0);
+    REQUIRE_FALSE(w);
+    CHECK(w.error().detail.find("lock file") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(outside / "dotenv-target"));
+  CHECK_FALSE(std::filesystem::exists(outside / "dir-target"));
+}
+
+TEST_CASE("file stores: what a crashed writer left is removed by the next write") {
+  store_dirs s;
+  // dotenv: a temporary file that was never renamed over the store.
+  const std::string tmp = s.dir.write(".app.env.tmp.Ab12Cd", std::string("DB_PASS_NEXT=") + canary);
+  REQUIRE(file_store(s.dotenv).write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
+  CHECK_FALSE(std::filesystem::exists(tmp));
+  CHECK(std::filesystem::exists(s.dotenv));
+
+  // directory: a revision that never went live, and a temporary link.
+  file_store fs(s.secrets);
+  REQUIRE(fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
+  std::filesystem::create_directory(s.secrets + "/..rev_2.Zz99Yy");
+  s.dir.write("secrets/..rev_2.Zz99Yy/DB_PASS_CURRENT", canary);
+  std::filesystem::create_symlink("..rev_2.Zz99Yy/DB_PASS_CURRENT",
+                                  s.secrets + "/DB_PASS_CURRENT.dualcred-tmp");
+  REQUIRE(fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "three"}}), 1));
+  CHECK_FALSE(std::filesystem::exists(s.secrets + "/..rev_2.Zz99Yy"));
+  CHECK_FALSE(std::filesystem::exists(
+      std::filesystem::symlink_status(s.secrets + "/DB_PASS_CURRENT.dualcred-tmp")));
+  int revisions = 0;
+  for (const auto& e : std::filesystem::directory_iterator(s.secrets))
+    if (e.path().filename().string().starts_with("..rev_")) ++revisions;
+  CHECK(revisions == 1);
+  CHECK(file_provider(s.secrets).load().value().current.password.reveal() == "three");
+}
+
+TEST_CASE("file stores: the revision cannot wrap past 2^64-1") {
+  store_dirs s;
+  s.dir.write("app.env",
+              "DB_USER=app\nDB_PASS_CURRENT=one\nDUALCRED_REVISION=18446744073709551615\n");
+  s.dir.write("secrets/DUALCRED_REVISION", "18446744073709551615\n");
+  for (const std::string& path : {s.dotenv, s.secrets}) {
+    CAPTURE(path);
+    file_store fs(path);
+    const auto r = fs.read();
+    REQUIRE(r);
+    CHECK(r.value().revision == UINT64_MAX);
+    auto w = fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), UINT64_MAX);
+    REQUIRE_FALSE(w);
+    CHECK(w.error().detail.find("cannot grow") != std::string::npos);
+    CHECK(fs.read().value().revision == UINT64_MAX);
+    CHECK(file_provider(path).load().value().current.password.reveal() == "one");
+  }
+  s.dir.write("app.env",
+              "DB_USER=app\nDB_PASS_CURRENT=one\nDUALCRED_REVISION=18446744073709551616\n");
+  CHECK(file_store(s.dotenv).read().error().is(errc::malformed));
 }
 
 TEST_SUITE_END();

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "../error.hpp"
+#include "../provider/detail/assemble.hpp"
 #include "../provider/key_names.hpp"
 #include "../secret.hpp"
 
@@ -84,42 +85,30 @@ struct rotation_state {
   std::uint64_t revision = 0;  ///< the store revision this was read at
 };
 
-/// Reads `keys` out of `data`. CURRENT and its user are required (`not_found`); an empty
-/// value or an unknown phase is `malformed`. Errors name keys and `source`, never values.
+/// Reads `keys` out of `data` by the providers' rules (`detail::assemble`): CURRENT and its
+/// user are required (`not_found`); an empty value, one that is not a line of text, or an
+/// unknown phase is `malformed`. Errors name keys and `source`, never values.
 [[nodiscard]] inline result<rotation_state> parse_state(const values& data,
                                                         const rotation_keys& keys,
                                                         std::string_view source) {
-  auto text = [&](const std::string& key) -> result<std::optional<std::string_view>> {
-    if (key.empty()) return std::optional<std::string_view>();
+  auto lookup = [&](const std::string& key) -> result<std::optional<secret>> {
     const auto it = data.find(key);
-    if (it == data.end()) return std::optional<std::string_view>();
-    if (it->second.empty())
-      return fail(errc::malformed, fmt::format("{} is empty in {}", key, source));
-    return std::optional<std::string_view>(it->second.reveal());
+    if (it == data.end()) return std::optional<secret>();
+    return std::optional<secret>(secret(it->second.reveal()));
   };
+  DUALCRED_TRY(set, dualcred::detail::assemble(keys.names, source, lookup));
   rotation_state st;
-  DUALCRED_TRY(user, text(keys.names.user));
-  if (!user && keys.names.default_user.empty())
-    return fail(errc::not_found, fmt::format("{} is not set in {}", keys.names.user, source));
-  st.current.user = user ? std::string(*user) : keys.names.default_user;
-  DUALCRED_TRY(current, text(keys.names.current));
-  if (!current)
-    return fail(errc::not_found, fmt::format("{} is not set in {}", keys.names.current, source));
-  st.current.password = secret(*current);
-
-  DUALCRED_TRY(next, text(keys.names.next));
-  DUALCRED_TRY(user_next, text(keys.names.user_next));
-  if (next)
-    st.next = credential{user_next ? std::string(*user_next) : st.current.user, secret(*next)};
-  DUALCRED_TRY(previous, text(keys.previous));
-  DUALCRED_TRY(user_previous, text(keys.user_previous));
+  st.current = std::move(set.current);
+  st.next = std::move(set.next);
+  DUALCRED_TRY(previous, dualcred::detail::lookup_value(keys.previous, source, lookup));
+  DUALCRED_TRY(user_previous, dualcred::detail::lookup_value(keys.user_previous, source, lookup));
   if (previous)
-    st.previous = credential{user_previous ? std::string(*user_previous) : st.current.user,
-                             secret(*previous)};
+    st.previous = credential{user_previous ? std::string(user_previous->reveal()) : st.current.user,
+                             std::move(*previous)};
 
-  DUALCRED_TRY(ph, text(keys.phase));
+  DUALCRED_TRY(ph, dualcred::detail::lookup_value(keys.phase, source, lookup));
   if (ph) {
-    const auto parsed = parse_phase(*ph);
+    const auto parsed = parse_phase(ph->reveal());
     if (!parsed)
       return fail(errc::malformed,
                   fmt::format("{} in {} is not a rotation phase (idle, applied, promoted, "

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -25,6 +26,30 @@ struct read_limits {
   /// Whether the last path component may be a symbolic link. A Kubernetes service account
   /// token is one (`token -> ..data/token`); a key file inside a secret directory may not be.
   bool follow_symlink = true;
+};
+
+// A file descriptor closed on scope exit.
+class unique_fd {
+ public:
+  unique_fd() noexcept = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~unique_fd() { reset(); }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_ = -1;
 };
 
 inline error file_errno_error(int err, const std::string& path, std::string_view action) {
@@ -65,7 +90,8 @@ inline result<std::optional<secret>> read_secret_file_at(int dir_fd, const char*
                                                          const read_limits& limits) {
   const int flags =
       O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (limits.follow_symlink ? 0 : O_NOFOLLOW);
-  const int fd = ::openat(dir_fd, name, flags);
+  const unique_fd file(::openat(dir_fd, name, flags));
+  const int fd = file.get();
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return std::optional<secret>();
@@ -74,11 +100,6 @@ inline result<std::optional<secret>> read_secret_file_at(int dir_fd, const char*
                   fmt::format("{} is a symbolic link, which is not allowed here", path));
     return boost::outcome_v2::failure(file_errno_error(err, path, "open"));
   }
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } close_on_exit{fd};
-
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     return boost::outcome_v2::failure(file_errno_error(errno, path, "stat"));

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,38 +38,40 @@ inline constexpr std::string_view data_link_name = "..data";
 
 // A key file's content as a value: one trailing newline (`\n` or `\r\n`) is the file's end
 // of line and is dropped; what is left must pass `value_defect`. Errors name `file`.
-[[nodiscard]] inline result<std::string_view> key_file_value(std::string_view raw,
-                                                             const std::string& file) {
+[[nodiscard]] constexpr std::string_view strip_end_of_line(std::string_view raw) noexcept {
   if (raw.ends_with("\r\n"))
     raw.remove_suffix(2);
   else if (raw.ends_with('\n'))
     raw.remove_suffix(1);
+  return raw;
+}
+[[nodiscard]] inline result<std::string_view> key_file_value(std::string_view raw,
+                                                             const std::string& file) {
+  raw = strip_end_of_line(raw);
   const std::string_view defect = value_defect(raw);
   if (!defect.empty()) return fail(errc::malformed, fmt::format("{} {}", file, defect));
   return raw;
 }
 
-// An owned directory descriptor.
-class dir_fd {
- public:
-  dir_fd() noexcept = default;
-  explicit dir_fd(int fd) noexcept : fd_(fd) {}
-  dir_fd(dir_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  dir_fd& operator=(dir_fd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
+// The names in the directory `dir_fd` for which `keep` is true ("." and ".." excluded).
+inline result<std::vector<std::string>> list_dir(
+    int dir_fd, const std::string& path, const std::function<bool(std::string_view)>& keep) {
+  std::vector<std::string> names;
+  const int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return boost::outcome_v2::failure(file_errno_error(errno, path, "list"));
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return boost::outcome_v2::failure(file_errno_error(err, path, "list"));
   }
-  ~dir_fd() {
-    if (fd_ >= 0) ::close(fd_);
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != ".." && keep(name)) names.emplace_back(name);
   }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_ = -1;
-};
+  ::closedir(d);
+  return names;
+}
 
 // Reads `dir/..data` (relative to `dir`'s descriptor): nullopt when there is none; an
 // error naming the link when it is not a valid revision name. Never follows it.
@@ -106,15 +109,15 @@ class secret_dir {
   [[nodiscard]] static result<secret_dir> open(const std::string& path) {
     secret_dir out;
     out.path_ = path;
-    out.dir_ = dir_fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    out.dir_ = unique_fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (out.dir_.get() < 0)
       return boost::outcome_v2::failure(file_errno_error(errno, path, "open"));
     DUALCRED_TRY(link, read_data_link(out.dir_.get(), path));
     out.link_ = std::move(link);
     if (out.link_) {
       out.live_path_ = path + "/" + *out.link_;
-      out.live_ = dir_fd(::openat(out.dir_.get(), out.link_->c_str(),
-                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      out.live_ = unique_fd(::openat(out.dir_.get(), out.link_->c_str(),
+                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       // A dangling link reads as a directory without keys (the kubelet may be mid-swap).
       if (out.live_.get() < 0 && (errno == ELOOP || errno == ENOTDIR))
         return fail(errc::malformed, fmt::format("{}/{} must point to a directory inside {}, "
@@ -135,9 +138,11 @@ class secret_dir {
   // Where the keys are: the revision directory, or the directory itself.
   [[nodiscard]] const std::string& live_path() const noexcept { return live_path_; }
 
-  // A key's value (see `key_file_value`); nullopt when the key has no file.
-  [[nodiscard]] result<std::optional<secret>> read_key(std::string_view key,
-                                                       read_limits limits) const {
+  // A key's value (see `key_file_value`); nullopt when the key has no file. A store reads
+  // with `check_value` off: it refuses a bad value when it is written, naming the key, and
+  // a provider refuses it when it reads that key.
+  [[nodiscard]] result<std::optional<secret>> read_key(std::string_view key, read_limits limits,
+                                                       bool check_value = true) const {
     const std::string file = live_path_ + "/" + std::string(key);
     if (!valid_key(key))
       return fail(errc::invalid_argument, fmt::format("{} cannot be a key file", file));
@@ -146,6 +151,7 @@ class secret_dir {
     const std::string name(key);
     DUALCRED_TRY(raw, read_secret_file_at(live_fd(), name.c_str(), file, limits));
     if (!raw) return std::optional<secret>();
+    if (!check_value) return std::optional<secret>(secret(strip_end_of_line(raw->reveal())));
     DUALCRED_TRY(value, key_file_value(raw->reveal(), file));
     return std::optional<secret>(secret(value));
   }
@@ -153,19 +159,8 @@ class secret_dir {
   // The keys present, sorted: every entry whose name is a valid key (dot files, the lock
   // and the revision directories are the directory's own).
   [[nodiscard]] result<std::vector<std::string>> keys() const {
-    std::vector<std::string> names;
-    if (live_fd() < 0) return names;
-    const int fd = ::openat(live_fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return boost::outcome_v2::failure(file_errno_error(errno, live_path_, "list"));
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-      const int err = errno;
-      ::close(fd);
-      return boost::outcome_v2::failure(file_errno_error(err, live_path_, "list"));
-    }
-    while (const dirent* e = ::readdir(d))
-      if (valid_key(e->d_name)) names.emplace_back(e->d_name);
-    ::closedir(d);
+    if (live_fd() < 0) return std::vector<std::string>();
+    DUALCRED_TRY(names, list_dir(live_fd(), live_path_, valid_key));
     std::sort(names.begin(), names.end());
     return names;
   }
@@ -181,8 +176,8 @@ class secret_dir {
 
   std::string path_;
   std::string live_path_;
-  dir_fd dir_;
-  dir_fd live_;
+  unique_fd dir_;
+  unique_fd live_;
   std::optional<std::string> link_;
 };
 

@@ -11,46 +11,42 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "../../error.hpp"
 #include "../../provider/detail/read_file.hpp"
+#include "../../provider/detail/secret_dir.hpp"
 
 namespace dualcred::rotation::detail {
 
-// A file descriptor closed on scope exit.
-class unique_fd {
- public:
-  unique_fd() noexcept = default;
-  explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
+using dualcred::detail::list_dir;
+using dualcred::detail::unique_fd;
 
 inline error errno_error(int err, const std::string& path, std::string_view action) {
   return dualcred::detail::file_errno_error(err, path, action);
 }
 
-// Holds an flock(2) on `path` (created 0600 if missing) until destroyed.
-inline result<unique_fd> lock_file(const std::string& path, bool exclusive) {
-  unique_fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) return boost::outcome_v2::failure(errno_error(errno, path, "open the lock file"));
+// Holds an flock(2) on `name` in `dir_fd` (AT_FDCWD for a path; created 0600 if missing)
+// until destroyed. Opened without following a symlink and refused unless a regular file:
+// a link planted there must not make the rotator create or lock a file elsewhere.
+inline result<unique_fd> lock_file(int dir_fd, const std::string& name, const std::string& path,
+                                   bool exclusive) {
+  unique_fd fd(::openat(dir_fd, name.c_str(),
+                        O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600));
+  if (!fd) {
+    if (errno == ELOOP)
+      return fail(errc::invalid_argument,
+                  fmt::format("the lock file {} is a symbolic link; remove it", path));
+    return boost::outcome_v2::failure(errno_error(errno, path, "open the lock file"));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return boost::outcome_v2::failure(errno_error(errno, path, "stat"));
+  if (!S_ISREG(st.st_mode))
+    return fail(errc::invalid_argument, fmt::format("the lock file {} is not a regular file ({})",
+                                                    path, dualcred::detail::file_kind(st.st_mode)));
   while (::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno == EINTR) continue;
     return boost::outcome_v2::failure(errno_error(errno, path, "lock"));
@@ -72,20 +68,35 @@ inline result<void> write_all(int fd, std::string_view data, const std::string& 
 }
 
 // fsync of a directory, so a rename or symlink in it survives a crash.
+inline result<void> sync_dir(int fd, const std::string& path) {
+  if (::fsync(fd) != 0) return boost::outcome_v2::failure(errno_error(errno, path, "fsync"));
+  return boost::outcome_v2::success();
+}
 inline result<void> sync_dir(const std::string& dir) {
   unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return boost::outcome_v2::failure(errno_error(errno, dir, "open"));
-  if (::fsync(fd.get()) != 0) return boost::outcome_v2::failure(errno_error(errno, dir, "fsync"));
-  return boost::outcome_v2::success();
+  return sync_dir(fd.get(), dir);
 }
 
-// Creates `dir/stem.XXXXXX` with mkstemp; returns the descriptor and fills `path`.
+// Creates `dir/stem.XXXXXX` with mkostemp; returns the descriptor and fills `path`.
 inline result<unique_fd> temp_file(const std::string& dir, std::string_view stem,
                                    std::string& path) {
   path = fmt::format("{}/{}.XXXXXX", dir, stem);
   unique_fd fd(::mkostemp(path.data(), O_CLOEXEC));
   if (!fd) return boost::outcome_v2::failure(errno_error(errno, dir, "create a file in"));
   return fd;
+}
+
+// Removes `name`, a flat directory of files inside `parent_fd`, without following any
+// symlink: the directory is opened O_NOFOLLOW and its entries unlinked relative to it, so
+// nothing outside it can be removed. Best effort (a leftover is retried on the next write).
+inline void remove_flat_dir(int parent_fd, const std::string& name) {
+  unique_fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return;
+  auto names = list_dir(fd.get(), name, [](std::string_view) { return true; });
+  if (names)
+    for (const auto& n : names.value()) ::unlinkat(fd.get(), n.c_str(), 0);
+  ::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR);
 }
 
 inline std::string parent_dir(const std::string& path) {

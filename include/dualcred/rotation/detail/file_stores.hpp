@@ -1,0 +1,87 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "../../error.hpp"
+#include "../../provider/detail/value_rules.hpp"
+#include "../state.hpp"
+
+namespace dualcred::rotation {
+
+/// Options of the two file stores (`dotenv_store`, `secret_dir_store`).
+struct file_store_options {
+  /// The key holding the store's revision. `file_provider` ignores it.
+  std::string revision_key = "DUALCRED_REVISION";
+  /// Mode of a file or revision directory created from nothing (an existing dotenv file
+  /// keeps its own mode and, where permitted, its owner).
+  mode_t mode = 0600;
+  /// A larger file or key is `errc::malformed`.
+  std::size_t max_size = 1 << 20;
+};
+
+}  // namespace dualcred::rotation
+
+namespace dualcred::rotation::detail {
+
+// What both file stores refuse before writing anything, naming the key and never the value:
+// their own revision key, a key neither shape can hold, and any value `file_provider` would
+// refuse on read (`value_defect`: a NUL, which libpq would cut the password at, a line
+// break or another control byte). Every value is checked, not only the credentials: the
+// store cannot tell which keys a provider will read.
+inline result<void> check_write(const values& data, const file_store_options& opts,
+                                std::string_view store) {
+  for (const auto& [key, value] : data) {
+    if (key == opts.revision_key)
+      return fail(errc::invalid_argument, fmt::format("{}: {} is the store's own key", store, key));
+    if (!dualcred::detail::valid_key(key))
+      return fail(errc::invalid_argument,
+                  fmt::format("{}: '{}' cannot be a key (letters, digits, _ . - only, not "
+                              "starting with a digit, . or -)",
+                              store, key));
+    const std::string_view defect = dualcred::detail::value_defect(value.reveal());
+    if (!defect.empty())
+      return fail(errc::invalid_argument,
+                  fmt::format("{}: {} {}; a file store holds one line of text per key", store, key,
+                              defect));
+  }
+  return boost::outcome_v2::success();
+}
+
+// Moves the revision key out of `data`.
+inline result<stored> take_revision(values data, const file_store_options& opts,
+                                    std::string_view store) {
+  stored out;
+  if (const auto it = data.find(opts.revision_key); it != data.end()) {
+    const std::string_view text = it->second.reveal();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out.revision);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+      return fail(errc::malformed,
+                  fmt::format("{}: {} is not a number (0 to {})", store, opts.revision_key,
+                              std::numeric_limits<std::uint64_t>::max()));
+    data.erase(it);
+  }
+  out.data = std::move(data);
+  return out;
+}
+
+// The revision after `now`: a counter that cannot wrap, since a reader comparing versions
+// would take a wrapped one for an old one.
+inline result<std::uint64_t> next_revision(std::uint64_t now, std::string_view store) {
+  if (now == std::numeric_limits<std::uint64_t>::max())
+    return fail(
+        errc::malformed,
+        fmt::format("{}: the revision is {}, the largest there is; it cannot grow", store, now));
+  return now + 1;
+}
+
+}  // namespace dualcred::rotation::detail

@@ -1,0 +1,149 @@
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "../detail/secure_zero.hpp"
+#include "../error.hpp"
+#include "../provider/detail/dotenv.hpp"
+#include "../provider/detail/read_file.hpp"
+#include "../secret.hpp"
+#include "detail/file_stores.hpp"
+#include "detail/posix_file.hpp"
+#include "state.hpp"
+
+namespace dualcred::rotation {
+
+/// A `writable_store` on a dotenv file, the shape `file_provider` reads from a path that is
+/// not a directory. Each write rewrites the whole file into a temporary file beside it
+/// (`.NAME.tmp.XXXXXX`), fsync'ed, then renamed over it, so a reader sees the old or the new
+/// file. Values are written double-quoted; comments and layout are not kept.
+///
+/// The revision is a counter under `revision_key`; writes hold an flock on `PATH.lock`
+/// across the check and the rename, so check-and-set holds between processes on one host,
+/// and remove the temporary files a crashed writer left. A value `file_provider` would
+/// refuse is refused at write, naming its key. Nothing here copies a secret into a buffer
+/// that is not scrubbed.
+class dotenv_store {
+ public:
+  explicit dotenv_store(std::string path, file_store_options opts = {})
+      : path_(std::move(path)), opts_(std::move(opts)) {}
+
+  [[nodiscard]] result<stored> read() {
+    DUALCRED_TRY(held, lock(false));
+    (void)held;
+    return read_unlocked();
+  }
+
+  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+    DUALCRED_TRY(detail::check_write(data, opts_, describe()));
+    DUALCRED_TRY(held, lock(true));
+    (void)held;
+    remove_leftovers();
+    auto current = read_unlocked();
+    std::uint64_t now = 0;
+    if (current)
+      now = current.value().revision;
+    else if (!current.error().is(errc::not_found))
+      return std::move(current).as_failure();
+    if (now != expected)
+      return fail(errc::conflict,
+                  fmt::format("{}: the revision is {}, not {} (written by someone else since it "
+                              "was read)",
+                              describe(), now, expected));
+    DUALCRED_TRY(next, detail::next_revision(now, describe()));
+    DUALCRED_TRY(write_file(data, next));
+    return next;
+  }
+
+  [[nodiscard]] std::string describe() const { return fmt::format("file store {}", path_); }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  result<detail::unique_fd> lock(bool exclusive) const {
+    const std::string lock_path = path_ + ".lock";
+    return detail::lock_file(AT_FDCWD, lock_path, lock_path, exclusive);
+  }
+
+  result<stored> read_unlocked() const {
+    DUALCRED_TRY(raw, dualcred::detail::read_secret_file(path_, {opts_.max_size, false, true}));
+    if (!raw) return fail(errc::not_found, fmt::format("{} does not exist", describe()));
+    DUALCRED_TRY(entries, dualcred::detail::dotenv_parser::parse(raw->reveal(), path_));
+    return detail::take_revision(std::move(entries), opts_, describe());
+  }
+
+  std::string temp_stem() const { return "." + detail::base_name(path_) + ".tmp"; }
+
+  // A writer that died between creating its temporary file and renaming it left a copy of
+  // the secrets; under the write lock no other writer's file is in flight.
+  void remove_leftovers() const {
+    const std::string dir = detail::parent_dir(path_);
+    const detail::unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return;
+    const std::string prefix = temp_stem() + ".";
+    auto names = detail::list_dir(fd.get(), dir, [&](std::string_view name) {
+      return name.size() == prefix.size() + 6 && name.starts_with(prefix);
+    });
+    if (names)
+      for (const auto& name : names.value()) ::unlinkat(fd.get(), name.c_str(), 0);
+  }
+
+  result<void> write_file(const values& data, std::uint64_t revision) const {
+    using dualcred::detail::dotenv_writer;
+    constexpr std::string_view header = "# Written by dualcred rotation; comments are not kept.\n";
+    const std::string rev = std::to_string(revision);
+    std::size_t size = header.size() + dotenv_writer::line_size(opts_.revision_key, rev);
+    for (const auto& [key, value] : data) size += dotenv_writer::line_size(key, value.reveal());
+    std::string text;
+    text.reserve(size);  // one allocation, so no unscrubbed copy is left behind
+    struct scrub {
+      std::string& s;
+      ~scrub() { dualcred::detail::secure_zero(s.data(), s.size()); }
+    } scrub_text{text};
+    text.append(header);
+    for (const auto& [key, value] : data) dotenv_writer::append(text, key, value.reveal());
+    dotenv_writer::append(text, opts_.revision_key, rev);
+
+    const std::string dir = detail::parent_dir(path_);
+    std::string tmp;
+    DUALCRED_TRY(fd, detail::temp_file(dir, temp_stem(), tmp));
+    struct remove_on_fail {
+      const std::string& path;
+      bool done = false;
+      ~remove_on_fail() {
+        if (!done) ::unlink(path.c_str());
+      }
+    } cleanup{tmp};
+    struct stat old {};
+    if (::stat(path_.c_str(), &old) == 0) {
+      ::fchmod(fd.get(), old.st_mode & 07777);
+      if (::fchown(fd.get(), old.st_uid, old.st_gid) != 0) {
+        // Not permitted unless root: the file then belongs to the rotator.
+      }
+    } else {
+      ::fchmod(fd.get(), opts_.mode);
+    }
+    DUALCRED_TRY(detail::write_all(fd.get(), text, tmp));
+    if (::fsync(fd.get()) != 0)
+      return boost::outcome_v2::failure(detail::errno_error(errno, tmp, "fsync"));
+    fd.reset();
+    if (::rename(tmp.c_str(), path_.c_str()) != 0)
+      return boost::outcome_v2::failure(detail::errno_error(errno, path_, "replace"));
+    cleanup.done = true;
+    return detail::sync_dir(dir);
+  }
+
+  std::string path_;
+  file_store_options opts_;
+};
+
+}  // namespace dualcred::rotation

@@ -1,0 +1,195 @@
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "../error.hpp"
+#include "../provider/detail/read_file.hpp"
+#include "../provider/detail/secret_dir.hpp"
+#include "../provider/detail/value_rules.hpp"
+#include "../secret.hpp"
+#include "detail/file_stores.hpp"
+#include "detail/posix_file.hpp"
+#include "state.hpp"
+
+namespace dualcred::rotation {
+
+/// A `writable_store` on a directory in the Kubernetes secret-volume layout, the shape
+/// `file_provider` reads from a directory: each revision is a directory `..rev_N.XXXXXX`
+/// with one file per key, `..data` a symlink to the live one (swapped by rename), and
+/// `KEY -> ..data/KEY` symlinks. A plain directory of key files is taken over into this
+/// layout on the first write.
+///
+/// Reads go through `detail::secret_dir`, the reader `file_provider` uses: `..data` must
+/// name a `..`-prefixed entry of the directory, and every file is opened relative to it
+/// without following symlinks, so neither a read nor a write's clean-up ever reaches outside
+/// the directory. Writes hold an flock on `DIR/..dualcred.lock` across the check and the
+/// swap, remove what a crashed writer left (`..rev_*` directories other than the live one,
+/// `*.dualcred-tmp` links), and refuse, naming the key, any value `file_provider` would
+/// refuse.
+class secret_dir_store {
+ public:
+  explicit secret_dir_store(std::string path, file_store_options opts = {})
+      : path_(std::move(path)), opts_(std::move(opts)) {
+    while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  }
+
+  [[nodiscard]] result<stored> read() {
+    DUALCRED_TRY(dir, open_dir());
+    DUALCRED_TRY(held, lock(dir.get(), false));
+    (void)held;
+    return read_unlocked();
+  }
+
+  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+    DUALCRED_TRY(detail::check_write(data, opts_, describe()));
+    DUALCRED_TRY(dir, open_dir());
+    DUALCRED_TRY(held, lock(dir.get(), true));
+    (void)held;
+    DUALCRED_TRY(live, dualcred::detail::read_data_link(dir.get(), path_));
+    remove_leftovers(dir.get(), live);
+    DUALCRED_TRY(current, read_unlocked());
+    if (current.revision != expected)
+      return fail(errc::conflict,
+                  fmt::format("{}: the revision is {}, not {} (written by someone else since it "
+                              "was read)",
+                              describe(), current.revision, expected));
+    DUALCRED_TRY(next, detail::next_revision(current.revision, describe()));
+    DUALCRED_TRY(write_revision(dir.get(), live, data, next));
+    return next;
+  }
+
+  [[nodiscard]] std::string describe() const { return fmt::format("file store {}", path_); }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  static constexpr std::string_view lock_name = "..dualcred.lock";
+  static constexpr std::string_view revision_prefix = "..rev_";
+  static constexpr std::string_view temp_suffix = ".dualcred-tmp";
+
+  result<detail::unique_fd> open_dir() const {
+    detail::unique_fd fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return boost::outcome_v2::failure(detail::errno_error(errno, path_, "open"));
+    return fd;
+  }
+
+  result<detail::unique_fd> lock(int dir, bool exclusive) const {
+    return detail::lock_file(dir, std::string(lock_name), fmt::format("{}/{}", path_, lock_name),
+                             exclusive);
+  }
+
+  result<stored> read_unlocked() const {
+    DUALCRED_TRY(dir, dualcred::detail::secret_dir::open(path_));
+    DUALCRED_TRY(keys, dir.keys());
+    values data;
+    for (const auto& key : keys) {
+      // Unchecked: a bad value is refused when written back, naming its key, and by the
+      // provider when it reads that key.
+      DUALCRED_TRY(value, dir.read_key(key, {opts_.max_size, false, false}, false));
+      if (value) data.insert_or_assign(key, std::move(*value));
+    }
+    return detail::take_revision(std::move(data), opts_, describe());
+  }
+
+  // A writer that died mid-write left a revision directory that never went live, or a
+  // temporary link; both may hold secrets. Only `..rev_*` entries (this store's own names)
+  // other than the live one are removed, never through a symlink.
+  void remove_leftovers(int dir, const std::optional<std::string>& live) const {
+    auto names = detail::list_dir(dir, path_, [&](std::string_view name) {
+      return (name.starts_with(revision_prefix) && name != live) || name.ends_with(temp_suffix);
+    });
+    if (!names) return;
+    for (const auto& name : names.value()) {
+      if (name.ends_with(temp_suffix))
+        ::unlinkat(dir, name.c_str(), 0);
+      else
+        detail::remove_flat_dir(dir, name);
+    }
+  }
+
+  result<void> write_key_file(int rev, const std::string& rev_path, std::string_view key,
+                              std::string_view value) const {
+    const std::string name(key);
+    const std::string file = rev_path + "/" + name;
+    detail::unique_fd fd(::openat(rev, name.c_str(),
+                                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                  opts_.mode & 0666));
+    if (!fd) return boost::outcome_v2::failure(detail::errno_error(errno, file, "create"));
+    DUALCRED_TRY(detail::write_all(fd.get(), value, file));
+    if (::fsync(fd.get()) != 0)
+      return boost::outcome_v2::failure(detail::errno_error(errno, file, "fsync"));
+    return boost::outcome_v2::success();
+  }
+
+  // Replaces `name` in `dir` with a symlink to `target`, atomically (a link beside it, then
+  // rename).
+  result<void> swap_symlink(int dir, const std::string& target, const std::string& name) const {
+    const std::string tmp = name + std::string(temp_suffix);
+    ::unlinkat(dir, tmp.c_str(), 0);
+    if (::symlinkat(target.c_str(), dir, tmp.c_str()) != 0)
+      return boost::outcome_v2::failure(
+          detail::errno_error(errno, path_ + "/" + tmp, "create the symlink"));
+    if (::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0) {
+      const int err = errno;
+      ::unlinkat(dir, tmp.c_str(), 0);
+      return boost::outcome_v2::failure(detail::errno_error(err, path_ + "/" + name, "replace"));
+    }
+    return boost::outcome_v2::success();
+  }
+
+  result<void> write_revision(int dir, const std::optional<std::string>& old_live,
+                              const values& data, std::uint64_t revision) const {
+    std::string rev_path = fmt::format("{}/{}{}.XXXXXX", path_, revision_prefix, revision);
+    if (::mkdtemp(rev_path.data()) == nullptr)
+      return boost::outcome_v2::failure(detail::errno_error(errno, path_, "create a revision in"));
+    const std::string rev_name = detail::base_name(rev_path);
+    struct remove_on_fail {
+      int dir;
+      const std::string& name;
+      bool done = false;
+      ~remove_on_fail() {
+        if (!done) detail::remove_flat_dir(dir, name);
+      }
+    } cleanup{dir, rev_name};
+    detail::unique_fd rev(
+        ::openat(dir, rev_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!rev) return boost::outcome_v2::failure(detail::errno_error(errno, rev_path, "open"));
+    ::fchmod(rev.get(), (opts_.mode & 0777) | ((opts_.mode & 0444) >> 2));  // r → x
+    for (const auto& [key, value] : data) {
+      DUALCRED_TRY(write_key_file(rev.get(), rev_path, key, value.reveal()));
+    }
+    DUALCRED_TRY(write_key_file(rev.get(), rev_path, opts_.revision_key, std::to_string(revision)));
+    DUALCRED_TRY(detail::sync_dir(rev.get(), rev_path));
+    DUALCRED_TRY(swap_symlink(dir, rev_name, std::string(dualcred::detail::data_link_name)));
+    cleanup.done = true;
+    // Top-level names follow `..data`; a key that is gone loses its link (or, in a plain
+    // directory just taken over, its file).
+    for (const auto& [key, value] : data) {
+      DUALCRED_TRY(
+          swap_symlink(dir, std::string(dualcred::detail::data_link_name) + "/" + key, key));
+    }
+    auto stale = detail::list_dir(dir, path_, [&](std::string_view name) {
+      return dualcred::detail::valid_key(name) && !data.contains(name);
+    });
+    if (stale)
+      for (const auto& name : stale.value()) ::unlinkat(dir, name.c_str(), 0);
+    if (old_live) detail::remove_flat_dir(dir, *old_live);
+    return detail::sync_dir(dir, path_);
+  }
+
+  std::string path_;
+  file_store_options opts_;
+};
+
+}  // namespace dualcred::rotation
