@@ -19,9 +19,9 @@
 #include <dualcred/dualcred.hpp>
 #include <dualcred/provider/static.hpp>
 
+#include <dualcred_testing/postgres.hpp>
 #include "support/sets.hpp"
 #include "support/timed.hpp"
-#include <dualcred_testing/postgres.hpp>
 
 namespace {
 

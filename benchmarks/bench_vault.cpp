@@ -1,7 +1,7 @@
-// One Vault KV v2 load through libcurl against tests/vault/kv2_server.py on loopback: an HTTP
-// GET with keep-alive (curl_transport reuses its handles) and a JSON parse. The server is a
-// Python stand-in, so this measures the client plus a slow server: a real Vault answers
-// faster, making the client's share larger.
+// One Vault KV v2 load through libcurl against the KV v2 test server (testing/kv2_server/) on
+// loopback: an HTTP GET with keep-alive (curl_transport reuses its handles) and a JSON parse.
+// The server is a Python stand-in, so this measures the client plus a slow server: a real
+// Vault answers faster, making the client's share larger.
 
 #include <string>
 
@@ -9,8 +9,8 @@
 #include <dualcred/http/curl.hpp>
 #include <dualcred/provider/vault.hpp>
 
-#include "support/timed.hpp"
 #include <dualcred_testing/kv2_server.hpp>
+#include "support/timed.hpp"
 
 namespace {
 

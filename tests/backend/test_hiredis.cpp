@@ -11,8 +11,8 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "support/scripted.hpp"
 #include "helpers.hpp"
+#include "support/scripted.hpp"
 
 TEST_SUITE_BEGIN("backend_hiredis");
 

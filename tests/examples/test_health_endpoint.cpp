@@ -160,12 +160,11 @@ TEST_CASE("health_endpoint refuses bad arguments and a missing secret file") {
   REQUIRE(exe != nullptr);
   fixture::temp_dir dir("dualcred-health");
   const auto log = dir.path() / "out.log";
-  fixture::child usage({std::string(exe), "--listen", "0"}, log, fixture::run_as{},
-                               dir.path());
+  fixture::child usage({std::string(exe), "--listen", "0"}, log, fixture::run_as{}, dir.path());
   CHECK(usage.wait() == 2);
-  fixture::child missing({std::string(exe), (dir.path() / "absent.env").string(),
-                                  "--listen", "0", "--redis", "127.0.0.1:1"},
-                                 log, fixture::run_as{}, dir.path());
+  fixture::child missing({std::string(exe), (dir.path() / "absent.env").string(), "--listen", "0",
+                          "--redis", "127.0.0.1:1"},
+                         log, fixture::run_as{}, dir.path());
   CHECK(missing.wait() == 1);
   CHECK(read_all(log).find("cannot read the Redis login") != std::string::npos);
 }
