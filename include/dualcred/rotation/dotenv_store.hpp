@@ -44,7 +44,7 @@ class dotenv_store {
     return read_unlocked();
   }
 
-  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+  [[nodiscard]] result<std::uint64_t> write(const secret_map& data, std::uint64_t expected) {
     DUALCRED_TRY(detail::check_write(data, opts_, describe()));
     DUALCRED_TRY(held, lock(true));
     (void)held;
@@ -97,7 +97,7 @@ class dotenv_store {
       for (const auto& name : names.value()) ::unlinkat(fd.get(), name.c_str(), 0);
   }
 
-  result<void> write_file(const values& data, std::uint64_t revision) const {
+  result<void> write_file(const secret_map& data, std::uint64_t revision) const {
     using dualcred::detail::dotenv_writer;
     constexpr std::string_view header = "# Written by dualcred rotation; comments are not kept.\n";
     const std::string rev = std::to_string(revision);

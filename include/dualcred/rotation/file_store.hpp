@@ -25,7 +25,7 @@ class file_store {
   [[nodiscard]] result<stored> read() {
     return std::visit([](auto& s) { return s.read(); }, store_);
   }
-  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+  [[nodiscard]] result<std::uint64_t> write(const secret_map& data, std::uint64_t expected) {
     return std::visit([&](auto& s) { return s.write(data, expected); }, store_);
   }
   [[nodiscard]] std::string describe() const {

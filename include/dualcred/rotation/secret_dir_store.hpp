@@ -52,7 +52,7 @@ class secret_dir_store {
     return read_unlocked();
   }
 
-  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+  [[nodiscard]] result<std::uint64_t> write(const secret_map& data, std::uint64_t expected) {
     DUALCRED_TRY(detail::check_write(data, opts_, describe()));
     DUALCRED_TRY(dir, open_dir());
     DUALCRED_TRY(held, lock(dir.get(), true));
@@ -92,7 +92,7 @@ class secret_dir_store {
   result<stored> read_unlocked() const {
     DUALCRED_TRY(dir, dualcred::detail::secret_dir::open(path_));
     DUALCRED_TRY(keys, dir.keys());
-    values data;
+    secret_map data;
     for (const auto& key : keys) {
       // Unchecked: a bad value is refused when written back, naming its key, and by the
       // provider when it reads that key.
@@ -149,7 +149,7 @@ class secret_dir_store {
   }
 
   result<void> write_revision(int dir, const std::optional<std::string>& old_live,
-                              const values& data, std::uint64_t revision) const {
+                              const secret_map& data, std::uint64_t revision) const {
     std::string rev_path = fmt::format("{}/{}{}.XXXXXX", path_, revision_prefix, revision);
     if (::mkdtemp(rev_path.data()) == nullptr)
       return boost::outcome_v2::failure(detail::errno_error(errno, path_, "create a revision in"));

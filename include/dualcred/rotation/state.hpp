@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +11,7 @@
 #include "../error.hpp"
 #include "../provider/detail/assemble.hpp"
 #include "../provider/key_names.hpp"
+#include "../provider/secret_map.hpp"
 #include "../secret.hpp"
 
 namespace dualcred::rotation {
@@ -19,11 +19,11 @@ namespace dualcred::rotation {
 /// Every key of a store and its value, as read and written whole. The rotator changes only
 /// its own keys and writes the others back as it read them, so one secret can hold several
 /// backends' logins (`DB_*` and `REDIS_*`).
-using values = std::map<std::string, secret, std::less<>>;
+using values = secret_map;
 
 /// A store's content and its revision, the token a check-and-set write must present.
 struct stored {
-  values data;
+  secret_map data;
   std::uint64_t revision = 0;
 };
 
@@ -88,7 +88,7 @@ struct rotation_state {
 /// Reads `keys` out of `data` by the providers' rules (`detail::assemble`): CURRENT and its
 /// user are required (`not_found`); an empty value, one that is not a line of text, or an
 /// unknown phase is `malformed`. Errors name keys and `source`, never values.
-[[nodiscard]] inline result<rotation_state> parse_state(const values& data,
+[[nodiscard]] inline result<rotation_state> parse_state(const secret_map& data,
                                                         const rotation_keys& keys,
                                                         std::string_view source) {
   auto lookup = [&](const std::string& key) -> result<std::optional<secret>> {
@@ -121,7 +121,7 @@ struct rotation_state {
 
 /// Writes `st` into `data` under `keys`, leaving every other key as it was. A user key equal
 /// to CURRENT's user is dropped (absent means "the same user"), and so is an `idle` phase.
-inline void store_state(values& data, const rotation_keys& keys, const rotation_state& st) {
+inline void store_state(secret_map& data, const rotation_keys& keys, const rotation_state& st) {
   auto put = [&](const std::string& key, std::optional<std::string_view> value) {
     if (key.empty()) return;
     if (value)

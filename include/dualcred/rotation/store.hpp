@@ -21,7 +21,7 @@ namespace dualcred::rotation {
 /// A provider reading the store (`store_provider`, or the Vault provider over a Vault store)
 /// reports the revision as the credential set's `version`; fleet checks rely on it.
 template <class S>
-concept writable_store = requires(S& s, const values& data, std::uint64_t expected) {
+concept writable_store = requires(S& s, const secret_map& data, std::uint64_t expected) {
   { s.read() } -> std::same_as<result<stored>>;
   { s.write(data, expected) } -> std::same_as<result<std::uint64_t>>;
   { s.describe() } -> std::convertible_to<std::string>;

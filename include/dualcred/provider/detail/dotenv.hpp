@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <string>
 #include <string_view>
 
@@ -10,6 +9,7 @@
 #include "../../detail/secure_zero.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "../secret_map.hpp"
 #include "value_rules.hpp"
 
 namespace dualcred::detail {
@@ -20,13 +20,11 @@ namespace dualcred::detail {
 // both read through it; `dotenv_writer` writes what it reads back unchanged.
 class dotenv_parser {
  public:
-  using entries = std::map<std::string, secret, std::less<>>;
-
-  static result<entries> parse(std::string_view text, std::string_view source) {
+  static result<secret_map> parse(std::string_view text, std::string_view source) {
     // A NUL is no text: refused whole, so no value is cut at it.
     if (text.find('\0') != std::string_view::npos)
       return fail(errc::malformed, fmt::format("{} is binary, not a dotenv file", source));
-    entries out;
+    secret_map out;
     std::size_t line_no = 0;
     while (!text.empty()) {
       ++line_no;
@@ -53,7 +51,7 @@ class dotenv_parser {
   }
 
   static result<void> parse_line(std::string_view line, std::string_view source,
-                                 std::size_t line_no, entries& out) {
+                                 std::size_t line_no, secret_map& out) {
     line = trim_left(line);
     if (line.empty() || line.front() == '#') return boost::outcome_v2::success();
     if (line.starts_with("export ")) line = trim_left(line.substr(7));

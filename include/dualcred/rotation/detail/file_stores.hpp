@@ -38,7 +38,7 @@ namespace dualcred::rotation::detail {
 // refuse on read (`value_defect`: a NUL, which libpq would cut the password at, a line
 // break or another control byte). Every value is checked, not only the credentials: the
 // store cannot tell which keys a provider will read.
-inline result<void> check_write(const values& data, const file_store_options& opts,
+inline result<void> check_write(const secret_map& data, const file_store_options& opts,
                                 std::string_view store) {
   for (const auto& [key, value] : data) {
     if (key == opts.revision_key)
@@ -58,7 +58,7 @@ inline result<void> check_write(const values& data, const file_store_options& op
 }
 
 // Moves the revision key out of `data`.
-inline result<stored> take_revision(values data, const file_store_options& opts,
+inline result<stored> take_revision(secret_map data, const file_store_options& opts,
                                     std::string_view store) {
   stored out;
   if (const auto it = data.find(opts.revision_key); it != data.end()) {
