@@ -1,4 +1,4 @@
-// The rotate command against the fixture servers: each step's progress line, `all`, status,
+// dualcred-rotate against the fixture servers: each step's progress line, `all`, status,
 // and one exit code per failure kind, with no password in anything it prints.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,7 +33,7 @@ struct outcome {
 // Runs the command with `args` (already shell-quoted where needed), stdout and stderr
 // together.
 outcome rotate(const std::string& args) {
-  const char* exe = std::getenv("DUALCRED_EXAMPLE_ROTATE");
+  const char* exe = std::getenv("DUALCRED_ROTATE_TOOL");
   REQUIRE(exe != nullptr);
   outcome out;
   FILE* p = ::popen((std::string(exe) + " " + args + " 2>&1").c_str(), "r");
