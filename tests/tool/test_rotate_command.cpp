@@ -400,6 +400,35 @@ TEST_CASE(
   // Nothing changed on the way: the store still has only CURRENT, and disable rotates.
   const auto plain = rotate(base + " --pg-sslmode disable all");
   CHECK_MESSAGE(plain.code == 0, plain.output);
+
+  // The admin on the Unix socket (where libpq does no TLS), so it is verify's login over TCP,
+  // through pg::params::sslmode, that requires TLS and fails: exit 7, saying why.
+  pg_fixture().create_login_role("cmd_tls_verify", "cmd-tls-verify-seed");
+  const std::string verify_store =
+      dir.write("verify.env", "DB_USER=cmd_tls_verify\nDB_PASS_CURRENT=cmd-tls-verify-seed\n");
+  const auto verify = rotate(pg_flags() + " --pg-sslmode require --file " + verify_store + " all");
+  CHECK(verify.code == 7);
+  CHECK_MESSAGE(verify.output.find("SSL") != std::string::npos, verify.output);
+  const auto finish = rotate(pg_flags() + " --file " + verify_store + " all");
+  CHECK_MESSAGE(finish.code == 0, finish.output);
+}
+
+// Issue 12, finding 9: VAULT_CACERT reaches curl as the Vault CLI's does. A CA file that is
+// not there fails before any connection (curl's "CA cert" error), instead of the handshake
+// against the plain-HTTP test server.
+TEST_CASE("rotate: VAULT_CACERT is the CA bundle curl trusts for VAULT_ADDR") {
+  kv2test::kv2_server s;
+  testing::temp_dir dir;
+  std::string https = s.address();
+  REQUIRE(https.starts_with("http://"));
+  https.replace(0, 4, "https");
+  testing::scoped_env addr("VAULT_ADDR", https.c_str()),
+      token("VAULT_TOKEN", kv2test::root_token.c_str()),
+      ca("VAULT_CACERT", (dir / "no-such-ca.pem").c_str());
+  const auto r = rotate(redis_flags() + " --store vault --vault-path svc/ca status");
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(r.output.find("CA cert") != std::string::npos, r.output);
+  CHECK(r.output.find(kv2test::root_token) == std::string::npos);
 }
 
 TEST_SUITE_END();
