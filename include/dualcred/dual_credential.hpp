@@ -1,21 +1,17 @@
 #pragma once
 
-#include <array>
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "concepts.hpp"
+#include "detail/error_log.hpp"
 #include "detail/published_sets.hpp"
+#include "detail/refusals.hpp"
+#include "detail/set_loader.hpp"
 #include "detail/sharded_counters.hpp"
 #include "error.hpp"
 #include "options.hpp"
@@ -80,11 +76,11 @@ class dual_credential {
   /// refusal is returned at once.
   [[nodiscard]] result<connection_type> connect() {
     state& st = *s_;
-    if (st.opts.refresh_interval.count() > 0) refresh_if_due(st);
+    if (st.opts.refresh_interval.count() > 0) st.loader.refresh_if_due();
     // Loads started before this connect may have read the store before its refusal's cause.
-    const std::uint64_t started = st.loads_started.load(std::memory_order_acquire);
+    const std::uint64_t started = st.loader.loads_started();
     const detail::shard_ref shard(st.shards);
-    refusals why;
+    detail::refusals why;
     std::optional<connection_type> open_conn;
     std::uint64_t tried = 0;
     bool exhausted = true;
@@ -96,12 +92,7 @@ class dual_credential {
   }
 
   /// Reads the provider now. On failure the set in use stays as it was.
-  result<void> reload() {
-    state& st = *s_;
-    std::unique_lock lock(st.mutex);
-    st.idle.wait(lock, [&] { return !st.loading; });
-    return load_locked(st, lock);
-  }
+  result<void> reload() { return s_->loader.reload(); }
 
   /// Counters, the preferred slot, the version in use (and the oldest one a connect in
   /// flight may still hold) and the last error's code.
@@ -113,95 +104,46 @@ class dual_credential {
     out.fallbacks = detail::sum(st.shards, &detail::shard::fallbacks);
     out.all_rejected = detail::sum(st.shards, &detail::shard::all_rejected);
     const std::uint64_t connects = out.connects_via_current + out.connects_via_next;
-    out.reloads = st.reloads.load(std::memory_order_relaxed);
-    out.reload_failures = st.reload_failures.load(std::memory_order_relaxed);
-    {
-      // As the writer: free what finished connects left behind, so the oldest set reported is
-      // one a connect may really still hold. Not `st.mutex`: an observer may call this while
-      // a reload holds that mutex.
-      std::lock_guard lock(st.sets_writer);
-      st.sets.reclaim();
-      if (const auto* p = st.sets.current_for_writer()) {
-        out.version = p->set.version;
-        out.preferred = preferred_slot(st, *p);
-      }
-      if (const auto* p = st.sets.oldest_for_writer()) out.oldest_version_in_use = p->set.version;
-    }
-    std::lock_guard lock(st.error_mutex);
-    out.last_error = st.last_error;
+    out.reloads = st.loader.reloads();
+    out.reload_failures = st.loader.reload_failures();
+    auto sets = st.loader.published();
+    out.version = std::move(sets.version);
+    out.oldest_version_in_use = std::move(sets.oldest_version);
+    out.preferred = preferred_slot(st, sets.generation);
+    const detail::error_log::entry last = st.errors.read();
+    out.last_error = last.code;
     // Saturating: a connect that another thread is counting can make the sums lag the mark.
     out.connects_since_all_rejected =
-        connects > st.connects_at_all_rejected ? connects - st.connects_at_all_rejected : 0;
+        connects > last.connects_at_all_rejected ? connects - last.connects_at_all_rejected : 0;
     return out;
   }
 
   Connector& connector() noexcept { return s_->connector; }
-  SecretProvider& provider() noexcept { return s_->provider; }
+  SecretProvider& provider() noexcept { return s_->loader.provider(); }
   Policy& policy() noexcept { return s_->policy; }
   [[nodiscard]] const options& config() const noexcept { return s_->opts; }
 
  private:
-  // Why each slot was refused, kept for the all_rejected detail; empty on the happy path.
-  // Allocated on the first refusal: GCC zero-fills a std::optional<error>'s storage, and
-  // clearing 112 bytes on every connect cost more than the rest of the happy path.
-  struct refusals {
-    std::unique_ptr<std::array<std::optional<error>, 2>> by_slot;
-    void add(slot which, error e) {
-      if (!by_slot) by_slot = std::make_unique<std::array<std::optional<error>, 2>>();
-      (*by_slot)[static_cast<std::size_t>(which)] = std::move(e);
-    }
-    [[nodiscard]] const std::optional<error>* get(slot s) const {
-      return by_slot ? &(*by_slot)[static_cast<std::size_t>(s)] : nullptr;
-    }
-  };
-
+  // Everything a connect reads lives here, behind one pointer, so dual_credential moves.
   struct state {
     state(Connector c, SecretProvider p, options o, Policy pol)
-        : connector(std::move(c)), provider(std::move(p)), policy(std::move(pol)), opts(o) {}
+        : connector(std::move(c)),
+          policy(std::move(pol)),
+          opts(o),
+          loader(std::move(p), policy, errors, shards, opts) {}
 
     Connector connector;
-    SecretProvider provider;
     Policy policy;
     const options opts;
-
     detail::shard_array shards;
-    detail::published_sets sets{shards};
-    std::mutex sets_writer;  // publish and reclaim: by the loader (under `mutex`) or snapshot()
     // The slot that last worked, tagged with its set's generation (generation * 2 + slot),
     // so a slow connect finishing with an older set cannot steer the new one: a new set
     // starts from CURRENT, the order in which a single role's password moves.
     std::atomic<std::uint64_t> preferred{0};
-    // Provider loads run one at a time, so load k finished <=> loads_finished >= k.
-    std::atomic<std::uint64_t> loads_started{0};
-    std::atomic<std::uint64_t> loads_finished{0};  // good or bad
-    std::atomic<std::uint64_t> reloads{0};
-    std::atomic<std::uint64_t> reload_failures{0};
-    std::atomic<std::int64_t> next_refresh_ns{0};
-    std::atomic<bool> refreshing{false};
-
-    // Slow path only: one provider load at a time, and its outcome for late arrivals.
-    std::mutex mutex;
-    std::condition_variable idle;
-    bool loading = false;
-    bool loaded_once = false;
-    std::chrono::steady_clock::time_point last_load_at{};
-    std::optional<error> last_load_error;
-
-    mutable std::mutex error_mutex;
-    std::error_code last_error;
-    std::uint64_t connects_at_all_rejected = 0;  // successful connects when it last happened
+    detail::error_log errors;
+    // Loading and publishing; its header states the lock order of everything here.
+    detail::set_loader<SecretProvider, Policy> loader;
   };
-
-  static std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-
-  static void note_error(state& st, const error& e) {
-    std::lock_guard lock(st.error_mutex);
-    st.last_error = e.code;
-  }
 
   // One attempt with one credential; a two-phase connector keeps its connection open
   // across refusals so the next credential costs no new connection.
@@ -228,9 +170,10 @@ class dual_credential {
 
   // The set published now, tried; `exhausted` stays true when nothing is loaded yet.
   static result<connection_type> first_try(state& st, const detail::shard_ref& shard,
-                                           std::optional<connection_type>& open_conn, refusals& why,
-                                           bool& exhausted, std::uint64_t& tried) {
-    const auto guard = st.sets.read(shard);
+                                           std::optional<connection_type>& open_conn,
+                                           detail::refusals& why, bool& exhausted,
+                                           std::uint64_t& tried) {
+    const auto guard = st.loader.read(shard);
     const detail::published_set* p = guard.get();
     if (p == nullptr) return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
     tried = p->generation;
@@ -243,9 +186,10 @@ class dual_credential {
   // (with Outcome 2.1 a result<T> holds an `error` beside the T: moving it moves a string).
   static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
                                          const detail::published_set& p,
-                                         std::optional<connection_type>& open_conn, refusals& why,
-                                         bool& exhausted) {
-    const slot first = (st.opts.sticky && p.set.next) ? preferred_slot(st, p) : slot::current;
+                                         std::optional<connection_type>& open_conn,
+                                         detail::refusals& why, bool& exhausted) {
+    const slot first =
+        (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
     slot which = first;
     result<connection_type> r = attempt(st, *p.get(which), open_conn);
     for (;;) {
@@ -255,12 +199,12 @@ class dual_credential {
         return r;
       }
       if (!st.policy.should_fall_back(r.error())) {
-        note_error(st, r.error());
+        st.errors.note(r.error().code);
         return r;
       }
       st.policy.on_event(
           {event_kind::refused, which, r.error().code, r.error().detail, p.set.version});
-      note_error(st, r.error());
+      st.errors.note(r.error().code);
       why.add(which, std::move(r).error());  // r is ignored when exhausted, else replaced
       const credential* cred = which == first ? p.get(other(first)) : nullptr;
       if (cred == nullptr) {
@@ -272,14 +216,14 @@ class dual_credential {
     }
   }
 
-  // `state::preferred`'s value for `used` having worked with set `p`.
-  static std::uint64_t preference_tag(const detail::published_set& p, slot used) noexcept {
-    return p.generation * 2 + (used == slot::next ? 1 : 0);
+  // `state::preferred`'s value for `used` having worked with the set of this generation.
+  static std::uint64_t preference_tag(std::uint64_t generation, slot used) noexcept {
+    return generation * 2 + (used == slot::next ? 1 : 0);
   }
 
-  // NEXT only while it is the slot that last worked for this very set.
-  static slot preferred_slot(const state& st, const detail::published_set& p) noexcept {
-    return st.preferred.load(std::memory_order_relaxed) == preference_tag(p, slot::next)
+  // NEXT only while it is the slot that last worked for this very set (generation 0: none).
+  static slot preferred_slot(const state& st, std::uint64_t generation) noexcept {
+    return st.preferred.load(std::memory_order_relaxed) == preference_tag(generation, slot::next)
                ? slot::next
                : slot::current;
   }
@@ -288,7 +232,7 @@ class dual_credential {
                            const detail::published_set& p) {
     shard.add(shard.get().fallbacks);
     // Only write the shared preference when it changes, so the window costs one write.
-    const std::uint64_t tagged = preference_tag(p, used);
+    const std::uint64_t tagged = preference_tag(p.generation, used);
     if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != tagged)
       st.preferred.store(tagged, std::memory_order_relaxed);
     st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});
@@ -303,13 +247,13 @@ class dual_credential {
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
                                                std::uint64_t started, std::uint64_t tried,
                                                std::optional<connection_type>& open_conn,
-                                               refusals& why) {
-    std::optional<error> load_error = shared_reload(st, started);
+                                               detail::refusals& why) {
+    std::optional<error> load_error = st.loader.shared_reload(started);
     // A slow login can outlast a whole rotation step, so a set that was new when the retry
     // began may be stale by its end. A set published meanwhile (by the periodic refresh or
     // another caller's reload) gets its own try, without another provider load.
     for (int retried = 0;; ++retried) {
-      const auto guard = st.sets.read(shard);
+      const auto guard = st.loader.read(shard);
       const detail::published_set* p = guard.get();
       if (p == nullptr) {
         // Nothing was ever loaded: the provider's own error is the most useful answer.
@@ -318,129 +262,21 @@ class dual_credential {
       }
       if (p->generation == tried || retried == max_sets_retried) break;
       tried = p->generation;
-      refusals retry_why;
+      detail::refusals retry_why;
       bool exhausted = false;
       auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted);
       if (!exhausted) return r;
       why = std::move(retry_why);
     }
     shard.add(shard.get().all_rejected);
-    std::string detail = describe(why, load_error);
+    std::string detail = why.describe(load_error);
     st.policy.on_event(
         {event_kind::all_refused, slot::current, make_error_code(errc::all_rejected), detail, {}});
     error e(errc::all_rejected, std::move(detail));
     const std::uint64_t connects = detail::sum(st.shards, &detail::shard::via_current) +
                                    detail::sum(st.shards, &detail::shard::via_next);
-    {
-      std::lock_guard lock(st.error_mutex);
-      st.last_error = e.code;
-      st.connects_at_all_rejected = connects;
-    }
+    st.errors.note_all_rejected(e.code, connects);
     return boost::outcome_v2::failure(std::move(e));
-  }
-
-  static std::string describe(const refusals& why, const std::optional<error>& load_error) {
-    std::string out = "every credential was refused";
-    for (const slot s : {slot::current, slot::next}) {
-      if (const auto* e = why.get(s); e && *e) out += fmt::format("; {}: {}", s, (*e)->detail);
-    }
-    if (load_error) out += fmt::format("; reload failed: {}", load_error->detail);
-    return out;
-  }
-
-  // The single-flight reload after refusals. A caller shares the outcome of any load that
-  // started after its connect began (`started` loads had begun by then). A load already under
-  // way at that point may have read the store before the change that made the backend refuse
-  // (a promotion the periodic refresh half-saw), so the caller waits it out and loads again,
-  // at least `min_reload_interval` after the last load.
-  static std::optional<error> shared_reload(state& st, std::uint64_t started) {
-    std::unique_lock lock(st.mutex);
-    const auto shareable = [&] {
-      return st.loads_finished.load(std::memory_order_relaxed) > started;
-    };
-    st.idle.wait(lock, [&] { return !st.loading || shareable(); });
-    if (shareable()) return st.last_load_error;
-    if (st.loaded_once) {
-      st.loading = true;  // claim the next load now, so later callers queue behind it
-      const auto ready_at = st.last_load_at + st.opts.min_reload_interval;
-      lock.unlock();
-      std::this_thread::sleep_until(ready_at);
-      lock.lock();
-      st.loading = false;
-    }
-    auto r = load_locked(st, lock);
-    if (r) return std::nullopt;
-    return std::move(r).error();
-  }
-
-  // A periodic refresh: one thread loads, everyone else goes on with the cached set.
-  static void refresh_if_due(state& st) {
-    const std::int64_t now = now_ns();
-    if (now < st.next_refresh_ns.load(std::memory_order_relaxed)) return;
-    if (st.refreshing.exchange(true, std::memory_order_acquire)) return;
-    {
-      std::unique_lock lock(st.mutex);
-      if (!st.loading) (void)load_locked(st, lock);
-    }
-    st.next_refresh_ns.store(
-        now +
-            std::chrono::duration_cast<std::chrono::nanoseconds>(st.opts.refresh_interval).count(),
-        std::memory_order_relaxed);
-    st.refreshing.store(false, std::memory_order_release);
-  }
-
-  // Loads with `st.mutex` held on entry and exit, releasing it while the provider works.
-  static result<void> load_locked(state& st, std::unique_lock<std::mutex>& lock) {
-    st.loading = true;
-    st.loads_started.fetch_add(1, std::memory_order_relaxed);
-    lock.unlock();
-    auto loaded = st.provider.load();
-    lock.lock();
-    st.loading = false;
-    st.loaded_once = true;
-    st.last_load_at = std::chrono::steady_clock::now();
-    result<void> out = boost::outcome_v2::success();
-    if (loaded) {
-      st.last_load_error.reset();
-      st.reloads.fetch_add(1, std::memory_order_relaxed);
-      publish_if_changed(st, std::move(loaded).value());
-    } else {
-      st.last_load_error = loaded.error();
-      st.reload_failures.fetch_add(1, std::memory_order_relaxed);
-      note_error(st, loaded.error());
-      st.policy.on_event({event_kind::reload_failed,
-                          slot::current,
-                          loaded.error().code,
-                          loaded.error().detail,
-                          {}});
-      out = std::move(loaded).as_failure();
-    }
-    st.loads_finished.fetch_add(1, std::memory_order_release);
-    st.idle.notify_all();
-    return out;
-  }
-
-  static void publish_if_changed(state& st, credential_set loaded) {
-    const detail::published_set* cur = st.sets.current_for_writer();
-    const bool same_version = cur && !loaded.version.empty() && loaded.version == cur->set.version;
-    const bool same_creds = cur && (same_version || cur->set.same_credentials(loaded));
-    if (cur && same_creds && loaded.version == cur->set.version) {
-      {
-        std::lock_guard sets_lock(st.sets_writer);
-        st.sets.reclaim();
-      }
-      st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, cur->set.version});
-      return;
-    }
-    auto next = std::make_unique<detail::published_set>();
-    next->generation = cur ? cur->generation + (same_creds ? 0 : 1) : 1;
-    next->set = std::move(loaded);
-    const std::string_view version = next->set.version;
-    {
-      std::lock_guard sets_lock(st.sets_writer);
-      st.sets.publish(std::move(next));
-    }
-    st.policy.on_event({event_kind::reloaded, slot::current, {}, {}, version});
   }
 
   std::unique_ptr<state> s_;
