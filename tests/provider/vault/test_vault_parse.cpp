@@ -425,6 +425,32 @@ TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
   no_secrets_in(e.error().detail);
 }
 
+// Regression: Vault's error text was folded and cut to 300 characters before redaction, so a
+// value with repeated whitespace or a token past the cut survived in part.
+TEST_CASE("echoed secrets are redacted before the error text is folded and cut") {
+  kv2_values values;
+  values.emplace("DB_PASS_CURRENT", secret("two  spaces\tand a tab"));
+  const std::string filler(285, 'x');
+  vault_kv2_client folded(answering(400, R"({"errors":["bad value two  spaces\tand a tab"]})"),
+                          config());
+  auto f = folded.write(values, 1);
+  REQUIRE_FALSE(f);
+  CHECK_MESSAGE(f.error().detail.find("spaces") == std::string::npos, f.error().detail);
+  CHECK(f.error().detail.find("***") != std::string::npos);
+
+  vault_kv2_client cut(answering(403, R"({"errors":[")" + filler + " " + token + R"("]})"),
+                       config());
+  auto c = cut.metadata();
+  REQUIRE_FALSE(c);
+  CHECK(c.error().is(errc::permission_denied));
+  CHECK_MESSAGE(c.error().detail.find("hvs.") == std::string::npos, c.error().detail);
+
+  auto p = load_db(503, R"({"errors":[")" + filler + "  " + token + R"("]})");
+  REQUIRE_FALSE(p);
+  CHECK_MESSAGE(p.error().detail.find("hvs.") == std::string::npos, p.error().detail);
+  CHECK(p.error().detail.size() < 500);
+}
+
 TEST_CASE("a configured token is looked up once and renewed when most of its TTL is gone") {
   scripted http;
   int lookups = 0, renewals = 0;
@@ -471,6 +497,58 @@ TEST_CASE("AppRole login request, and a login token without a lease is kept") {
   REQUIRE(p.load());
   CHECK(logins == 1);
   CHECK(http.seen->requests.size() == 3);
+}
+
+// Regression: a huge lease overflowed steady_clock arithmetic (undefined behaviour), putting
+// the expiry in the past, so every request logged in (or renewed) again.
+TEST_CASE("huge, negative and fractional lease_duration and ttl are clamped") {
+  for (const char* lease : {"18446744073709551615", "9223372036854775807", "100000000000000",
+                            "1e300", "-5", "-1e300", "3600.5"}) {
+    const std::string shown(lease);
+    CAPTURE(shown);
+    scripted http;
+    int logins = 0, renewals = 0;
+    http.answer = [&](const http_request& r) -> result<http_response> {
+      if (r.url.ends_with("/v1/auth/approle/login")) {
+        ++logins;
+        return http_response{200,
+                             {},
+                             std::string(R"({"auth":{"client_token":"hvs.from-login",)") +
+                                 R"("renewable":true,"lease_duration":)" + lease + "}}"};
+      }
+      if (r.url.ends_with("/renew-self")) ++renewals;
+      return http_response{200, {}, read_body(seed)};
+    };
+    auto cfg = config();
+    cfg.token = secret();
+    cfg.approle = vault_approle_login{"rid", secret("sid")};
+    vault_kv2_provider p(http, cfg);
+    for (int i = 0; i < 3; ++i) REQUIRE(p.load());
+    CHECK(logins == 1);
+    CHECK(renewals == 0);
+  }
+  for (const char* ttl :
+       {"18446744073709551615", "9223372036854775807", "100000000000000", "1e300", "3600.5"}) {
+    const std::string shown(ttl);
+    CAPTURE(shown);
+    scripted http;
+    int lookups = 0, renewals = 0;
+    http.answer = [&](const http_request& r) -> result<http_response> {
+      if (r.url.ends_with("/v1/auth/token/lookup-self")) {
+        ++lookups;
+        return http_response{
+            200, {}, std::string(R"({"data":{"renewable":true,"ttl":)") + ttl + "}}"};
+      }
+      if (r.url.ends_with("/renew-self")) ++renewals;
+      return http_response{200, {}, read_body(seed)};
+    };
+    auto cfg = config();
+    cfg.renew_token = true;
+    vault_kv2_provider p(http, cfg);
+    for (int i = 0; i < 3; ++i) REQUIRE(p.load());
+    CHECK(lookups == 1);
+    CHECK(renewals == 0);
+  }
 }
 
 TEST_SUITE_END();

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -116,12 +117,12 @@ class vault_kv2_client {
   // The write's own check: the values just sent are redacted from any quoted error text.
   result<void> check_write(const http_response& resp, detail::scrubbed_json& doc,
                            std::string_view what, const kv2_values& values) {
-    result<void> r = session_.check(resp, doc, what);
-    if (r || values.empty()) return r;
-    error e = std::move(r).error();
-    for (const auto& [key, value] : values)
-      e.detail = detail::redact(std::move(e.detail), {value.reveal()});
-    return boost::outcome_v2::failure(std::move(e));
+    std::vector<std::string_view> sent;
+    if (resp.status != 200) {
+      sent.reserve(values.size());
+      for (const auto& [key, value] : values) sent.push_back(value.reveal());
+    }
+    return session_.check(resp, doc, what, sent);
   }
 
   std::string source_;

@@ -1,10 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "../../../detail/redact.hpp"
+#include "../../../detail/secure_zero.hpp"
 #include "../../../error.hpp"
 #include "../../../secret.hpp"
 #include "../kv2_types.hpp"
@@ -34,6 +36,27 @@ inline std::optional<std::uint64_t> as_count(const json* v) noexcept {
   if (v->is_number_integer() && v->get<std::int64_t>() >= 0)
     return static_cast<std::uint64_t>(v->get<std::int64_t>());
   return std::nullopt;
+}
+
+// The longest lease or TTL taken as given. Longer ones (or values this large) are clamped, so
+// `steady_clock::now() + lease` cannot overflow; a token living ten years is renewed every
+// seven anyway.
+inline constexpr std::chrono::seconds max_lease{std::chrono::hours(24) * 365 * 10};
+
+// A lease or TTL in seconds: whole seconds (a fraction rounded down), negative values 0 (no
+// lease), huge ones `max_lease`. nullopt when absent or not a number.
+inline std::optional<std::chrono::seconds> as_seconds(const json* v) noexcept {
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  const auto max = max_lease.count();
+  if (v->is_number_unsigned())
+    return std::chrono::seconds(
+        std::min<std::uint64_t>(v->get<std::uint64_t>(), static_cast<std::uint64_t>(max)));
+  if (v->is_number_integer())
+    return std::chrono::seconds(std::clamp<std::int64_t>(v->get<std::int64_t>(), 0, max));
+  const double d = v->get<double>();
+  if (!(d > 0)) return std::chrono::seconds(0);  // negative, zero or NaN
+  if (d >= static_cast<double>(max)) return max_lease;
+  return std::chrono::seconds(static_cast<std::int64_t>(d));
 }
 
 inline std::string as_text(const json* v) {
@@ -134,8 +157,7 @@ inline result<vault_lease> parse_auth(const json& doc, std::string_view what) {
     return fail(errc::malformed, fmt::format("{}: the response has no auth.client_token", what));
   vault_lease out;
   out.token = secret(std::string_view(token->get_ref<const std::string&>()));
-  out.lease_duration = std::chrono::seconds(
-      static_cast<std::int64_t>(as_count(field(*auth, "lease_duration")).value_or(0)));
+  out.lease_duration = as_seconds(field(*auth, "lease_duration")).value_or(std::chrono::seconds(0));
   out.renewable = as_flag(field(*auth, "renewable"));
   return out;
 }
@@ -148,22 +170,24 @@ struct vault_token_info {
 
 inline result<vault_token_info> parse_lookup_self(const json& doc, std::string_view what) {
   const json* data = field(doc, "data");
-  const auto ttl = data ? as_count(field(*data, "ttl")) : std::nullopt;
+  const auto ttl = data ? as_seconds(field(*data, "ttl")) : std::nullopt;
   if (!ttl) return fail(errc::malformed, fmt::format("{}: the response has no data.ttl", what));
-  return vault_token_info{std::chrono::seconds(static_cast<std::int64_t>(*ttl)),
-                          as_flag(field(*data, "renewable"))};
+  return vault_token_info{*ttl, as_flag(field(*data, "renewable"))};
 }
 
-// Vault's `errors` strings, joined, on one line, cut short: for details only.
-inline std::string error_messages(const json& doc) {
+// Vault's `errors` strings for a detail: each redacted while still raw (folding its whitespace
+// or cutting it short could split a secret so that it no longer matches), then put on one
+// line, joined, and cut short.
+inline std::string error_messages(const json& doc, std::span<const std::string_view> secrets = {}) {
   const json* errors = field(doc, "errors");
   std::string out;
   if (errors == nullptr || !errors->is_array()) return out;
   for (const auto& e : *errors) {
     if (!e.is_string()) continue;
+    std::string raw = redact(e.get<std::string>(), secrets);
     std::string one;
     bool space = false;
-    for (const char c : e.get_ref<const std::string&>()) {
+    for (const char c : raw) {
       const bool blank = c == ' ' || c == '\n' || c == '\t' || c == '\r';
       if (blank) {
         space = !one.empty();
@@ -174,12 +198,18 @@ inline std::string error_messages(const json& doc) {
       space = false;
       one += c;
     }
+    raw.resize(raw.capacity());  // redaction shifted text left: zero the stale tail too
+    secure_zero(raw.data(), raw.size());
     if (one.empty()) continue;
     if (!out.empty()) out += "; ";
     out += one;
   }
   constexpr std::size_t limit = 300;
-  if (out.size() > limit) out = out.substr(0, limit) + "...";
+  if (out.size() > limit) {
+    std::size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    out = out.substr(0, cut) + "...";
+  }
   return out;
 }
 
@@ -190,8 +220,8 @@ inline bool mentions(const json& doc, std::string_view needle) {
 // The error for a non-success status. By status code, never by text; the text of Vault's
 // `errors` is only quoted in the detail. `doc` is null when the body was not JSON.
 inline error status_error(int status, const json* doc, std::string_view what,
-                          std::initializer_list<std::string_view> secrets = {}) {
-  const std::string why = doc ? redact(error_messages(*doc), secrets) : std::string();
+                          std::span<const std::string_view> secrets = {}) {
+  const std::string why = doc ? error_messages(*doc, secrets) : std::string();
   const std::string suffix = why.empty() ? std::string() : ": " + why;
   if (status == 404) {
     const json* data = doc ? field(*doc, "data") : nullptr;

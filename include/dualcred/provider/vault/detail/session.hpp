@@ -1,13 +1,15 @@
 #pragma once
 
+#include <array>
 #include <chrono>
-#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -106,10 +108,11 @@ inline result<secret> read_token_file(const std::string& file, std::string_view 
 }
 
 // Checks a response's size, parses its body and maps a status other than `ok_status` to an
-// error. The caller keeps `resp.body` scrubbed (scrub_on_exit).
+// error, with `secrets` redacted from any text of the server's that it quotes. The caller
+// keeps `resp.body` scrubbed (scrub_on_exit).
 inline result<void> check_response(const http_response& resp, scrubbed_json& doc,
                                    std::string_view what, std::size_t max_bytes,
-                                   std::initializer_list<std::string_view> secrets = {},
+                                   std::span<const std::string_view> secrets = {},
                                    int ok_status = 200) {
   if (resp.body.size() > max_bytes)
     return fail(errc::malformed, fmt::format("{}: the response body ({} bytes) is over the "
@@ -155,15 +158,21 @@ class vault_session {
   [[nodiscard]] const vault_config& config() const noexcept { return config_; }
   [[nodiscard]] Http& http() noexcept { return http_; }
 
-  // `check_response` with every credential this session holds redacted from the detail, in
-  // case the server quotes one back.
+  // `check_response` with every credential this session holds, and `extra`, redacted from
+  // the server's text, in case it quotes one back.
   result<void> check(const http_response& resp, scrubbed_json& doc, std::string_view what,
-                     std::initializer_list<std::string_view> extra = {}) {
-    auto r = check_response(resp, doc, what, config_.max_response_bytes, extra);
-    if (r) return r;
-    error e = std::move(r).error();
-    e.detail = redact_credentials(std::move(e.detail));
-    return boost::outcome_v2::failure(std::move(e));
+                     std::span<const std::string_view> extra = {}) {
+    if (resp.status == 200) return check_response(resp, doc, what, config_.max_response_bytes);
+    secret current;  // a copy: a login on another thread may replace the session's token
+    {
+      std::lock_guard lock(state_->mutex);
+      current = state_->token;
+    }
+    std::vector<std::string_view> secrets(extra.begin(), extra.end());
+    secrets.push_back(config_.token.reveal());
+    secrets.push_back(current.reveal());
+    if (config_.approle) secrets.push_back(config_.approle->secret_id.reveal());
+    return check_response(resp, doc, what, config_.max_response_bytes, secrets);
   }
 
   // `method /v1/{api_path}` with the token. Any HTTP status is a success here. With a login
@@ -195,13 +204,6 @@ class vault_session {
     clock::time_point renew_at{};
     clock::time_point expires_at{};
   };
-
-  std::string redact_credentials(std::string detail) {
-    std::lock_guard lock(state_->mutex);
-    return redact(std::move(detail),
-                  {config_.token.reveal(), state_->token.reveal(),
-                   config_.approle ? config_.approle->secret_id.reveal() : std::string_view()});
-  }
 
   [[nodiscard]] bool has_login() const noexcept {
     return config_.approle.has_value() || config_.kubernetes.has_value();
@@ -306,9 +308,9 @@ class vault_session {
     DUALCRED_TRY(resp, exchange("POST", fmt::format("auth/{}/login", path), nullptr, body));
     scrub_on_exit resp_guard(resp.body);
     scrubbed_json doc;
-    const std::string_view secret_id = approle ? config_.approle->secret_id.reveal() : "";
-    DUALCRED_TRY(
-        check_response(resp, doc, what, config_.max_response_bytes, {secret_id, jwt.reveal()}));
+    const std::array<std::string_view, 2> sent{
+        approle ? config_.approle->secret_id.reveal() : std::string_view(), jwt.reveal()};
+    DUALCRED_TRY(check_response(resp, doc, what, config_.max_response_bytes, sent));
     DUALCRED_TRY(lease, parse_auth(doc.value(), what));
     st.token = std::move(lease.token);
     st.have = true;
@@ -325,8 +327,9 @@ class vault_session {
     if (!resp) return false;
     scrub_on_exit guard(resp.value().body);
     scrubbed_json doc;
+    const std::string_view token = st.token.reveal();
     if (!check_response(resp.value(), doc, "Vault token renewal", config_.max_response_bytes,
-                        {st.token.reveal()}))
+                        {&token, 1}))
       return false;
     auto lease = parse_auth(doc.value(), "Vault token renewal");
     if (!lease) return false;
@@ -343,8 +346,9 @@ class vault_session {
     st.looked_up = true;
     scrub_on_exit guard(resp.value().body);
     scrubbed_json doc;
+    const std::string_view token = st.token.reveal();
     if (!check_response(resp.value(), doc, "Vault token lookup", config_.max_response_bytes,
-                        {st.token.reveal()}))
+                        {&token, 1}))
       return;
     auto info = parse_lookup_self(doc.value(), "Vault token lookup");
     if (!info) return;
