@@ -223,6 +223,19 @@ TEST_CASE("rotate: --pg-admin holding a password is a usage error naming the fla
   }
 }
 
+// A word in the wrong place may be a password: usage errors name the flag or the slot, never
+// echo the word.
+TEST_CASE("rotate: usage errors do not echo a value given in the wrong place") {
+  for (const char* args : {"--backend redis --file x.env Hunter2Word",
+                           "'--pg-admin=host=127.0.0.1 password=Hunter2Word' --file x.env all",
+                           "--backend redis --file x.env all '--redis-host=Hunter2Word'"}) {
+    CAPTURE(args);
+    const auto r = rotate(args);
+    CHECK(r.code == 2);
+    CHECK(r.output.find("Hunter2Word") == std::string::npos);
+  }
+}
+
 TEST_CASE("rotate: the PostgreSQL admin's password from libpq's environment or a private file") {
   testing::temp_dir dir;
   pg_fixture().create_login_role("cmd_rotator", "cmd-rotator-pw");

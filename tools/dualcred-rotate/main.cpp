@@ -42,8 +42,8 @@ constexpr std::string_view usage = R"(usage: dualcred-rotate [options] STEP
     apply         make the backend accept NEXT (CURRENT still works)
     promote       NEXT becomes CURRENT in the store, the old CURRENT becomes PREVIOUS
     verify        log in with the new CURRENT
-    decommission  remove PREVIOUS from the backend and the store
-    rollback      undo a promote: PREVIOUS becomes CURRENT again
+    decommission  the backend forgets PREVIOUS (the store keeps it for a rollback)
+    rollback      PREVIOUS becomes CURRENT again, on the backend and in the store
     all           run a whole rotation, or finish an interrupted one
     status        print the phase and users (never a password)
 
@@ -213,7 +213,10 @@ int run(Store store, Admin admin, const settings& s) {
     return exit_ok;
   }
   const auto which = parse_step(s.command);
-  if (!which) return usage_error(fmt::format("unknown step '{}'", s.command));
+  // Not echoed: a word typed in the wrong place may be a password.
+  if (!which)
+    return usage_error(
+        "unknown STEP: prepare, apply, promote, verify, decommission, rollback, all or status");
   auto done = r.run(*which);
   if (!done)
     return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
@@ -286,6 +289,10 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
       s.command = a;
       continue;
     }
+    // The name only: `--flag=value` is not a form the tool reads, and the value may be secret.
+    if (const auto eq = a.find('='); eq != std::string_view::npos)
+      return usage_error(
+          fmt::format("{}=...: give the value as the next argument", a.substr(0, eq)));
     if (a == "--redis-acl-save") {
       s.redis_acl_save = true;
       continue;
