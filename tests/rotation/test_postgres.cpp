@@ -344,6 +344,30 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     CHECK(e.error().is(errc::auth_rejected));
     CHECK(e.error().detail.find("not-the-password") == std::string::npos);
   }
+  SUBCASE("a malformed admin conninfo: a fixed message quoting none of it, no connect") {
+    const std::string bad[] = {
+        fmt::format("host=127.0.0.1 port={} user=weak_admin password=Hunter2 SuperSecretTail",
+                    pg_fixture().port()),
+        fmt::format("postgresql://rotator:Hunter2%zzSecret@127.0.0.1:{}/postgres",
+                    pg_fixture().port()),
+    };
+    for (const std::string& conninfo : bad) {
+      CAPTURE(&conninfo - bad);  // not the text: it holds the password
+      pg_admin_config cfg = admin_config();
+      cfg.admin_conninfo = secret(conninfo);
+      rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+                rotation_keys::for_prefix("DB"));
+      REQUIRE(r.prepare());
+      auto e = r.apply();
+      REQUIRE_FALSE(e);
+      CHECK(e.error().is(errc::invalid_argument));  // the tool's usage error, exit 2
+      CHECK(r.last_failure() == failure_site::backend);
+      for (const char* piece : {"Hunter2", "SuperSecretTail", "zzSecret", "rotator", "weak_admin"})
+        CHECK(e.error().detail.find(piece) == std::string::npos);
+      CHECK(e.error().detail.find("admin conninfo cannot be parsed") != std::string::npos);
+      CHECK(state_of(path).phase == phase::idle);
+    }
+  }
   SUBCASE("server unreachable") {
     pg_admin_config cfg = admin_config();
     const int port = testing::free_port();
@@ -381,6 +405,38 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     REQUIRE_FALSE(d);
     CHECK(r.last_failure() == failure_site::order);
   }
+}
+
+TEST_CASE("NEXT equal to CURRENT: apply refuses, naming the keys; the role keeps CURRENT") {
+  testing::temp_dir dir;
+  const std::string path = seed_single(dir, "samepw");
+  const auto st = state_of(path);
+  std::ofstream(path, std::ios::app) << "DB_PASS_NEXT=" << st.current.password.reveal() << "\n";
+  rotator r(file_store(path), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"),
+            settled());
+  auto e = r.run_all();
+  REQUIRE_FALSE(e);
+  CHECK(r.last_failure() == failure_site::order);
+  CHECK(e.error().detail.find("DB_PASS_NEXT equals DB_PASS_CURRENT") != std::string::npos);
+  CHECK(e.error().detail.find(st.current.password.reveal()) == std::string::npos);
+  CHECK(logs_in(st.current));
+}
+
+TEST_CASE("alternating roles: decommission never revokes the role CURRENT logs in with") {
+  // A store an older rotator could leave: PREVIOUS is CURRENT, role and password.
+  testing::temp_dir dir;
+  const std::string d = seed_alternating(dir, "held");
+  const auto st = state_of(d);
+  dir.write("secrets/DB_PASS_PREVIOUS", std::string(st.current.password.reveal()));
+  dir.write("secrets/DB_USER_PREVIOUS", st.current.user);
+  dir.write("secrets/DB_USER_NEXT", "held_b");
+  dir.write("secrets/DB_PASS_NEXT", "next-" + testing::random_token(12));
+  dir.write("secrets/DB_ROTATION_PHASE", "verified");
+  rotator r(file_store(d), pg_alternating_roles_admin(admin_config(), "held_a", "held_b"),
+            rotation_keys::for_prefix("DB"));
+  auto done = r.decommission();
+  REQUIRE_MESSAGE(done, done.error().detail);
+  CHECK(logs_in(st.current));
 }
 
 TEST_CASE("fleet-aware decommission waits until every instance has the promoted version") {

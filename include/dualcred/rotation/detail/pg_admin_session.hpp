@@ -60,7 +60,10 @@ class pg_admin_session {
  public:
   pg_admin_session(const secret& conninfo, std::chrono::milliseconds timeout, std::string where)
       : where_(std::move(where)) {
-    conninfo_password(conninfo);
+    // libpq's parse errors quote the conninfo, password and all, and without a parse there
+    // is no password to redact: a conninfo libpq cannot parse is refused before any connect,
+    // with a message that names none of it.
+    if (!conninfo_password(conninfo)) return;
     scrubbed_string info;
     info.s.assign(conninfo.reveal());
     const auto start = std::chrono::steady_clock::now();
@@ -159,18 +162,30 @@ class pg_admin_session {
   }
 
  private:
-  void conninfo_password(const secret& conninfo) {
+  // Keeps the conninfo's password, to redact it from libpq's messages. False, with `error_`
+  // set, when libpq cannot parse the conninfo.
+  bool conninfo_password(const secret& conninfo) {
     scrubbed_string info;
     info.s.assign(conninfo.reveal());
     char* err = nullptr;
     PQconninfoOption* opts = PQconninfoParse(info.s.c_str(), &err);
-    if (err != nullptr) PQfreemem(err);
-    if (opts == nullptr) return;
+    const pq_string message(err);  // it quotes the conninfo: scrubbed and freed unread
+    if (opts == nullptr) {
+      error_ =
+          message.p != nullptr
+              ? error(errc::invalid_argument,
+                      fmt::format("{}: the admin conninfo cannot be parsed (its text is not "
+                                  "shown: it may hold a password)",
+                                  where_))
+              : error(errc::backend_unavailable, fmt::format("{}: libpq is out of memory", where_));
+      return false;
+    }
     for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o)
       if (std::string_view(o->keyword) == "password" && o->val != nullptr) password_ = o->val;
     for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o)
       if (o->val != nullptr) dualcred::detail::secure_zero(o->val, std::strlen(o->val));
     PQconninfoFree(opts);
+    return true;
   }
 
   std::string redacted(std::string text, std::string_view also) const {
