@@ -12,8 +12,8 @@
 #include <dualcred/rotation.hpp>
 #include <dualcred/rotation/redis_admin.hpp>
 
-#include "helpers.hpp"
 #include <dualcred_testing/temp_dir.hpp>
+#include "helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_redis");
 
@@ -320,6 +320,59 @@ TEST_CASE("the phase x step rules: every cell runs, is already done, or is refus
   REQUIRE_FALSE(all);
   CHECK(r.last_failure() == failure_site::order);
   CHECK(all.error().detail == fmt::format("prepare: {}", in_rollback));
+}
+
+TEST_CASE("NEXT equal to CURRENT or PREVIOUS: apply refuses, naming the keys; CURRENT works") {
+  for (const std::string same_as : {"CURRENT", "PREVIOUS"}) {
+    CAPTURE(same_as);
+    testing::temp_dir dir;
+    const std::string cur = "cur-" + testing::random_token(12);
+    const std::string prev = "prev-" + testing::random_token(12);
+    const std::string next = same_as == "CURRENT" ? cur : prev;
+    redis_fixture().set_user("samepw", {cur});
+    const std::string path = dir.write("app.env", "REDIS_USER=samepw\nREDIS_PASS_CURRENT=" + cur +
+                                                      "\nREDIS_PASS_NEXT=" + next +
+                                                      "\nREDIS_PASS_PREVIOUS=" + prev + "\n");
+    auto r = make_rotator(path);
+    auto e = r.run_all();
+    REQUIRE_FALSE(e);
+    CHECK(r.last_failure() == failure_site::order);  // the tool's exit 9
+    CHECK(e.error().is(errc::invalid_argument));
+    CHECK(e.error().detail ==
+          fmt::format("apply: REDIS_PASS_NEXT equals REDIS_PASS_{}: a rotation needs a new "
+                      "password (remove REDIS_PASS_NEXT and run prepare)",
+                      same_as));
+    CHECK(e.error().detail.find(cur) == std::string::npos);
+    CHECK(e.error().detail.find(prev) == std::string::npos);
+    CHECK(logs_in(credential{"samepw", secret(cur)}));
+    CHECK(r.state().value().phase == phase::idle);
+  }
+}
+
+TEST_CASE("decommission and rollback never revoke a password CURRENT or NEXT still holds") {
+  // Stores an older rotator could leave: PREVIOUS is CURRENT's password.
+  testing::temp_dir dir;
+  const std::string cur = "cur-" + testing::random_token(12);
+  const std::string nxt = "nxt-" + testing::random_token(12);
+  const auto store = [&](const char* phase_name) {
+    redis_fixture().set_user("keepme", {cur, nxt});
+    return dir.write("app.env", "REDIS_USER=keepme\nREDIS_PASS_CURRENT=" + cur +
+                                    "\nREDIS_PASS_NEXT=" + nxt + "\nREDIS_PASS_PREVIOUS=" + cur +
+                                    "\nREDIS_ROTATION_PHASE=" + phase_name + "\n");
+  };
+  SUBCASE("decommission") {
+    auto r = make_rotator(store("verified"));
+    auto d = r.decommission();
+    REQUIRE_MESSAGE(d, d.error().detail);
+    CHECK(d.value().summary.find("REDIS_PASS_CURRENT") != std::string::npos);
+    CHECK(d.value().summary.find(cur) == std::string::npos);
+  }
+  SUBCASE("rollback") {
+    auto r = make_rotator(store("promoted"));
+    auto b = r.rollback();
+    REQUIRE_MESSAGE(b, b.error().detail);
+  }
+  CHECK(logs_in(credential{"keepme", secret(cur)}));
 }
 
 TEST_CASE("rollback after promote: clients keep connecting throughout") {

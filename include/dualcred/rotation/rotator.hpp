@@ -264,6 +264,16 @@ class rotator {
     if (!st.next)
       return out_of_order(s, errc::not_found,
                           fmt::format("no NEXT in {}: run prepare first", store_.describe()));
+    // An old password as NEXT is no rotation, and where a user holds several passwords,
+    // decommission would then revoke the one CURRENT logs in with.
+    const secret& fresh = st.next->password;
+    const std::string* same_as = st.current.password == fresh ? &keys_.names.current
+                                 : st.previous && st.previous->password == fresh ? &keys_.previous
+                                                                                 : nullptr;
+    if (same_as != nullptr)
+      return out_of_order(s, fmt::format("{} equals {}: a rotation needs a new password (remove "
+                                         "{} and run prepare)",
+                                         keys_.names.next, *same_as, keys_.names.next));
     DUALCRED_TRY(expected_user, admin_step(s, admin_.next_user(st.current.user)));
     if (st.next->user != expected_user)
       return out_of_order(s, errc::invalid_argument,
@@ -326,9 +336,18 @@ class rotator {
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
-    DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
+    const std::string* held_by = *st.previous == st.current            ? &keys_.names.current
+                                 : st.next && *st.previous == *st.next ? &keys_.names.next
+                                                                       : nullptr;
+    if (held_by == nullptr) {
+      DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
+    }
     st.phase = phase::idle;
     DUALCRED_TRY(rev, save(s, snap));
+    if (held_by != nullptr)
+      return changed(s, st, rev,
+                     fmt::format("PREVIOUS ('{}') is not revoked: {} holds the same login",
+                                 st.previous->user, *held_by));
     return changed(s, st, rev,
                    fmt::format("{} no longer accepts PREVIOUS ('{}'); kept in {} for rollback",
                                admin_.describe(), st.previous->user, store_.describe()));
@@ -359,7 +378,8 @@ class rotator {
     DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
     DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
     if (opts_.settle.count() > 0) std::this_thread::sleep_for(opts_.settle);
-    if (st.next) {
+    // Never the login the restored CURRENT holds (a store that rolled back to itself).
+    if (st.next && *st.next != st.current) {
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.next)));
     }
     st.next.reset();
