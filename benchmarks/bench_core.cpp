@@ -4,6 +4,8 @@
 //   window/*   CURRENT refused, NEXT accepted: sticky, not sticky, and the happy path
 //   threads/*  the happy path from 1, 2 and 4 threads at once (items/s, real time)
 //   storm      64 threads refused at once: provider loads per storm
+//   secret/*   a secret's storage made and freed, or copied, on the heap (the default) and in
+//              pages of its own marked MADV_DONTDUMP (DUALCRED_SECRET_DONTDUMP=1)
 //
 // Every case reports `allocs_per_op`: heap allocations per connect made inside the timed
 // loop, counted by a replacement operator new (support/alloc_count.cpp).
@@ -213,6 +215,28 @@ void storm(benchmark::State& state) {
   state.counters["failed_connects"] = failures.load();
 }
 
+// 5. Secret storage --------------------------------------------------------------------
+// Both kinds in one run through the storage template that `secret` holds, so the ratio
+// compares like with like; a `secret` copy is exactly one storage construction.
+
+template <bool DontDump>
+void secret_construct(benchmark::State& state) {
+  const std::string_view password = "correct-horse-battery-staple";  // 28 bytes
+  timed(state, [&] {
+    const dualcred::detail::secret_storage<DontDump> s(password);
+    benchmark::DoNotOptimize(s.data());
+  });
+}
+
+template <bool DontDump>
+void secret_copy(benchmark::State& state) {
+  const dualcred::detail::secret_storage<DontDump> source("correct-horse-battery-staple");
+  timed(state, [&] {
+    dualcred::detail::secret_storage<DontDump> copy(std::string_view(source.data(), source.size()));
+    benchmark::DoNotOptimize(copy.data());
+  });
+}
+
 }  // namespace
 
 BENCHMARK(happy_direct)->Name("happy/direct");
@@ -233,5 +257,9 @@ BENCHMARK(threads_connect)
     ->Threads(4)
     ->UseRealTime();
 BENCHMARK(storm)->Name("storm/64_threads")->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(secret_construct<false>)->Name("secret/construct/heap");
+BENCHMARK(secret_construct<true>)->Name("secret/construct/dont_dump");
+BENCHMARK(secret_copy<false>)->Name("secret/copy/heap");
+BENCHMARK(secret_copy<true>)->Name("secret/copy/dont_dump");
 
 BENCHMARK_MAIN();

@@ -199,6 +199,25 @@ class Report:
         if rows:
             self.table("7. Provider loads", "One `load()`.", ["provider", "median", "clock", "spread (CV)"], rows)
 
+    def secrets(self):
+        kinds = (("heap", "heap (the default)"), ("dont_dump", "own pages, `MADV_DONTDUMP`"))
+        rows = []
+        for op in ("construct", "copy"):
+            names = [f"secret/{op}/{k}" for k, _ in kinds]
+            if not self.need(*names):
+                return
+            heap = self.r.time_ns(names[0], "cpu_time")
+            for name, (_, label) in zip(names, kinds):
+                t = self.r.time_ns(name, "cpu_time")
+                rows.append([op, label, fmt_time(t), fmt_ratio(t / heap),
+                             f"{self.r.counter(name, 'allocs_per_op'):g}", self.spread(name, "cpu_time")])
+        self.table("8. Secret storage", "A 28-byte secret's storage made and freed, or copied from "
+                   "another; CPU time. `DUALCRED_SECRET_DONTDUMP=1` keeps secrets out of core dumps "
+                   "with pages of their own (an `mmap`, `madvise` and `munmap` each, which the "
+                   "allocation counter does not see). Connects make no secret; a provider load "
+                   "makes one or two.",
+                   ["operation", "storage", "median", "vs heap", "heap allocations", "spread (CV)"], rows)
+
     def build(self):
         self.happy()
         self.window()
@@ -219,6 +238,7 @@ class Report:
                       ("first_fallback", "dualcred, first fallback (a new connection)")],
                      None)
         self.providers()
+        self.secrets()
 
 
 def machine(contexts):

@@ -11,7 +11,18 @@
 
 #include <fmt/format.h>
 
+#include "detail/secret_storage.hpp"
 #include "detail/secure_zero.hpp"
+
+#ifndef DUALCRED_SECRET_DONTDUMP
+/// 1 keeps every secret's bytes out of core dumps: each secret gets anonymous pages of its
+/// own marked `MADV_DONTDUMP` (Linux 3.4+; elsewhere it does not compile). It costs a page of
+/// memory per secret and a few system calls per secret made, copied or freed; connects do
+/// not make secrets, so the happy path does not change. 0 (the default): ordinary heap.
+/// Define it the same way in every translation unit (a project-wide compiler flag): it
+/// changes how `secret` stores its bytes.
+#define DUALCRED_SECRET_DONTDUMP 0
+#endif
 
 namespace dualcred {
 
@@ -20,15 +31,11 @@ namespace dualcred {
 /// There is deliberately no implicit conversion to any string type (fmt would print it):
 /// `reveal()` is the one, greppable, way to the bytes. Formatting with fmt or `operator<<`
 /// prints `***`. Equality runs in time independent of where the bytes first differ.
+/// With `DUALCRED_SECRET_DONTDUMP` set to 1, the bytes are left out of core dumps.
 class secret {
  public:
   secret() noexcept = default;
-  explicit secret(std::string_view bytes) : size_(bytes.size()) {
-    if (size_ != 0) {
-      data_ = std::make_unique<char[]>(size_ + 1);  // value-initialised: NUL-terminated
-      std::memcpy(data_.get(), bytes.data(), size_);
-    }
-  }
+  explicit secret(std::string_view bytes) : bytes_(bytes) {}
   explicit secret(const char* bytes) : secret(std::string_view(bytes)) {}
   /// Takes the string's bytes and scrubs the string, so no stray copy is left behind.
   explicit secret(std::string&& bytes) : secret(std::string_view(bytes)) {
@@ -41,50 +48,34 @@ class secret {
     if (this != &other) *this = secret(other);
     return *this;
   }
-  secret(secret&& other) noexcept
-      : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)) {}
-  secret& operator=(secret&& other) noexcept {
-    if (this != &other) {
-      wipe();
-      data_ = std::move(other.data_);
-      size_ = std::exchange(other.size_, 0);
-    }
-    return *this;
-  }
-  ~secret() { wipe(); }
+  // Moves hand the buffer over; the old bytes are zeroed when a buffer is freed.
+  secret(secret&& other) noexcept = default;
+  secret& operator=(secret&& other) noexcept = default;
+  ~secret() = default;
 
   /// The bytes. The view dies with this secret; never log or format it.
   [[nodiscard]] std::string_view reveal() const noexcept {
-    return data_ ? std::string_view(data_.get(), size_) : std::string_view();
+    return bytes_.data() ? std::string_view(bytes_.data(), bytes_.size()) : std::string_view();
   }
   /// The bytes, NUL-terminated, for C drivers (libpq, hiredis) that want a `const char*`.
-  [[nodiscard]] const char* c_str() const noexcept { return data_ ? data_.get() : ""; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] const char* c_str() const noexcept { return bytes_.data() ? bytes_.data() : ""; }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return bytes_.size() == 0; }
 
   /// Constant time for equal lengths; the length itself is not hidden.
   friend bool operator==(const secret& a, const secret& b) noexcept {
-    if (a.size_ != b.size_) return false;
-    const auto* pa = reinterpret_cast<const volatile unsigned char*>(a.data_.get());
-    const auto* pb = reinterpret_cast<const volatile unsigned char*>(b.data_.get());
+    if (a.size() != b.size()) return false;
+    const auto* pa = reinterpret_cast<const volatile unsigned char*>(a.bytes_.data());
+    const auto* pb = reinterpret_cast<const volatile unsigned char*>(b.bytes_.data());
     unsigned char diff = 0;
-    for (std::size_t i = 0; i < a.size_; ++i) diff |= static_cast<unsigned char>(pa[i] ^ pb[i]);
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(pa[i] ^ pb[i]);
     return diff == 0;
   }
 
   friend std::ostream& operator<<(std::ostream& os, const secret&) { return os << "***"; }
 
  private:
-  void wipe() noexcept {
-    detail::secure_zero(data_.get(), size_);
-    data_.reset();
-    size_ = 0;
-  }
-
-  // The bytes live in a buffer of their own, never in a small-string buffer that a move
-  // would copy and leave behind.
-  std::unique_ptr<char[]> data_;
-  std::size_t size_ = 0;
+  detail::secret_storage<DUALCRED_SECRET_DONTDUMP != 0> bytes_;
 };
 
 /// One login: a user name (not secret) and its password.

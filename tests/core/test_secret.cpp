@@ -1,12 +1,20 @@
 #include <dualcred/secret.hpp>
 
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <doctest/doctest.h>
+
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 
 TEST_SUITE_BEGIN("secret");
 
@@ -112,6 +120,7 @@ TEST_CASE("secure_zero zeroes a buffer") {
 }
 
 TEST_CASE("the buffer is zeroed before it is freed: destruction and assignment") {
+  if (DUALCRED_SECRET_DONTDUMP) return;  // no heap buffer to watch; see the tests below
   watched_frees = 0;
   nonzero_frees = 0;
   watch_array_frees = true;
@@ -133,5 +142,89 @@ TEST_CASE("credentials compare by user and password") {
   CHECK(dualcred::other(dualcred::slot::current) == dualcred::slot::next);
   CHECK(fmt::format("{}", dualcred::slot::next) == "next");
 }
+
+#if defined(__linux__)
+namespace {
+
+// The VmFlags of the mapping that holds `p` ("dd": left out of core dumps), from
+// /proc/self/smaps; nullopt when no mapping holds it.
+std::optional<std::vector<std::string>> vm_flags(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    std::uintptr_t start = 0, end = 0;
+    char dash = 0;
+    std::istringstream fields(line);
+    if (line.rfind("VmFlags:", 0) == 0) {
+      if (!inside) continue;
+      std::vector<std::string> flags;
+      std::string word;
+      fields >> word;  // "VmFlags:"
+      while (fields >> word) flags.push_back(word);
+      return flags;
+    }
+    if (fields >> std::hex >> start >> dash >> end && dash == '-' && line.find(':') > 8)
+      inside = start <= address && address < end;
+  }
+  return std::nullopt;
+}
+
+bool dumped(const void* p) {
+  const auto flags = vm_flags(p);
+  REQUIRE(flags.has_value());
+  for (const auto& f : *flags)
+    if (f == "dd") return false;
+  return true;
+}
+
+const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+
+}  // namespace
+
+TEST_CASE("DUALCRED_SECRET_DONTDUMP decides whether a secret's bytes reach a core dump") {
+  const secret s("hunter2");
+  CHECK(dumped(s.reveal().data()) == !DUALCRED_SECRET_DONTDUMP);
+  const secret copy = s;  // NOLINT(performance-unnecessary-copy-initialization)
+  CHECK(dumped(copy.reveal().data()) == !DUALCRED_SECRET_DONTDUMP);
+}
+
+TEST_CASE("dont-dump storage: pages of its own, each marked, moved without a copy, unmapped") {
+  using dont_dump = dualcred::detail::secret_storage<true>;
+  using heap = dualcred::detail::secret_storage<false>;
+  const heap on_heap("hunter2");
+  CHECK(dumped(on_heap.data()));  // the reader sees the difference
+
+  const std::string big(page + 10, 'x');  // more than a page: every page is marked
+  dont_dump a("hunter2");
+  const dont_dump b{std::string_view(big)};
+  CHECK(reinterpret_cast<std::uintptr_t>(a.data()) % page == 0);
+  CHECK(!dumped(a.data()));
+  CHECK(!dumped(b.data()));
+  CHECK(!dumped(b.data() + page));
+  CHECK(b.data()[big.size()] == '\0');
+  CHECK(std::string_view(b.data(), b.size()) == big);
+
+  // A small secret still gets a page no other secret shares.
+  const dont_dump c("hunter2");
+  CHECK(reinterpret_cast<std::uintptr_t>(c.data()) / page !=
+        reinterpret_cast<std::uintptr_t>(a.data()) / page);
+
+  // A move hands the pages over: no second copy anywhere.
+  const char* where = a.data();
+  dont_dump moved(std::move(a));
+  CHECK(moved.data() == where);
+  CHECK(a.data() == nullptr);  // NOLINT(bugprone-use-after-move)
+  CHECK(a.size() == 0);        // NOLINT(bugprone-use-after-move)
+
+  moved.release();
+  CHECK(moved.data() == nullptr);
+  CHECK(!vm_flags(where).has_value());  // unmapped, not kept around dumpable or not
+
+  const dont_dump empty("");
+  CHECK(empty.data() == nullptr);  // nothing mapped for nothing
+}
+#endif
 
 TEST_SUITE_END();
