@@ -31,8 +31,8 @@ static_assert(!writable_store<not_a_store>);
 static_assert(!password_admin<not_a_store>);
 
 namespace {
-values vals(std::initializer_list<std::pair<const char*, const char*>> kv) {
-  values out;
+secret_map vals(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  secret_map out;
   for (const auto& [k, v] : kv) out.emplace(k, secret(v));
   return out;
 }
@@ -58,7 +58,8 @@ TEST_CASE("generated passwords: CSPRNG, the safe alphabet, the length asked, all
 }
 
 TEST_CASE("state: keys round-trip, other keys untouched, absent users mean CURRENT's") {
-  values data = vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "c1"}, {"REDIS_PASS_CURRENT", "r"}});
+  secret_map data =
+      vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "c1"}, {"REDIS_PASS_CURRENT", "r"}});
   const auto keys = rotation_keys::for_prefix("DB");
   auto st = parse_state(data, keys, "test");
   REQUIRE(st);
@@ -84,14 +85,14 @@ TEST_CASE("state: keys round-trip, other keys untouched, absent users mean CURRE
   CHECK_FALSE(data.contains("DB_USER_NEXT"));
 
   // Redis: the user key is optional and stays absent.
-  values redis = vals({{"REDIS_PASS_CURRENT", "r"}});
+  secret_map redis = vals({{"REDIS_PASS_CURRENT", "r"}});
   auto rs = parse_state(redis, rotation_keys::for_prefix("REDIS"), "test");
   REQUIRE(rs);
   CHECK(rs.value().current.user == "default");
   store_state(redis, rotation_keys::for_prefix("REDIS"), rs.value());
   CHECK_FALSE(redis.contains("REDIS_USER"));
 
-  values bad = vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "sekret"}, {"DB_PASS_NEXT", ""}});
+  secret_map bad = vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "sekret"}, {"DB_PASS_NEXT", ""}});
   auto e = parse_state(bad, keys, "src");
   REQUIRE_FALSE(e);
   CHECK(e.error().is(errc::malformed));
@@ -223,7 +224,7 @@ TEST_CASE("file store, dotenv: atomic rewrite, escaping, revision, CAS, file_pro
   auto r0 = fs.read();
   REQUIRE(r0);
   CHECK(r0.value().revision == 0);
-  values v = r0.value().data;
+  secret_map v = r0.value().data;
   v.insert_or_assign("DB_PASS_NEXT", secret("a \"quoted\" \\ value\twith # and $HOME"));
   auto w1 = fs.write(v, 0);
   REQUIRE(w1);
@@ -303,7 +304,7 @@ TEST_CASE("file store, directory: ..data swap, key links, readers never see a to
   for (int n = 0; n < 50; ++n) {
     auto raw = fs.read();
     REQUIRE(raw);
-    values v = raw.value().data;
+    secret_map v = raw.value().data;
     v.insert_or_assign("DB_PASS_CURRENT", secret("gen-" + std::to_string(n)));
     v.insert_or_assign("DB_PASS_NEXT", secret("gen-" + std::to_string(n + 1)));
     REQUIRE(fs.write(v, raw.value().revision));
@@ -339,7 +340,6 @@ TEST_CASE("store_provider: the set's version is the store revision") {
   CHECK(s.value().current.password.reveal() == "two");
 }
 
-
 namespace {
 // Both shapes of file store, each seeded with one valid login.
 struct store_dirs {
@@ -372,7 +372,7 @@ TEST_CASE("file stores refuse at write, naming the key, every value file_provide
       file_store fs(path);
       const auto before = fs.read();
       REQUIRE(before);
-      values v = before.value().data;
+      secret_map v = before.value().data;
       v.insert_or_assign("DB_PASS_NEXT", secret(value));
       auto w = fs.write(v, before.value().revision);
       REQUIRE_FALSE(w);
