@@ -36,12 +36,13 @@ namespace dualcred::detail {
 //       sets_writer_ publish() and reclaim() of the published sets. A leaf.
 //       error_log    its own mutex (see error_log.hpp). A leaf.
 //
-// - Provider::load() runs with no lock held.
+// - Provider::load() runs with no mutex held (a periodic refresh keeps its flag meanwhile).
 // - Policy::on_event runs with load_mutex_ held (so loads' events arrive in order) and never
 //   while sets_writer_ or the error log is held: an observer may take a snapshot(), which
 //   needs only those two (`published()` and error_log::read), but must not call reload(),
 //   which would wait for the load that is calling it.
 // - A connect takes none of these on its happy path; a refused one waits on load_mutex_.
+//   The connect path's own events (refused, fell_back, all_refused) run with no lock held.
 template <class Provider, class Policy>
 class set_loader {
  public:
