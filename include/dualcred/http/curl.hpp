@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,6 +26,12 @@ struct curl_options {
   bool verify_tls = true;
   std::string ca_file;  ///< a PEM bundle to trust instead of the system's (CURLOPT_CAINFO)
   std::string ca_path;  ///< a directory of hashed CA certificates (CURLOPT_CAPATH)
+  /// A proxy to send every request through (`http://proxy:3128`); empty: none.
+  std::string proxy;
+  /// Take the proxy from the environment (`https_proxy`, `http_proxy`, `ALL_PROXY`,
+  /// `NO_PROXY`) as the curl command does. Off by default: requests carry the Vault token, and
+  /// whoever sets a process's environment should not choose where the token goes.
+  bool proxy_from_env = false;
   std::chrono::milliseconds connect_timeout{5000};
   /// The whole exchange, connecting included.
   std::chrono::milliseconds timeout{15000};
@@ -33,6 +40,20 @@ struct curl_options {
   /// Idle handles (each with its open connections) kept for reuse.
   std::size_t max_idle_handles = 8;
 };
+
+/// `base` with the Vault CLI's TLS environment: `VAULT_CACERT` (a PEM bundle) as `ca_file` and
+/// `VAULT_CAPATH` (a directory of CA certificates) as `ca_path`, each when set and not empty.
+/// `VAULT_SKIP_VERIFY` is deliberately not read: turning verification off takes code
+/// (`verify_tls = false`), not an environment variable.
+///
+/// **Example**
+///
+///     dualcred::curl_transport http(dualcred::curl_options_from_vault_env());
+[[nodiscard]] inline curl_options curl_options_from_vault_env(curl_options base = {}) {
+  if (const char* v = std::getenv("VAULT_CACERT"); v != nullptr && *v != '\0') base.ca_file = v;
+  if (const char* v = std::getenv("VAULT_CAPATH"); v != nullptr && *v != '\0') base.ca_path = v;
+  return base;
+}
 
 namespace detail {
 
@@ -141,8 +162,9 @@ struct curl_slist_scrubber {
 /// TLS is verified by default. Copies share one pool of handles, so connections are reused
 /// across calls and copies; calls from several threads at once are safe (each takes its own
 /// handle). It never logs: header values, which carry the token, appear nowhere, and error
-/// details name the URL without user info or query. Redirects are not followed, so a token
-/// is never sent to another host.
+/// details name the URL without user info or query. Redirects are not followed (a 30x comes
+/// back as the response), and no proxy is used unless `proxy` or `proxy_from_env` says so,
+/// so a token is never sent to a host the caller did not name.
 ///
 /// Errors: `CURLE_OPERATION_TIMEDOUT` is `errc::timeout`; a body over `max_response_bytes`
 /// `errc::malformed`; every other failure (resolve, connect, TLS, a dropped connection)
@@ -191,6 +213,11 @@ class curl_transport {
     http_response resp;
 
     curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+    // A 30x is returned to the caller as it is: following it would send the token on.
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    // "" turns off libcurl's reading of the proxy variables.
+    if (!opts_->proxy_from_env || !opts_->proxy.empty())
+      curl_easy_setopt(h, CURLOPT_PROXY, opts_->proxy.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -499,6 +499,41 @@ TEST_CASE("AppRole login request, and a login token without a lease is kept") {
   CHECK(http.seen->requests.size() == 3);
 }
 
+// Issue 12: invalid UTF-8 went to Vault as raw bytes inside JSON, and a secret too large for
+// the provider's next read was written. Both are refused before anything is sent, naming the key.
+TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refused") {
+  auto http = answering(200, read_data("kv2-write-ok.modern-captured.json"));
+  vault_kv2_client client(http, config());
+  const std::string bad_bytes[] = {"pw-current\xff", "pw-current\xc0\xaf", "pw-current\xed\xa0\x80",
+                                   "pw-current\xf4\x90\x80\x80", "pw-current\xe2\x82"};
+  for (const auto& bad : bad_bytes) {
+    kv2_values values;
+    values.emplace("DB_USER", secret("mutt"));
+    values.emplace("DB_PASS_NEXT", secret(bad));
+    auto r = client.write(values, 1);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().is(errc::invalid_argument));
+    CHECK_MESSAGE(r.error().detail.find("DB_PASS_NEXT") != std::string::npos, r.error().detail);
+    CHECK(r.error().detail.find("UTF-8") != std::string::npos);
+    no_secrets_in(r.error().detail);
+  }
+  kv2_values long_values;
+  long_values.emplace("DB_USER", secret("mutt"));
+  long_values.emplace("DB_PASS_NEXT", secret(std::string(std::size_t{1} << 20, 'p')));
+  auto r = client.write(long_values, 1);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(errc::invalid_argument));
+  CHECK_MESSAGE(r.error().detail.find("DB_PASS_NEXT") != std::string::npos, r.error().detail);
+  CHECK(r.error().detail.find("pppp") == std::string::npos);
+  CHECK(http.seen->requests.empty());
+
+  kv2_values fine;
+  fine.emplace("DB_USER", secret("mütt ✓ 🙂"));
+  fine.emplace("DB_PASS_NEXT", secret(std::string(200 * 1024, 'p')));
+  REQUIRE(client.write(fine, 1));
+  CHECK(http.seen->requests.size() == 1);
+}
+
 // Regression: a huge lease overflowed steady_clock arithmetic (undefined behaviour), putting
 // the expiry in the past, so every request logged in (or renewed) again.
 TEST_CASE("huge, negative and fractional lease_duration and ttl are clamped") {

@@ -77,10 +77,13 @@ class vault_kv2_client {
   /// Writes `values` as the secret's new version and returns its number. With `cas`, Vault
   /// writes only if the current version is `*cas` (0: only if the secret does not exist),
   /// and a mismatch is `errc::conflict`. Without it, a mount or secret that requires CAS
-  /// refuses the write (`invalid_argument`).
+  /// refuses the write (`invalid_argument`). A key or value that is not valid UTF-8, or a
+  /// secret too large to read back within `max_response_bytes`, is refused before anything
+  /// is sent (`invalid_argument`, naming the key).
   [[nodiscard]] result<std::uint64_t> write(const kv2_values& values,
                                             std::optional<std::uint64_t> cas) {
     DUALCRED_TRY(url, api_path("data", {}));
+    DUALCRED_TRY(writable(values));
     std::string body = detail::kv2_write_body(values, cas);
     DUALCRED_TRY(resp, session_.send("POST", url, std::move(body)));
     detail::scrub_on_exit guard(resp.body);
@@ -112,6 +115,38 @@ class vault_kv2_client {
     DUALCRED_TRY(path, detail::encode_vault_path(cfg.path, "path"));
     if (version) return fmt::format("{}/{}/{}?version={}", mount, kind, path, *version);
     return fmt::format("{}/{}/{}", mount, kind, path);
+  }
+
+  // What Vault, or this client's next read, could not take back unchanged. Names keys,
+  // never values.
+  result<void> writable(const kv2_values& values) const {
+    const std::string what = source_ + " write";
+    std::size_t total = 0;
+    const std::string* largest = nullptr;
+    std::size_t largest_size = 0;
+    for (const auto& [key, value] : values) {
+      if (!detail::valid_utf8(key))
+        return fail(errc::invalid_argument,
+                    fmt::format("{}: a key ({} bytes) is not valid UTF-8", what, key.size()));
+      if (!detail::valid_utf8(value.reveal()))
+        return fail(errc::invalid_argument,
+                    fmt::format("{}: the value of {} is not valid UTF-8 (JSON, and so Vault, "
+                                "takes UTF-8 only)",
+                                what, key));
+      const std::size_t size = detail::escaped_size(key) + detail::escaped_size(value.reveal());
+      total += size + 6;
+      if (size > largest_size) largest = &key, largest_size = size;
+    }
+    // Room for the metadata that comes back with the values on a read.
+    constexpr std::size_t read_overhead = 4096;
+    const std::size_t max = session_.config().max_response_bytes;
+    if (total + read_overhead > max)
+      return fail(
+          errc::invalid_argument,
+          fmt::format("{}: the values are {} bytes as JSON (the largest is {}), too long to "
+                      "read back within max_response_bytes ({})",
+                      what, total, largest != nullptr ? *largest : std::string(), max));
+    return boost::outcome_v2::success();
   }
 
   // The write's own check: the values just sent are redacted from any quoted error text.
