@@ -137,8 +137,10 @@ TEST_CASE("rotate: Redis with a file store, step by step and all, exit codes per
   CHECK(lagging.code == 8);
   CHECK(lagging.output.find("instances") != std::string::npos);
   // What the failures left behind is still a consistent store that `all` finishes.
-  const auto finish = rotate(flags + " all");
+  // A duration with a fraction arrives as the milliseconds it says.
+  const auto finish = rotate(flags + " --settle 0.25 all");
   CHECK_MESSAGE(finish.code == 0, finish.output);
+  CHECK(finish.output.find("settling for 250 ms") != std::string::npos);
 }
 
 TEST_CASE("rotate: PostgreSQL single role and alternating roles") {
