@@ -39,9 +39,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  dualcred::curl_options tls;  // verified TLS, as the Vault CLI does
-  tls.ca_file = env_or("VAULT_CACERT", "");
-  tls.ca_path = env_or("VAULT_CAPATH", "");
+  // Verified TLS with VAULT_CACERT/VAULT_CAPATH, as the Vault CLI; no proxy, no redirects.
+  dualcred::curl_options tls = dualcred::curl_options_from_vault_env();
   tls.timeout = std::chrono::seconds(10);
   dualcred::vault_kv2_provider vault(dualcred::curl_transport(tls), std::move(config).value(),
                                      dualcred::key_names::for_prefix("DB"));
