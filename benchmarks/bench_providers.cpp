@@ -15,6 +15,7 @@
 #include <dualcred/provider/env.hpp>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
+#include <dualcred_testing/temp_dir.hpp>
 
 #include "support/timed.hpp"
 
@@ -22,19 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A directory under $TMPDIR (or /tmp), removed at exit.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::string templ = (fs::temp_directory_path() / "dualcred-bench-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = templ;
-  }
-  ~scratch_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
+using dualcred::testing::temp_dir;
 
 void write(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
@@ -64,8 +53,8 @@ void load_env(benchmark::State& state) {
 }
 
 void load_dotenv(benchmark::State& state) {
-  scratch_dir dir;
-  const fs::path file = dir.path / "db.env";
+  temp_dir dir("dualcred-bench");
+  const fs::path file = dir.path() / "db.env";
   write(file,
         "# rotated by the runbook\n"
         "DB_USER=app\n"
@@ -77,16 +66,16 @@ void load_dotenv(benchmark::State& state) {
 
 void load_directory(benchmark::State& state) {
   // The layout the kubelet writes: keys are symlinks through `..data` to a revision dir.
-  scratch_dir dir;
-  const fs::path revision = dir.path / "..2024_01_01_00_00_00.000000000";
+  temp_dir dir("dualcred-bench");
+  const fs::path revision = dir.path() / "..2024_01_01_00_00_00.000000000";
   fs::create_directory(revision);
   write(revision / "DB_USER", "app\n");
   write(revision / "DB_PASS_CURRENT", "current-password-0123456789\n");
   write(revision / "DB_PASS_NEXT", "next-password-0123456789\n");
-  fs::create_directory_symlink(revision.filename(), dir.path / "..data");
+  fs::create_directory_symlink(revision.filename(), dir.path() / "..data");
   for (const char* key : {"DB_USER", "DB_PASS_CURRENT", "DB_PASS_NEXT"})
-    fs::create_symlink(fs::path("..data") / key, dir.path / key);
-  dualcred::file_provider provider(dir.path.string());
+    fs::create_symlink(fs::path("..data") / key, dir.path() / key);
+  dualcred::file_provider provider(dir.path().string());
   load_loop(state, provider);
 }
 
