@@ -36,6 +36,13 @@ root=$stage$prefix
 includedir=$(under_prefix "$(option includedir)")
 pcdir=$(under_prefix "$(option libdir)")/pkgconfig
 [[ -f $includedir/dualcred/dualcred.hpp ]] || { echo "no headers in $includedir" >&2; exit 1; }
+# The rotation tool is installed as a program and answers --help (exit 0).
+bindir=$(under_prefix "$(option bindir)")
+if meson introspect --targets "$build" | grep -q '"name": "dualcred-rotate"'; then
+  [[ -x $bindir/dualcred-rotate ]] || { echo "no dualcred-rotate in $bindir" >&2; exit 1; }
+  run "$work/tool.log" "$bindir/dualcred-rotate" --help
+  echo "consumer: installed $bindir/dualcred-rotate --help ok" | sed "s|$stage||"
+fi
 
 # The optional parts to check: built into the install (a .pc file), with a public header
 # and a check program. A new part needs only tests/consumers/common/<part>_check.cpp.
