@@ -439,6 +439,74 @@ TEST_CASE("alternating roles: decommission never revokes the role CURRENT logs i
   CHECK(logs_in(st.current));
 }
 
+TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and a rollback") {
+  using server_t = dualcred::testing::postgres_server;
+  const std::string passwords[] = {">starts with gt",      "<starts with lt",
+                                   "#starts-with-hash",    R"(has "double" and 'single')",
+                                   "  spaces  around  ",   "back\\slash=equals",
+                                   "SCRAM-SHA-256$4096:x", "-- ; DROP ROLE x"};
+  SUBCASE("single role") {
+    const std::string roles[] = {R"(Mixed "Case" O'Role)", "UPPER ROLE", "x; DROP"};
+    for (std::size_t i = 0; i < std::size(passwords); ++i) {
+      const std::string& role = roles[i % std::size(roles)];
+      CAPTURE(role);
+      CAPTURE(i);  // not the password
+      testing::temp_dir dir;
+      pg_fixture().create_login_role(role, passwords[i]);
+      const credential seeded{role, secret(passwords[i])};
+      REQUIRE(logs_in(seeded));
+      const std::string path = dir / "db.env";
+      values v;
+      v.emplace("DB_USER", secret(role));
+      v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
+      REQUIRE(file_store(path).write(v, 0));
+      rotator r(file_store(path), pg_single_role_admin(admin_config()),
+                rotation_keys::for_prefix("DB"));
+      auto all = r.run_all();
+      REQUIRE_MESSAGE(all, all.error().detail);
+      CHECK(logs_in(state_of(path).current));
+      CHECK_FALSE(logs_in(seeded));
+      auto back = r.rollback();
+      REQUIRE_MESSAGE(back, back.error().detail);
+      CHECK(state_of(path).current == seeded);
+      CHECK(logs_in(seeded));
+    }
+  }
+  SUBCASE("alternating roles") {
+    const std::string group = R"(Grp "G" 'x')", a = R"(Alt "A" O'x)", b = "alt B; --";
+    auto& server = pg_fixture();
+    server.exec("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " +
+                server_t::quote_literal(group) + ") THEN CREATE ROLE " +
+                server_t::quote_ident(group) + " NOLOGIN; END IF; END$$");
+    for (std::size_t i = 0; i < std::size(passwords); ++i) {
+      CAPTURE(i);  // not the password
+      testing::temp_dir dir;
+      server.create_login_role(a, passwords[i]);
+      server.create_login_role(b, "unused-" + testing::random_token(8));
+      server.exec("ALTER ROLE " + server_t::quote_ident(b) + " PASSWORD NULL");
+      server.exec("GRANT " + server_t::quote_ident(group) + " TO " + server_t::quote_ident(a) +
+                  ", " + server_t::quote_ident(b));
+      const credential seeded{a, secret(passwords[i])};
+      const std::string path = dir / "db.env";
+      values v;
+      v.emplace("DB_USER", secret(a));
+      v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
+      REQUIRE(file_store(path).write(v, 0));
+      rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), a, b),
+                rotation_keys::for_prefix("DB"));
+      auto all = r.run_all();
+      REQUIRE_MESSAGE(all, all.error().detail);
+      CHECK(state_of(path).current.user == b);
+      CHECK(logs_in(state_of(path).current));
+      CHECK_FALSE(logs_in(seeded));  // decommissioned: PASSWORD NULL
+      auto back = r.rollback();
+      REQUIRE_MESSAGE(back, back.error().detail);
+      CHECK(state_of(path).current == seeded);
+      CHECK(logs_in(seeded));
+    }
+  }
+}
+
 TEST_CASE("fleet-aware decommission waits until every instance has the promoted version") {
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "fleet");

@@ -18,6 +18,7 @@
 #include "../detail/secure_zero.hpp"
 #include "../error.hpp"
 #include "../secret.hpp"
+#include "detail/sha256.hpp"
 
 namespace dualcred::rotation {
 
@@ -27,9 +28,11 @@ struct redis_admin_options {
   bool acl_save = false;
 };
 
-/// Rotates one Redis ACL user's password: `accept` adds it beside the others
-/// (`ACL SETUSER user >pw`), `revoke` removes it (`<pw`), so during a rotation the user
-/// accepts both CURRENT and NEXT. NEXT is the same user.
+/// Rotates one Redis ACL user's password: `accept` adds it beside the others, `revoke`
+/// removes it, so during a rotation the user accepts both CURRENT and NEXT. NEXT is the same
+/// user. Passwords go as their SHA-256 (`ACL SETUSER user #<sha256>` to add, `!<sha256>` to
+/// remove), so the plaintext never crosses the admin's connection and no byte of a password
+/// (a leading `>` or `<`, a space, a quote) can be read as another rule.
 ///
 /// The admin logs in with its own credential (`admin`), which needs `+acl` (or
 /// `+acl|setuser +acl|getuser`). The user must exist already, with its permissions: the
@@ -44,9 +47,9 @@ class redis_acl_admin {
     return current_user.empty() ? std::string("default") : current_user;
   }
 
-  [[nodiscard]] result<void> accept(const credential& cred) const { return change(cred, '>'); }
+  [[nodiscard]] result<void> accept(const credential& cred) const { return change(cred, '#'); }
 
-  [[nodiscard]] result<void> revoke(const credential& cred) const { return change(cred, '<'); }
+  [[nodiscard]] result<void> revoke(const credential& cred) const { return change(cred, '!'); }
 
   /// A new connection as `cred`, then `PING`.
   [[nodiscard]] result<void> verify(const credential& cred) const {
@@ -115,16 +118,20 @@ class redis_acl_admin {
                   fmt::format("{}: there is no ACL user '{}'; create it with its permissions "
                               "first",
                               describe(), user));
-    const std::string_view pw = cred.password.reveal();
+    // The hash is a verifier: scrubbed below, and redacted from Redis's echo of the rule.
     std::string rule;
-    rule.reserve(pw.size() + 1);  // one allocation, scrubbed below
+    rule.reserve(65);  // one allocation, no stray copy
     rule.push_back(op);
-    rule.append(pw);
-    auto done = command(conn, {"ACL", "SETUSER", user, rule}, pw);
+    {
+      std::string hash = detail::sha256_hex(cred.password.reveal());
+      rule.append(hash);
+      dualcred::detail::secure_zero(hash.data(), hash.size());
+    }
+    auto done = command(conn, {"ACL", "SETUSER", user, rule}, std::string_view(rule).substr(1));
     dualcred::detail::secure_zero(rule.data(), rule.size());
     if (!done) {
       // Removing a password that is already gone is what revoke wants.
-      if (op == '<' && done.error().detail.find("does not exist") != std::string::npos)
+      if (op == '!' && done.error().detail.find("does not exist") != std::string::npos)
         return boost::outcome_v2::success();
       return std::move(done).as_failure();
     }
