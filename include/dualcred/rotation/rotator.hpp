@@ -194,9 +194,9 @@ struct rotator_options {
 ///
 /// Each step reads the store, decides from the phase what is left to do, does it, and
 /// records it with a check-and-set write, so:
-/// - the order cannot go wrong: promote refuses a NEXT the backend does not accept yet,
-///   decommission refuses before verify, apply refuses while the old password is still in
-///   use;
+/// - the order cannot go wrong: which step may run in which phase is one table
+///   (`rule_for`); promote refuses a NEXT the backend does not accept yet, decommission
+///   refuses before verify, apply refuses while the old password is still in use;
 /// - every step is idempotent, and a rotation stopped between any two steps is finished by
 ///   running `run_all()` (or the next step) again;
 /// - two rotators racing cannot both promote: the loser gets `errc::conflict`.
@@ -204,13 +204,16 @@ struct rotator_options {
 /// The steps, for one backend's keys (`rotation_keys`):
 /// 1. `prepare`: a fresh NEXT from the OS CSPRNG, unless the store has one.
 /// 2. `apply`: wait for the fleet (if configured) to hold NEXT, then the backend accepts
-///    NEXT; phase `applied`.
+///    NEXT; phase `applied`. A NEXT whose password is CURRENT's or PREVIOUS's is refused
+///    (`failure_site::order`, naming the keys): it is no rotation, and decommission would
+///    revoke the password CURRENT logs in with.
 /// 3. `promote`: CURRENT := NEXT, PREVIOUS := the old CURRENT, NEXT := a fresh one (not yet
 ///    on the backend); phase `promoted`. Clients keep working throughout: the backend
 ///    accepts both the old and the new CURRENT, or (single role) clients fall back to NEXT.
 /// 4. `verify`: a login with the new CURRENT through the real connector; phase `verified`.
 /// 5. `decommission`: wait for the fleet (if configured), then the backend forgets
-///    PREVIOUS; phase `idle`. PREVIOUS stays in the store for a later rollback.
+///    PREVIOUS; phase `idle`. PREVIOUS stays in the store for a later rollback. Neither
+///    decommission nor rollback revokes a login that CURRENT or NEXT still holds.
 ///
 /// `rollback` puts PREVIOUS back as CURRENT (keeping the rolled-back one as NEXT while the
 /// backend is made to accept PREVIOUS, so clients never lose a working login), then, after
