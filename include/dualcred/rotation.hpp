@@ -2,12 +2,16 @@
 
 // The rotation runbook as code: prepare NEXT, apply it to the backend, promote it to
 // CURRENT, verify, decommission the old one, or roll back, each step idempotent and guarded
-// by check-and-set. This umbrella holds only the backend-agnostic parts; the backend admins
-// and the Vault store have headers of their own, each bringing its own dependency:
+// by check-and-set. This umbrella holds the backend-agnostic parts; it needs nlohmann_json
+// (the fleet check parses the instances' status JSON), as the `dualcred-vault` dependency
+// brings. The backend admins and the Vault store have headers of their own, each bringing
+// its own dependency:
 //
-//   dualcred/rotation/postgres_admin.hpp   libpq     pg_single_role_admin,
-//   pg_alternating_roles_admin dualcred/rotation/redis_admin.hpp      hiredis   redis_acl_admin
+// clang-format off
+//   dualcred/rotation/postgres_admin.hpp   libpq     pg_single_role_admin, pg_alternating_roles_admin
+//   dualcred/rotation/redis_admin.hpp      hiredis   redis_acl_admin
 //   dualcred/rotation/vault_store.hpp      JSON      vault_store<Http>
+// clang-format on
 #include "rotation/admin.hpp"
 #include "rotation/file_store.hpp"
 #include "rotation/fleet.hpp"
