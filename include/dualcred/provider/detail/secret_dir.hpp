@@ -36,8 +36,7 @@ inline constexpr std::string_view data_link_name = "..data";
          name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
 }
 
-// A key file's content as a value: one trailing newline (`\n` or `\r\n`) is the file's end
-// of line and is dropped; what is left must pass `value_defect`. Errors name `file`.
+// One trailing newline (`\n` or `\r\n`) is a key file's end of line, not its value's.
 [[nodiscard]] constexpr std::string_view strip_end_of_line(std::string_view raw) noexcept {
   if (raw.ends_with("\r\n"))
     raw.remove_suffix(2);
@@ -45,6 +44,8 @@ inline constexpr std::string_view data_link_name = "..data";
     raw.remove_suffix(1);
   return raw;
 }
+// A key file's content as a value: without its end of line, and passing `value_defect`.
+// Errors name `file`, never the content.
 [[nodiscard]] inline result<std::string_view> key_file_value(std::string_view raw,
                                                              const std::string& file) {
   raw = strip_end_of_line(raw);
@@ -80,11 +81,12 @@ inline result<std::vector<std::string>> list_dir(
   char buf[256];
   const ssize_t n = ::readlinkat(dir, data_link_name.data(), buf, sizeof buf);
   if (n < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    if (errno == EINVAL)
+    const int err = errno;
+    if (err == ENOENT) return std::optional<std::string>();
+    if (err == EINVAL)
       return fail(errc::malformed,
                   fmt::format("{}/{} is not a symbolic link", path, data_link_name));
-    return boost::outcome_v2::failure(file_errno_error(errno, path + "/..data", "read"));
+    return boost::outcome_v2::failure(file_errno_error(err, path + "/..data", "read"));
   }
   const std::string_view target(buf, static_cast<std::size_t>(n));
   if (static_cast<std::size_t>(n) >= sizeof buf || !valid_revision_name(target))
@@ -118,25 +120,19 @@ class secret_dir {
       out.live_path_ = path + "/" + *out.link_;
       out.live_ = unique_fd(::openat(out.dir_.get(), out.link_->c_str(),
                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      const int err = errno;
       // A dangling link reads as a directory without keys (the kubelet may be mid-swap).
-      if (out.live_.get() < 0 && (errno == ELOOP || errno == ENOTDIR))
+      if (out.live_.get() < 0 && (err == ELOOP || err == ENOTDIR))
         return fail(errc::malformed, fmt::format("{}/{} must point to a directory inside {}, "
                                                  "not to a symbolic link or a file",
                                                  path, data_link_name, path));
-      if (out.live_.get() < 0 && errno != ENOENT)
-        return boost::outcome_v2::failure(file_errno_error(errno, out.live_path_, "open"));
+      if (out.live_.get() < 0 && err != ENOENT)
+        return boost::outcome_v2::failure(file_errno_error(err, out.live_path_, "open"));
     } else {
       out.live_path_ = path;
     }
     return out;
   }
-
-  // The directory given, its descriptor and the revision directory `..data` names, if any.
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  [[nodiscard]] int fd() const noexcept { return dir_.get(); }
-  [[nodiscard]] const std::optional<std::string>& data_link() const noexcept { return link_; }
-  // Where the keys are: the revision directory, or the directory itself.
-  [[nodiscard]] const std::string& live_path() const noexcept { return live_path_; }
 
   // A key's value (see `key_file_value`); nullopt when the key has no file. A store reads
   // with `check_value` off: it refuses a bad value when it is written, naming the key, and
