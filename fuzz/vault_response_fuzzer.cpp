@@ -46,6 +46,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)detail::parse_lookup_self(doc.value(), "f");
     for (const int status : {400, 403, 404, 503})
       (void)detail::status_error(status, &doc.value(), "f");
+    // A secret taken from the input never survives into the quoted error text. (Without
+    // blanks, control bytes or '*': folding and the `***` marks could make new text equal
+    // to such a secret without it having been sent back.)
+    if (size >= 4) {
+      const std::string_view s = body.substr(0, 4 + static_cast<unsigned char>(body[0]) % 8);
+      bool plain = true;
+      for (const char c : s) plain = plain && static_cast<unsigned char>(c) > 0x20 && c != '*';
+      const std::string why = detail::error_messages(doc.value(), {&s, 1});
+      if (plain && why.find(s) != std::string::npos) __builtin_trap();
+    }
   }
 
   for (const int status : {200, 404}) {
@@ -57,5 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)store.read();
   (void)store.metadata();
   (void)store.write(kv2_values{}, 1);
+  kv2_values any;  // the input as a value: UTF-8 validation and the body builder
+  any.emplace("K", secret(body));
+  (void)store.write(any, std::nullopt);
   return 0;
 }
