@@ -15,7 +15,10 @@ namespace dualcred::rotation {
 /// - `s.write(data, expected)` returns `result<std::uint64_t>`: it replaces every key with
 ///   `data` only if the revision is still `expected` (else `errc::conflict`, nothing
 ///   written), atomically (a reader sees all of the old or all of the new), and returns the
-///   new revision, which is greater than `expected`.
+///   new revision, which is greater than `expected`. A value its provider would refuse on
+///   read (`dualcred::detail::value_defect`: a NUL, a line break, another control byte) is
+///   refused here instead (`errc::invalid_argument`, naming the key, never the value), and
+///   nothing is written.
 /// - `s.describe()` names the store for messages (`"file /run/app/db.env"`), no secrets.
 ///
 /// A provider reading the store (`store_provider`, or the Vault provider over a Vault store)
