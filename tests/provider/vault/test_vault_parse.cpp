@@ -2,6 +2,8 @@
 // scripted HTTP callable (no server): parsing, status mapping, request shape, and that no
 // detail ever holds the token or a value.
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -13,6 +15,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/vault.hpp>
 #include <dualcred/provider/vault/kv2_client.hpp>
+#include <dualcred_testing/temp_dir.hpp>
 
 TEST_SUITE_BEGIN("vault_parse");
 
@@ -532,6 +535,32 @@ TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refuse
   fine.emplace("DB_PASS_NEXT", secret(std::string(200 * 1024, 'p')));
   REQUIRE(client.write(fine, 1));
   CHECK(http.seen->requests.size() == 1);
+}
+
+// Issue 12, finding 6: the Vault token file was read with fopen, so a FIFO blocked load()
+// forever. It now goes through the one secret-file reader: regular files only.
+TEST_CASE("a Vault token file that is a FIFO, a directory or a device is refused at once") {
+  dualcred::testing::temp_dir dir("dualcred-vault-token");
+  const auto fifo = dir.path() / "token-fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  for (const std::string& path : {fifo.string(), dir.path().string(), std::string("/dev/null")}) {
+    CAPTURE(path);
+    auto cfg = config();
+    cfg.token = secret();
+    cfg.token_file = path;
+    vault_kv2_provider p(answering(200, read_body(seed)), cfg);
+    auto r = p.load();
+    REQUIRE_FALSE(r);
+    CHECK_MESSAGE(r.error().detail.find("Vault token") != std::string::npos, r.error().detail);
+  }
+  const auto file = dir.write("token", token + "\n", 0600);
+  auto cfg = config();
+  cfg.token = secret();
+  cfg.token_file = file;
+  scripted http = answering(200, read_body(seed));
+  vault_kv2_provider p(http, cfg);
+  REQUIRE(p.load());
+  CHECK(header_value(http.seen->requests.back().headers, "X-Vault-Token") == token);
 }
 
 // Regression: a huge lease overflowed steady_clock arithmetic (undefined behaviour), putting
