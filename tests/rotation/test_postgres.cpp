@@ -368,6 +368,19 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
       CHECK(state_of(path).phase == phase::idle);
     }
   }
+  SUBCASE("a password with a NUL byte is refused, not cut short") {
+    const credential cut{"victim", secret(std::string("before\0after", 12))};
+    for (const auto& e :
+         {pg_single_role_admin(admin_config()).accept(cut),
+          pg_alternating_roles_admin(admin_config(), "victim", "other").accept(cut)}) {
+      REQUIRE_FALSE(e);
+      CHECK(e.error().is(errc::invalid_argument));
+      CHECK(e.error().detail.find("NUL") != std::string::npos);
+      CHECK(e.error().detail.find("before") == std::string::npos);
+    }
+    CHECK(logs_in(before.current));
+    CHECK_FALSE(logs_in(credential{"victim", secret("before")}));
+  }
   SUBCASE("server unreachable") {
     pg_admin_config cfg = admin_config();
     const int port = testing::free_port();

@@ -145,6 +145,10 @@ class pg_admin_session {
       return check(res.get(), PGRES_COMMAND_OK, fmt::format("removing the password of '{}'", role),
                    {});
     }
+    // libpq takes C strings: a NUL would silently cut the password the role gets.
+    if (password->reveal().find('\0') != std::string_view::npos)
+      return fail(errc::invalid_argument,
+                  fmt::format("{}: the password for '{}' holds a NUL byte", where_, role));
     scrubbed_string plain;
     plain.s.assign(password->reveal());  // NUL-terminated for libpq; scrubbed on exit
     pq_string verifier(
