@@ -422,10 +422,8 @@ int main(int argc, char** argv) {
     config.value().token = std::move(token).value();
     config.value().token_file.clear();
   }
-  // As the Vault CLI: a CA bundle or a directory of CA certificates to trust for VAULT_ADDR.
-  curl_options tls;
-  if (const char* v = env("VAULT_CACERT")) tls.ca_file = v;
-  if (const char* v = env("VAULT_CAPATH")) tls.ca_path = v;
-  return with_backend(
-      vault_store<curl_transport>(curl_transport{std::move(tls)}, std::move(config).value()), s);
+  // As the Vault CLI: VAULT_CACERT / VAULT_CAPATH name the CAs to trust for VAULT_ADDR.
+  return with_backend(vault_store<curl_transport>(curl_transport{curl_options_from_vault_env()},
+                                                  std::move(config).value()),
+                      s);
 }
