@@ -192,7 +192,7 @@ void seed(rotation::file_store& store, dualcred::testing::postgres_server& pg,
   if (!pg_pw || !redis_pw) throw std::runtime_error("cannot generate the first passwords");
   pg.create_login_role("app", std::string(pg_pw.value().reveal()));
   redis.set_user("app", {std::string(redis_pw.value().reveal())});
-  rotation::values data;
+  dualcred::secret_map data;
   data.emplace("DB_USER", dualcred::secret("app"));
   data.emplace("DB_PASS_CURRENT", std::move(pg_pw).value());
   data.emplace("REDIS_USER", dualcred::secret("app"));

@@ -151,7 +151,7 @@ struct dying_store {
   file_store inner;
   int writes_left = 0;
   result<stored> read() { return inner.read(); }
-  result<std::uint64_t> write(const values& v, std::uint64_t expected) {
+  result<std::uint64_t> write(const secret_map& v, std::uint64_t expected) {
     if (writes_left-- == 0) return fail(errc::provider_unavailable, "killed before the write");
     return inner.write(v, expected);
   }
@@ -395,7 +395,7 @@ TEST_CASE("awkward user names and operator-seeded passwords: whole rotations and
     redis_fixture().set_user(user, {passwords[i]});
     REQUIRE(logs_in(seeded));
     const std::string path = dir / "app.env";
-    values v;
+    secret_map v;
     v.emplace("REDIS_USER", secret(user));
     v.emplace("REDIS_PASS_CURRENT", secret(passwords[i]));
     v.emplace("DB_PASS_CURRENT", secret("db-untouched"));
@@ -525,7 +525,7 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     dying_store stale{file_store(path), 100};
     const auto seen = file_store(path).read().value();
     REQUIRE(a.promote());
-    values mine = seen.data;
+    secret_map mine = seen.data;
     mine.insert_or_assign("REDIS_PASS_CURRENT", secret("would-clobber"));
     auto lost = stale.write(mine, seen.revision);
     REQUIRE_FALSE(lost);

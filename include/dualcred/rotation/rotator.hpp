@@ -466,7 +466,7 @@ class rotator {
 
   // Writes `snap.st` over the values read, guarded by the revision read.
   result<std::uint64_t> save(step s, snapshot& snap) {
-    values data = snap.raw.data;
+    secret_map data = snap.raw.data;
     store_state(data, keys_, snap.st);
     auto rev = store_.write(data, snap.raw.revision);
     if (!rev) return failed(s, failure_site::store, rev.error());

@@ -28,7 +28,7 @@ class vault_store {
     return stored{std::move(secret.values), secret.metadata.version};
   }
 
-  [[nodiscard]] result<std::uint64_t> write(const values& data, std::uint64_t expected) {
+  [[nodiscard]] result<std::uint64_t> write(const secret_map& data, std::uint64_t expected) {
     return kv_.write(data, expected);
   }
 
