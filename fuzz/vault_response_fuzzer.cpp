@@ -66,8 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   vault_kv2_client store(canned{200, body}, config());
   (void)store.read();
   (void)store.metadata();
-  (void)store.write(kv2_values{}, 1);
-  kv2_values any;  // the input as a value: UTF-8 validation and the body builder
+  (void)store.write(secret_map{}, 1);
+  secret_map any;  // the input as a value: UTF-8 validation and the body builder
   any.emplace("K", secret(body));
   (void)store.write(any, std::nullopt);
   return 0;

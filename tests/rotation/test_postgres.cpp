@@ -469,7 +469,7 @@ TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and
       const credential seeded{role, secret(passwords[i])};
       REQUIRE(logs_in(seeded));
       const std::string path = dir / "db.env";
-      values v;
+      secret_map v;
       v.emplace("DB_USER", secret(role));
       v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
       REQUIRE(file_store(path).write(v, 0));
@@ -501,7 +501,7 @@ TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and
                   ", " + server_t::quote_ident(b));
       const credential seeded{a, secret(passwords[i])};
       const std::string path = dir / "db.env";
-      values v;
+      secret_map v;
       v.emplace("DB_USER", secret(a));
       v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
       REQUIRE(file_store(path).write(v, 0));

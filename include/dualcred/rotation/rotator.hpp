@@ -223,7 +223,7 @@ struct rotator_options {
 template <class Store, class Admin>
 class rotator {
   static_assert(writable_store<Store>,
-                "dualcred: the Store must have read() -> result<stored>, write(const values&, "
+                "dualcred: the Store must have read() -> result<stored>, write(const secret_map&, "
                 "uint64_t) -> result<uint64_t> and describe()");
   static_assert(password_admin<Admin>,
                 "dualcred: the Admin must have next_user, accept, revoke, verify and describe");

@@ -16,12 +16,10 @@
 
 namespace dualcred::rotation {
 
-/// Every key of a store and its value, as read and written whole. The rotator changes only
-/// its own keys and writes the others back as it read them, so one secret can hold several
-/// backends' logins (`DB_*` and `REDIS_*`).
-using values = secret_map;
-
-/// A store's content and its revision, the token a check-and-set write must present.
+/// A store's content (every key, read and written whole: the rotator changes only its own
+/// keys and writes the others back as it read them, so one secret can hold several backends'
+/// logins, `DB_*` and `REDIS_*`) and its revision, the token a check-and-set write must
+/// present.
 struct stored {
   secret_map data;
   std::uint64_t revision = 0;

@@ -389,7 +389,7 @@ TEST_CASE("paths are percent-encoded segment by segment") {
 TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
   auto http = answering(200, read_data("kv2-write-ok.modern-captured.json"));
   vault_kv2_client store(http, config());
-  kv2_values values;
+  secret_map values;
   values.emplace("DB_PASS_CURRENT", secret("p\"w\\1"));
   values.emplace("DB_USER", secret("mutt"));
   auto v = store.write(values, 3);
@@ -431,7 +431,7 @@ TEST_CASE("store: write body, CAS conflict, and CAS refusals") {
 // Regression: Vault's error text was folded and cut to 300 characters before redaction, so a
 // value with repeated whitespace or a token past the cut survived in part.
 TEST_CASE("echoed secrets are redacted before the error text is folded and cut") {
-  kv2_values values;
+  secret_map values;
   values.emplace("DB_PASS_CURRENT", secret("two  spaces\tand a tab"));
   const std::string filler(285, 'x');
   vault_kv2_client folded(answering(400, R"({"errors":["bad value two  spaces\tand a tab"]})"),
@@ -510,7 +510,7 @@ TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refuse
   const std::string bad_bytes[] = {"pw-current\xff", "pw-current\xc0\xaf", "pw-current\xed\xa0\x80",
                                    "pw-current\xf4\x90\x80\x80", "pw-current\xe2\x82"};
   for (const auto& bad : bad_bytes) {
-    kv2_values values;
+    secret_map values;
     values.emplace("DB_USER", secret("mutt"));
     values.emplace("DB_PASS_NEXT", secret(bad));
     auto r = client.write(values, 1);
@@ -520,7 +520,7 @@ TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refuse
     CHECK(r.error().detail.find("UTF-8") != std::string::npos);
     no_secrets_in(r.error().detail);
   }
-  kv2_values long_values;
+  secret_map long_values;
   long_values.emplace("DB_USER", secret("mutt"));
   long_values.emplace("DB_PASS_NEXT", secret(std::string(std::size_t{1} << 20, 'p')));
   auto r = client.write(long_values, 1);
@@ -530,7 +530,7 @@ TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refuse
   CHECK(r.error().detail.find("pppp") == std::string::npos);
   CHECK(http.seen->requests.empty());
 
-  kv2_values fine;
+  secret_map fine;
   fine.emplace("DB_USER", secret("mütt ✓ 🙂"));
   fine.emplace("DB_PASS_NEXT", secret(std::string(200 * 1024, 'p')));
   REQUIRE(client.write(fine, 1));

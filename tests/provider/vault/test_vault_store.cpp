@@ -18,8 +18,8 @@ using kv2test::kv2_server;
 
 namespace {
 
-kv2_values values(std::initializer_list<std::pair<const char*, const char*>> kv) {
-  kv2_values out;
+secret_map values(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  secret_map out;
   for (const auto& [k, v] : kv) out.emplace(k, secret(v));
   return out;
 }

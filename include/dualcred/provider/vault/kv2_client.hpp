@@ -80,7 +80,7 @@ class vault_kv2_client {
   /// refuses the write (`invalid_argument`). A key or value that is not valid UTF-8, or a
   /// secret too large to read back within `max_response_bytes`, is refused before anything
   /// is sent (`invalid_argument`, naming the key).
-  [[nodiscard]] result<std::uint64_t> write(const kv2_values& values,
+  [[nodiscard]] result<std::uint64_t> write(const secret_map& values,
                                             std::optional<std::uint64_t> cas) {
     DUALCRED_TRY(url, api_path("data", {}));
     DUALCRED_TRY(writable(values));
@@ -119,7 +119,7 @@ class vault_kv2_client {
 
   // What Vault, or this client's next read, could not take back unchanged. Names keys,
   // never values.
-  result<void> writable(const kv2_values& values) const {
+  result<void> writable(const secret_map& values) const {
     const std::string what = source_ + " write";
     std::size_t total = 0;
     const std::string* largest = nullptr;
@@ -151,7 +151,7 @@ class vault_kv2_client {
 
   // The write's own check: the values just sent are redacted from any quoted error text.
   result<void> check_write(const http_response& resp, detail::scrubbed_json& doc,
-                           std::string_view what, const kv2_values& values) {
+                           std::string_view what, const secret_map& values) {
     std::vector<std::string_view> sent;
     if (resp.status != 200) {
       sent.reserve(values.size());

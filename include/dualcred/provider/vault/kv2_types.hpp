@@ -7,12 +7,9 @@
 #include <vector>
 
 #include "../../secret.hpp"
+#include "../secret_map.hpp"
 
 namespace dualcred {
-
-/// Every key of one KV v2 secret and its value. Values are secrets: the map never prints
-/// them and zeroes them when destroyed.
-using kv2_values = std::map<std::string, secret, std::less<>>;
 
 /// One version's bookkeeping, as Vault reports it.
 struct kv2_version {
@@ -41,7 +38,7 @@ enum class kv2_other_types {
 
 /// One version of a secret with its values (`GET /v1/{mount}/data/{path}[?version=N]`).
 struct kv2_secret {
-  kv2_values values;
+  secret_map values;
   kv2_version metadata;
   std::vector<std::string> other_types;  ///< keys whose value is not a string
 };

@@ -106,11 +106,11 @@ inline std::string json_object(
 }
 
 // A KV v2 write: `{"options":{"cas":N},"data":{...}}`, the options only with a CAS.
-inline std::string kv2_write_body(const kv2_values& values, std::optional<std::uint64_t> cas) {
+inline std::string kv2_write_body(const secret_map& values, std::optional<std::uint64_t> cas) {
   struct revealed {
-    const kv2_values& v;
+    const secret_map& v;
     struct iterator {
-      kv2_values::const_iterator it;
+      secret_map::const_iterator it;
       std::pair<std::string_view, std::string_view> operator*() const {
         return {it->first, it->second.reveal()};
       }
