@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang (-Dfuzzing=enabled) and runs each listed target for
-# FUZZ_SECONDS (default 12; about a minute for all). Seeds come from each target's corpus
-# directory; new inputs go to a temporary directory, so the repository is never written to.
+# Builds the libFuzzer targets with clang (-Dfuzzing=enabled) and runs each for FUZZ_SECONDS
+# (default 12 each). New inputs go to a temporary directory: the repository is never written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-12}
-# target:corpus (fuzz/corpus holds the Vault responses).
-targets=(
-  vault_response_fuzzer:fuzz/corpus
-  dotenv_fuzzer:fuzz/corpus_dotenv
-  secret_dir_value_fuzzer:fuzz/corpus_secret_dir_value
-  rotate_args_fuzzer:fuzz/corpus_rotate_args
-)
+# Every fuzz/NAME_fuzzer.cpp runs, seeded from fuzz/corpus_NAME: a new target cannot be left
+# out of CI by forgetting to list it.
+targets=()
+for src in fuzz/*_fuzzer.cpp; do
+  target=$(basename "$src" .cpp)
+  corpus=fuzz/corpus_${target%_fuzzer}
+  [[ -d $corpus ]] || { echo "fuzz: $target has no seed corpus $corpus" >&2; exit 1; }
+  targets+=("$target:$corpus")
+done
 if [ ! -f "$dir/build.ninja" ]; then
   CC=clang CXX=clang++ meson setup "$dir" -Dfuzzing=enabled -Dtests=disabled \
     -Dexamples=disabled -Dbenchmarks=disabled -Dlibpq=disabled -Dhiredis=disabled

@@ -63,17 +63,15 @@ namespace dualcred_rotate {
   if (dot != std::string_view::npos) {
     const std::string_view frac = text.substr(dot + 1);
     if (frac.empty()) return std::nullopt;
-    // Digits past the ninth are below a millisecond for every unit: checked, not counted.
-    std::int64_t num = 0;
-    std::int64_t den = 1;
-    for (const char c : frac) {
-      if (c < '0' || c > '9') return std::nullopt;
-      if (den < 1'000'000'000) {
-        num = num * 10 + (c - '0');
-        den *= 10;
-      }
+    // floor(unit_ms * 0.DIGITS), exactly, for any number of digits: long multiplication from
+    // the last digit, each step's floor carried into the next. Cutting the digits short
+    // instead rounds a value just above a whole millisecond down one too far.
+    std::int64_t carry = 0;
+    for (auto c = frac.rbegin(); c != frac.rend(); ++c) {
+      if (*c < '0' || *c > '9') return std::nullopt;
+      carry = ((*c - '0') * unit_ms + carry) / 10;
     }
-    ms += num * unit_ms / den;
+    ms += carry;
   }
   if (ms < min.count() || ms > max.count()) return std::nullopt;
   return std::chrono::milliseconds(ms);
