@@ -55,12 +55,7 @@ class dotenv_store {
       now = current.value().revision;
     else if (!current.error().is(errc::not_found))
       return std::move(current).as_failure();
-    if (now != expected)
-      return fail(errc::conflict,
-                  fmt::format("{}: the revision is {}, not {} (written by someone else since it "
-                              "was read)",
-                              describe(), now, expected));
-    DUALCRED_TRY(next, detail::next_revision(now, describe()));
+    DUALCRED_TRY(next, detail::next_revision(now, expected, describe()));
     DUALCRED_TRY(write_file(data, next));
     return next;
   }

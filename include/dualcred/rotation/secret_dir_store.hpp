@@ -60,12 +60,7 @@ class secret_dir_store {
     DUALCRED_TRY(live, dualcred::detail::read_data_link(dir.get(), path_));
     remove_leftovers(dir.get(), live);
     DUALCRED_TRY(current, read_unlocked());
-    if (current.revision != expected)
-      return fail(errc::conflict,
-                  fmt::format("{}: the revision is {}, not {} (written by someone else since it "
-                              "was read)",
-                              describe(), current.revision, expected));
-    DUALCRED_TRY(next, detail::next_revision(current.revision, describe()));
+    DUALCRED_TRY(next, detail::next_revision(current.revision, expected, describe()));
     DUALCRED_TRY(write_revision(dir.get(), live, data, next));
     return next;
   }

@@ -74,9 +74,15 @@ inline result<stored> take_revision(secret_map data, const file_store_options& o
   return out;
 }
 
-// The revision after `now`: a counter that cannot wrap, since a reader comparing versions
-// would take a wrapped one for an old one.
-inline result<std::uint64_t> next_revision(std::uint64_t now, std::string_view store) {
+// The check of a check-and-set write, then the revision to write: `now + 1`, a counter that
+// cannot wrap, since a reader comparing versions would take a wrapped one for an old one.
+inline result<std::uint64_t> next_revision(std::uint64_t now, std::uint64_t expected,
+                                           std::string_view store) {
+  if (now != expected)
+    return fail(errc::conflict,
+                fmt::format("{}: the revision is {}, not {} (written by someone else since it "
+                            "was read)",
+                            store, now, expected));
   if (now == std::numeric_limits<std::uint64_t>::max())
     return fail(
         errc::malformed,
