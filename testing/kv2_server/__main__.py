@@ -28,7 +28,8 @@ A test-only admin API under /_admin/ (no token) configures it and injects faults
   POST /_admin/seal        {"sealed": bool}
   POST /_admin/fault       {"kind": delay|status|garbage|drop|big|sealed, "path" (a prefix of
                             the request path, default all of /v1/), "method"?, "count" (-1:
-                            until cleared), "seconds" (delay), "status", "body", "bytes"}
+                            until cleared), "seconds" (delay), "status", "body", "bytes",
+                            "headers"? ({name: value} a request must carry to be hit)}
   DELETE /_admin/fault     clears every fault
   GET /_admin/stats        counters: requests by "METHOD /path", logins, renewals,
                            connections, requests without X-Vault-Request

@@ -15,7 +15,8 @@ class Faults:
             fault = None
             for f in state.faults:
                 if path.startswith(f.get("path", "/v1/")) and \
-                        f.get("method") in (None, self.command):
+                        f.get("method") in (None, self.command) and \
+                        all(self.headers.get(k) == v for k, v in (f.get("headers") or {}).items()):
                     fault = f
                     break
             if fault is None:
