@@ -88,6 +88,17 @@ inline error file_errno_error(int err, const std::string& path, std::string_view
 inline result<std::optional<secret>> read_secret_file_at(int dir_fd, const char* name,
                                                          const std::string& path,
                                                          const read_limits& limits) {
+  // Checked before opening too, so a device is never opened (opening one can act on it);
+  // the check on the opened descriptor below is the one that holds against a swap.
+  struct stat before {};
+  if (::fstatat(dir_fd, name, &before, limits.follow_symlink ? 0 : AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(before.st_mode))
+      return fail(errc::invalid_argument,
+                  fmt::format("{} is a symbolic link, which is not allowed here", path));
+    if (!S_ISREG(before.st_mode))
+      return fail(errc::invalid_argument,
+                  fmt::format("{} is not a regular file ({})", path, file_kind(before.st_mode)));
+  }
   const int flags =
       O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (limits.follow_symlink ? 0 : O_NOFOLLOW);
   const unique_fd file(::openat(dir_fd, name, flags));
