@@ -4,8 +4,10 @@
 // dependency).
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -13,6 +15,9 @@
 #include "../error.hpp"
 #include "../secret.hpp"
 #include "detail/pg_admin_session.hpp"
+#include "postgres/pgbouncer_auth_file.hpp"
+#include "postgres/pgbouncer_console.hpp"
+#include "postgres/standby.hpp"
 
 namespace dualcred::rotation {
 
@@ -26,6 +31,18 @@ struct pg_admin_config {
   pg::params clients;
   /// Bounds the admin's login.
   std::chrono::milliseconds admin_timeout{10'000};
+  /// Hot standbys of the primary (host, port; dbname and TLS as for `clients`). The admin
+  /// reaches each with `admin_conninfo` at that host and port. After every change on the
+  /// primary the step waits until each has replayed it; `verify` logs in on each.
+  std::vector<pg::params> standbys;
+  /// Bounds each wait for the standbys' replay (`errc::timeout`, `replay_timed_out()`).
+  std::chrono::milliseconds replay_timeout{60'000};
+  /// PgBouncers clients connect through: RELOADed after an auth_file change; `verify` logs
+  /// in through each.
+  std::vector<postgres::pgbouncer_endpoint> pgbouncers;
+  /// PgBouncer auth_files that hold the users' SCRAM verifiers (empty with auth_query). Only
+  /// with alternating roles: see `pg_single_role_admin`.
+  std::vector<std::string> pgbouncer_auth_files;
 };
 
 namespace detail {
@@ -34,9 +51,79 @@ inline std::string pg_where(const pg::params& p, std::string_view strategy) {
                      strategy);
 }
 
-inline result<void> pg_verify(const pg::params& p, const credential& cred) {
-  pg::connector connect(p);
+// A login and one query: through PgBouncer the login alone may ride a pooled server connection.
+inline result<void> pg_login_and_query(const pg::params& p, const credential& cred,
+                                       std::string_view where) {
+  DUALCRED_TRY(conn, pg::connector(p)(cred));
+  std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn.get(), "SELECT 1"), PQclear);
+  if (!res || PQresultStatus(res.get()) != PGRES_TUPLES_OK)
+    return fail(errc::backend_unavailable,
+                fmt::format("{}: logged in as '{}' but SELECT 1 failed: {}", where, cred.user,
+                            pg::one_line_message(PQerrorMessage(conn.get()))));
+  return boost::outcome_v2::success();
+}
+
+// The primary, then every standby and every PgBouncer.
+inline result<void> pg_verify(const pg_admin_config& c, const credential& cred) {
+  pg::connector connect(c.clients);
   DUALCRED_TRY(connect(cred));
+  for (const auto& s : c.standbys) {
+    DUALCRED_TRY(pg_login_and_query(s, cred, fmt::format("standby {}", postgres::where(s))));
+  }
+  for (const auto& b : c.pgbouncers) {
+    DUALCRED_TRY(pg_login_and_query(b.clients, cred, postgres::pgbouncer_where(b.clients)));
+  }
+  return boost::outcome_v2::success();
+}
+
+// One password change on every copy of it, in the order that keeps logins through PgBouncer
+// working. PgBouncer checks a client against its auth_file, then logs in to the server with
+// keys derived from that verifier; a server login that fails poisons the pool for
+// server_login_retry. So a verifier reaches PgBouncer only once the server (and every standby)
+// holds it, and leaves PgBouncer before the server drops it: PgBouncer then never accepts a
+// client it cannot log in for. Standbys and auth_files are checked before anything changes.
+// `password` null: the role's password is removed (and its auth_file line).
+inline result<void> pg_change(const pg_admin_config& c, const std::string& where,
+                              const std::string& role, const secret* password,
+                              bool& replay_timed_out) {
+  replay_timed_out = false;
+  const postgres::standby_check sc{c.admin_conninfo, c.admin_timeout, where};
+  for (const auto& s : c.standbys) {
+    DUALCRED_TRY(postgres::check_is_standby(sc, s));
+  }
+  for (const auto& f : c.pgbouncer_auth_files) {
+    DUALCRED_TRY(postgres::update_auth_file(f, {role, nullptr, /*dry_run=*/true}));
+  }
+  auto on_pgbouncers = [&](const secret* verifier) -> result<void> {
+    for (const auto& f : c.pgbouncer_auth_files) {
+      DUALCRED_TRY(postgres::update_auth_file(f, {role, verifier, false}));
+    }
+    if (!c.pgbouncer_auth_files.empty())
+      for (const auto& b : c.pgbouncers) {
+        DUALCRED_TRY(postgres::pgbouncer_command(b, "RELOAD"));
+      }
+    return boost::outcome_v2::success();
+  };
+  if (password == nullptr) {
+    DUALCRED_TRY(on_pgbouncers(nullptr));
+  }
+  secret verifier;
+  {
+    pg_admin_session s(c.admin_conninfo, c.admin_timeout, where);
+    DUALCRED_TRY(s.ready());
+    if (password != nullptr) {
+      DUALCRED_TRY(s.check_login_role(role));
+    }
+    DUALCRED_TRY(s.set_password(role, password, &verifier));
+    if (!c.standbys.empty()) {
+      DUALCRED_TRY(lsn, postgres::change_position(s, where));
+      DUALCRED_TRY(
+          postgres::wait_for_replay(sc, c.standbys, lsn, c.replay_timeout, &replay_timed_out));
+    }
+  }
+  if (password != nullptr) {
+    DUALCRED_TRY(on_pgbouncers(&verifier));
+  }
   return boost::outcome_v2::success();
 }
 }  // namespace detail
@@ -54,12 +141,27 @@ class pg_single_role_admin {
     return current_user;
   }
 
+  /// Refused with PgBouncer auth_files (`invalid_argument`): an auth_file holds one verifier
+  /// per user and PgBouncer logs in to the server with keys derived from it, so a single role
+  /// always has a moment when the server and PgBouncer hold different verifiers, and every
+  /// login through PgBouncer in it fails. Alternating roles (or PgBouncer's auth_query) have
+  /// no such moment.
   [[nodiscard]] result<void> accept(const credential& cred) const {
-    detail::pg_admin_session s(c_.admin_conninfo, c_.admin_timeout, describe());
-    DUALCRED_TRY(s.ready());
-    DUALCRED_TRY(s.check_login_role(cred.user));
-    return s.set_password(cred.user, &cred.password);
+    if (!c_.pgbouncer_auth_files.empty()) return fail(errc::invalid_argument, auth_file_refusal());
+    return detail::pg_change(c_, describe(), cred.user, &cred.password, replay_timed_out_);
   }
+
+  /// Why a single role cannot be rotated behind a PgBouncer auth_file.
+  [[nodiscard]] static std::string auth_file_refusal() {
+    return "the single-role strategy cannot be used with PgBouncer auth_files: an auth_file "
+           "holds one verifier per user and PgBouncer logs in to the server with it, so while "
+           "the server and the auth_file change one after the other, logins through PgBouncer "
+           "fail; use the alternating-roles strategy (--pg-strategy alternating), or PgBouncer's "
+           "auth_query instead of an auth_file";
+  }
+
+  /// Whether the last failure was a standby not replaying in time.
+  [[nodiscard]] bool replay_timed_out() const noexcept { return replay_timed_out_; }
 
   /// Nothing: the role's one password was replaced when the next one was accepted.
   [[nodiscard]] result<void> revoke(const credential&) const {
@@ -67,13 +169,14 @@ class pg_single_role_admin {
   }
 
   [[nodiscard]] result<void> verify(const credential& cred) const {
-    return detail::pg_verify(c_.clients, cred);
+    return detail::pg_verify(c_, cred);
   }
 
   [[nodiscard]] std::string describe() const { return detail::pg_where(c_.clients, "single role"); }
 
  private:
   pg_admin_config c_;
+  mutable bool replay_timed_out_ = false;
 };
 
 /// Two login roles (`role_a`, `role_b`) that are both members of one group role holding the
@@ -99,22 +202,20 @@ class pg_alternating_roles_admin {
 
   [[nodiscard]] result<void> accept(const credential& cred) const {
     DUALCRED_TRY(check_role(cred.user));
-    detail::pg_admin_session s(c_.admin_conninfo, c_.admin_timeout, describe());
-    DUALCRED_TRY(s.ready());
-    DUALCRED_TRY(s.check_login_role(cred.user));
-    return s.set_password(cred.user, &cred.password);
+    return detail::pg_change(c_, describe(), cred.user, &cred.password, replay_timed_out_);
   }
 
   /// `ALTER ROLE user PASSWORD NULL`: the role can no longer log in with a password.
   [[nodiscard]] result<void> revoke(const credential& cred) const {
     DUALCRED_TRY(check_role(cred.user));
-    detail::pg_admin_session s(c_.admin_conninfo, c_.admin_timeout, describe());
-    DUALCRED_TRY(s.ready());
-    return s.set_password(cred.user, nullptr);
+    return detail::pg_change(c_, describe(), cred.user, nullptr, replay_timed_out_);
   }
 
+  /// Whether the last failure was a standby not replaying in time.
+  [[nodiscard]] bool replay_timed_out() const noexcept { return replay_timed_out_; }
+
   [[nodiscard]] result<void> verify(const credential& cred) const {
-    return detail::pg_verify(c_.clients, cred);
+    return detail::pg_verify(c_, cred);
   }
 
   [[nodiscard]] std::string describe() const {
@@ -131,6 +232,7 @@ class pg_alternating_roles_admin {
   pg_admin_config c_;
   std::string a_;
   std::string b_;
+  mutable bool replay_timed_out_ = false;
 };
 
 }  // namespace dualcred::rotation

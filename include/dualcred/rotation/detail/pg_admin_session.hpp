@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -58,7 +59,9 @@ inline errc classify_admin_sqlstate(std::string_view code) noexcept {
 // redacted from every detail). Empty conninfo: libpq's environment (PGHOST, PGUSER, ...).
 class pg_admin_session {
  public:
-  pg_admin_session(const secret& conninfo, std::chrono::milliseconds timeout, std::string where)
+  // `host`/`port`, when set, override the conninfo's (the same admin on a standby).
+  pg_admin_session(const secret& conninfo, std::chrono::milliseconds timeout, std::string where,
+                   const std::string& host = {}, int port = 0)
       : where_(std::move(where)) {
     // libpq's parse errors quote the conninfo, password and all, and without a parse there
     // is no password to redact: a conninfo libpq cannot parse is refused before any connect,
@@ -67,7 +70,12 @@ class pg_admin_session {
     scrubbed_string info;
     info.s.assign(conninfo.reveal());
     const auto start = std::chrono::steady_clock::now();
-    conn_ = pg::connection(PQconnectStart(info.s.c_str()));
+    // The conninfo expanded as `dbname`, then the overrides: libpq keeps the last value given.
+    const std::string port_text = port > 0 ? std::to_string(port) : std::string();
+    const char* keys[] = {"dbname", "host", "port", nullptr};
+    const char* values[] = {info.s.c_str(), host.empty() ? nullptr : host.c_str(),
+                            port_text.empty() ? nullptr : port_text.c_str(), nullptr};
+    conn_ = pg::connection(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
     if (!conn_) {
       error_ = error(errc::backend_unavailable, fmt::format("{}: libpq is out of memory", where_));
       return;
@@ -134,7 +142,10 @@ class pg_admin_session {
 
   // `ALTER ROLE role PASSWORD <SCRAM verifier>`, the verifier computed here so the server
   // (and its statement log) never sees the password; `PASSWORD NULL` when `password` is null.
-  result<void> set_password(const std::string& role, const secret* password) {
+  // `verifier_out`, when given, receives the verifier the server got (for PgBouncer's
+  // auth_file, whose SCRAM pass-through needs the very same salt and keys).
+  result<void> set_password(const std::string& role, const secret* password,
+                            secret* verifier_out = nullptr) {
     pq_string ident(PQescapeIdentifier(conn_.get(), role.data(), role.size()));
     if (ident.p == nullptr) return statement_error("quoting the role name", {});
     scrubbed_string sql;
@@ -161,8 +172,21 @@ class pg_admin_session {
     sql.s.reserve(head.size() + std::strlen(ident.p) + mid.size() + std::strlen(literal.p));
     sql.s.append(head).append(ident.p).append(mid).append(literal.p);
     std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn_.get(), sql.s.c_str()), PQclear);
-    return check(res.get(), PGRES_COMMAND_OK, fmt::format("setting the password of '{}'", role),
-                 verifier.p);
+    DUALCRED_TRY(check(res.get(), PGRES_COMMAND_OK,
+                       fmt::format("setting the password of '{}'", role), verifier.p));
+    if (verifier_out != nullptr) *verifier_out = secret(std::string_view(verifier.p));
+    return boost::outcome_v2::success();
+  }
+
+  // One row of text values (NULL as ""), from a statement without parameters.
+  result<std::vector<std::string>> row(const char* sql, std::string_view what) {
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn_.get(), sql), PQclear);
+    DUALCRED_TRY(check(res.get(), PGRES_TUPLES_OK, what, {}));
+    std::vector<std::string> out;
+    if (PQntuples(res.get()) < 1)
+      return fail(errc::backend_unavailable, fmt::format("{}: {} returned no row", where_, what));
+    for (int c = 0; c < PQnfields(res.get()); ++c) out.emplace_back(PQgetvalue(res.get(), 0, c));
+    return out;
   }
 
  private:
