@@ -11,6 +11,8 @@
 #include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/try.hpp>
 
+#include "detail/audit_hooks.hpp"
+
 namespace dualcred {
 
 /// What went wrong, independent of the backend or store that said so.
@@ -128,8 +130,12 @@ struct error {
   std::string detail;
 
   error() = default;
-  error(std::error_code c, std::string d) : code(c), detail(std::move(d)) {}
-  error(errc c, std::string d) : code(make_error_code(c)), detail(std::move(d)) {}
+  error(std::error_code c, std::string d) : code(c), detail(std::move(d)) {
+    DUALCRED_AUDIT_ERROR_DETAIL(detail);
+  }
+  error(errc c, std::string d) : code(make_error_code(c)), detail(std::move(d)) {
+    DUALCRED_AUDIT_ERROR_DETAIL(detail);
+  }
 
   [[nodiscard]] bool is(errc e) const noexcept { return code == make_error_code(e); }
 };

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "detail/audit_hooks.hpp"
 #include "detail/secret_storage.hpp"
 #include "detail/secure_zero.hpp"
 
@@ -35,7 +36,7 @@ namespace dualcred {
 class secret {
  public:
   secret() noexcept = default;
-  explicit secret(std::string_view bytes) : bytes_(bytes) {}
+  explicit secret(std::string_view bytes) : bytes_(bytes) { DUALCRED_AUDIT_SECRET(bytes); }
   explicit secret(const char* bytes) : secret(std::string_view(bytes)) {}
   /// Takes the string's bytes and scrubs the string, so no stray copy is left behind.
   explicit secret(std::string&& bytes) : secret(std::string_view(bytes)) {

@@ -1,0 +1,26 @@
+#pragma once
+
+// The suite's secret-leak policy. Force-included into every test translation unit (before any
+// dualcred header), it routes dualcred's audit points here: every `secret` a test makes is
+// remembered, and every error detail the library or a test makes is searched for each of them.
+// The test runner fails the run when any detail held one (tests/support/doctest_main.cpp).
+// Very short secrets ("x", "p1") are left out: they occur in ordinary words.
+
+#include <cstddef>
+#include <string_view>
+
+namespace dualcred_testing {
+
+/// Secrets shorter than this are not searched for.
+inline constexpr std::size_t min_audited_secret = 5;
+
+void audit_secret(std::string_view bytes) noexcept;
+void audit_error_detail(std::string_view text) noexcept;
+/// Prints each leak found so far (the test case, and the detail with the secret masked) and
+/// returns how many there were.
+std::size_t report_leaks() noexcept;
+
+}  // namespace dualcred_testing
+
+#define DUALCRED_AUDIT_SECRET(bytes) ::dualcred_testing::audit_secret(bytes)
+#define DUALCRED_AUDIT_ERROR_DETAIL(text) ::dualcred_testing::audit_error_detail(text)
