@@ -31,7 +31,11 @@
 //
 //   dualcred_chaos --rotate PATH [--cycles N] [--seed S] [--results FILE]
 //                  [--restart-every K] [--kill-ratio R] [--fault-ratio R] [--clients N]
-//                  [--pause-ms MS] [--verbose]
+//                  [--pause-ms MS] [--plant-lost-password CYCLE] [--verbose]
+//
+// --plant-lost-password CYCLE checks the checker: after that cycle's rotation it gives Redis
+// and the idle PostgreSQL alternating role a password the store does not hold (no client
+// uses them), and the run passes only if exactly those 2 lost passwords are found.
 //
 // The cycle plan (which cycles kill, where in the run as a fraction of the expected run time,
 // which faults when, which restarts) comes from the seed, printed first, so a failing run
@@ -51,7 +55,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -105,6 +111,7 @@ struct config {
   double fault_ratio = 0.4;
   int clients = 4;
   int pause_ms = 2;
+  int plant_at = 0;
   bool verbose = false;
 };
 
@@ -307,6 +314,14 @@ struct findings {
   std::vector<std::string> problems;  // every failed check, lost passwords included
 };
 
+// Where the kills left the rotated login: the phase the store says, and how often the
+// backend was a step ahead of it (changed, but the store not yet written: the window a kill
+// must not lose a password in).
+struct kill_stats {
+  std::map<std::string, int> phases;
+  int backend_ahead = 0;
+};
+
 std::vector<dualcred::credential> store_credentials(const rot::rotation_state& st) {
   std::vector<dualcred::credential> out;
   out.push_back(st.current);
@@ -318,7 +333,8 @@ std::vector<dualcred::credential> store_credentials(const rot::rotation_state& s
 // The checks of one login. `settled`: a cycle just finished, so the phase must be idle,
 // CURRENT must log in and the decommissioned password must not; otherwise (after a kill)
 // only what must hold at every moment: nothing lost, and a phase `all` resumes from.
-void check_login(world& w, const login& l, bool settled, findings& f) {
+void check_login(world& w, const login& l, bool settled, findings& f,
+                 kill_stats* killed = nullptr) {
   auto raw = w.store.read();
   if (!raw) {
     f.problems.push_back(
@@ -341,6 +357,7 @@ void check_login(world& w, const login& l, bool settled, findings& f) {
         fmt::format("{}: phase {} after `all` succeeded", l.name, rot::to_string(st.phase)));
   const auto creds = store_credentials(st);
   std::string why;
+  bool ahead = false;
 
   if (l.k == kind::redis) {
     auto hashes = redis_hashes(w.redis, l.roles.front(), why);
@@ -357,6 +374,13 @@ void check_login(world& w, const login& l, bool settled, findings& f) {
             "{}: LOST: Redis accepts a password for '{}' that the store does not hold (phase {})",
             l.name, l.roles.front(), rot::to_string(st.phase)));
       }
+    // Applied but not recorded; decommissioned but not recorded.
+    if (st.phase == rot::phase::idle && st.next &&
+        hashes->contains(rot::detail::sha256_hex(st.next->password.reveal())))
+      ahead = true;
+    if (st.phase == rot::phase::verified && st.previous &&
+        !hashes->contains(rot::detail::sha256_hex(st.previous->password.reveal())))
+      ahead = true;
     if (settled && st.phase == rot::phase::idle &&
         *hashes != std::set<std::string>{rot::detail::sha256_hex(st.current.password.reveal())})
       f.problems.push_back(
@@ -377,6 +401,10 @@ void check_login(world& w, const login& l, bool settled, findings& f) {
     for (const auto& row : rows) {
       const std::string& role = row[0];
       const bool has_password = row[1] == "t";
+      // Decommissioned but not recorded (alternating: the old role lost its password).
+      if (!has_password && st.phase == rot::phase::verified && st.previous &&
+          st.previous->user == role && st.previous->user != st.current.user)
+        ahead = true;
       if (!has_password) continue;
       bool known = false;
       for (const auto& c : creds) {
@@ -388,6 +416,8 @@ void check_login(world& w, const login& l, bool settled, findings& f) {
         }
         if (*in_ok) {
           known = true;
+          // Applied but not recorded (the role takes NEXT while the store says idle).
+          if (st.phase == rot::phase::idle && st.next && c == *st.next) ahead = true;
           break;
         }
       }
@@ -404,6 +434,10 @@ void check_login(world& w, const login& l, bool settled, findings& f) {
     }
   }
 
+  if (killed != nullptr) {
+    ++killed->phases[std::string(rot::to_string(st.phase))];
+    if (ahead) ++killed->backend_ahead;
+  }
   if (!settled) return;
   const auto current_ok = logs_in(w, l, st.current, why);
   if (!current_ok || !*current_ok)
@@ -416,6 +450,18 @@ void check_login(world& w, const login& l, bool settled, findings& f) {
           fmt::format("{}: the decommissioned PREVIOUS ('{}') {}", l.name, st.previous->user,
                       previous_ok ? "still logs in" : "cannot be checked: " + why));
   }
+}
+
+// The checker's own check: passwords the store does not hold, where no client logs in.
+constexpr int planted_losses = 2;
+void plant_lost_passwords(world& w) {
+  w.redis.must({"ACL", "SETUSER", "chaos", ">" + dt::random_token(32)});
+  auto raw = w.store.read();
+  if (!raw) throw std::runtime_error("cannot read the store: " + raw.error().detail);
+  auto st = rot::parse_state(raw.value().data, rot::rotation_keys::for_prefix("DBALT"), "store");
+  if (!st) throw std::runtime_error("cannot parse the store: " + st.error().detail);
+  w.pg.set_password(st.value().current.user == "chaos_a" ? "chaos_b" : "chaos_a",
+                    dt::random_token(32));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -492,6 +538,7 @@ struct totals {
   int faults[4] = {0, 0, 0, 0};
   std::vector<window> windows;
   findings found;
+  kill_stats after_kill;
 };
 
 bool parse_args(int argc, char** argv, config& c) {
@@ -530,11 +577,16 @@ bool parse_args(int argc, char** argv, config& c) {
         c.clients = static_cast<int>(n);
       else if (a == "--pause-ms")
         c.pause_ms = static_cast<int>(n);
+      else if (a == "--plant-lost-password")
+        c.plant_at = static_cast<int>(n);
       else
         return false;
     }
   }
-  return !c.rotate_tool.empty();
+  if (c.rotate_tool.empty()) return false;
+  // The rotator runs in a scratch directory: a relative path would name nothing there.
+  c.rotate_tool = std::filesystem::absolute(c.rotate_tool).string();
+  return true;
 }
 
 std::string utc_now() {
@@ -571,7 +623,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr,
                "usage: {} --rotate PATH [--cycles N] [--seed S] [--results FILE] "
                "[--restart-every K] [--kill-ratio R] [--fault-ratio R] [--clients N] "
-               "[--pause-ms MS] [--verbose]\n  (DUALCRED_CHAOS_CYCLES and DUALCRED_ROTATE_TOOL "
+               "[--pause-ms MS] [--plant-lost-password CYCLE] [--verbose]\n  "
+               "(DUALCRED_CHAOS_CYCLES and DUALCRED_ROTATE_TOOL "
                "give --cycles and --rotate)\n",
                argv[0]);
     return 2;
@@ -787,7 +840,8 @@ int main(int argc, char** argv) {
           ++tot.kills;
           killed_this_cycle = true;
           if (cfg.verbose) fmt::print("  cycle {}: killed {} after {:.0f} ms\n", c, l.name, run_ms);
-          for (auto& each : logins) check_login(w, each, false, tot.found);
+          for (auto& each : logins)
+            check_login(w, each, false, tot.found, &each == &l ? &tot.after_kill : nullptr);
           continue;
         }
         const int code = proc.wait();
@@ -808,6 +862,7 @@ int main(int argc, char** argv) {
         tick_fault();
         std::this_thread::sleep_for(2ms);
       }
+      if (c == cfg.plant_at) plant_lost_passwords(w);
       for (auto& each : logins) check_login(w, each, true, tot.found);
       ++tot.cycles;
 
@@ -842,13 +897,27 @@ int main(int argc, char** argv) {
       for (const auto& d : t->details) fmt::print("chaos: {}\n", d);
     for (const auto& p : tot.found.problems) fmt::print("chaos: {}\n", p);
 
+    std::string kill_phases;
+    for (const auto& [phase, n] : tot.after_kill.phases)
+      kill_phases += fmt::format("{}{} {}", kill_phases.empty() ? "" : ", ", phase, n);
+    if (kill_phases.empty()) kill_phases = "none";
+    fmt::print(
+        "chaos: phases the kills left: {}; the backend was a step ahead of the store after "
+        "{} kills\n",
+        kill_phases, tot.after_kill.backend_ahead);
     const auto pg_w = stats_for(tot.windows, "postgres");
     const auto redis_w = stats_for(tot.windows, "redis");
     const std::string summary = fmt::format(
         "chaos: cycles={} kills={} restarts={} connects={} ok, {} auth failures, {} connection "
         "errors (restart windows only), lost passwords={}",
         tot.cycles, tot.kills, tot.restarts, connects, auth, in_window, tot.found.lost);
-    const bool passed = auth == 0 && stray == 0 && tot.found.problems.empty();
+    const bool passed =
+        auth == 0 && stray == 0 &&
+        (cfg.plant_at > 0 && cfg.plant_at <= tot.cycles ? tot.found.lost == planted_losses
+                                                        : tot.found.problems.empty());
+    if (cfg.plant_at > 0)
+      fmt::print("chaos: planted {} lost passwords in cycle {}; found {}\n", planted_losses,
+                 cfg.plant_at, tot.found.lost);
     fmt::print(
         "chaos: {} of {} cycles had a kill ({:.0f}%); {} rotator runs; faults 503={} "
         "sealed={} timeout={} drop={}; client reloads {} ok, {} failed; {} fallbacks\n",
@@ -882,6 +951,9 @@ int main(int argc, char** argv) {
           << " cycles ("
           << fmt::format("{:.0f}", 100.0 * tot.killed_cycles / std::max(1, tot.cycles)) << "%) |\n"
           << "| rotator runs | " << tot.rotator_runs << " |\n"
+          << "| phases the kills left the store in | " << kill_phases << " |\n"
+          << "| kills that left the backend a step ahead of the store | "
+          << tot.after_kill.backend_ahead << " |\n"
           << "| backend restarts | " << tot.restarts << " (every " << cfg.restart_every
           << " cycles, Redis then PostgreSQL) |\n"
           << "| client threads | " << cfg.clients << " per login, 3 logins |\n"
