@@ -17,6 +17,7 @@ enum exit_code : int {
   exit_verify = 7,         // the new CURRENT could not log in
   exit_fleet = 8,          // instances did not report the new version in time
   exit_order = 9,          // the step does not fit where the rotation stands
+  exit_stuck = 11,         // status --stuck-after: a rotation sat in a non-idle phase too long
 };
 
 }  // namespace dualcred_rotate

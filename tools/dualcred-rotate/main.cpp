@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@
 #include <dualcred/rotation/vault_store.hpp>
 
 #include "args.hpp"
+#include "day2.hpp"
 #include "exit_codes.hpp"
 #include "secret_inputs.hpp"
 
@@ -38,6 +40,7 @@ namespace {
 
 constexpr std::string_view usage = R"(usage: dualcred-rotate [options] STEP
   STEP: prepare | apply | promote | verify | decommission | rollback | all | status
+        | init | due (see Day-2 commands below)
     prepare       write a fresh NEXT to the store
     apply         make the backend accept NEXT (CURRENT still works)
     promote       NEXT becomes CURRENT in the store, the old CURRENT becomes PREVIOUS
@@ -102,7 +105,9 @@ Exit codes:
   4 check-and-set conflict (another rotator wrote the store; run again)
   5 backend unreachable   6 backend refused the admin (login, privilege, missing user)
   7 the new credential could not log in   8 instances did not report the new version in time
-  9 the step does not fit the rotation's phase (or NEXT/PREVIOUS is missing)
+  9 the step does not fit the rotation's phase (or NEXT/PREVIOUS is missing), or init
+    found keys that conflict (named; nothing written)
+  11 status --stuck-after: a rotation has sat in a phase other than idle too long
 )";
 
 constexpr std::int64_t max_port = 65535;
@@ -123,6 +128,7 @@ struct settings {
   milliseconds fleet_timeout{60'000}, settle{0};
   std::size_t password_length = 32;
   std::string command;
+  day2_settings day2;
 };
 
 const char* env(const char* name) {
@@ -185,9 +191,11 @@ int exit_for(const error& e, failure_site site) {
 }
 
 template <class Store, class Admin>
-int run(Store store, Admin admin, const settings& s) {
+int run(Store store, Admin admin, const settings& s,
+        std::function<result<void>(const std::string&)> create_user = {}) {
   rotator_options o;
   o.password_length = s.password_length;
+  o.policy = s.day2.policy;
   o.settle = s.settle;
   o.on_progress = [](std::string_view line) { fmt::print("dualcred-rotate: {}\n", line); };
   if (!s.instances.empty())
@@ -196,6 +204,8 @@ int run(Store store, Admin admin, const settings& s) {
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 
+  if (const auto code = run_day2(r, s.day2, s.command, s.prefix, std::move(create_user), exit_for))
+    return *code;
   if (s.command == "status") {
     auto st = r.state();
     if (!st) return failed(st.error().detail, exit_for(st.error(), r.last_failure()));
@@ -240,7 +250,11 @@ int with_backend(Store store, const settings& s) {
       password = secret(pw);
     }
     credential admin{s.redis_admin_user, std::move(password)};
-    return run(std::move(store), redis_acl_admin(p, std::move(admin), {s.redis_acl_save}), s);
+    auto create = day2_redis_creator(p, admin, s.day2);
+    redis_admin_options ro;
+    ro.acl_save = s.redis_acl_save;
+    return run(std::move(store), redis_acl_admin(p, std::move(admin), std::move(ro)), s,
+               std::move(create));
   }
 
   pg_admin_config c;
@@ -265,15 +279,16 @@ int with_backend(Store store, const settings& s) {
   c.clients.dbname = s.pg_dbname;
   c.clients.sslmode = s.pg_sslmode;
   c.clients.sslrootcert = s.pg_sslrootcert;
+  auto create = day2_pg_creator(c, s.day2);
   if (s.pg_strategy == "single")
-    return run(std::move(store), pg_single_role_admin(std::move(c)), s);
+    return run(std::move(store), pg_single_role_admin(std::move(c)), s, std::move(create));
   const auto comma = s.pg_roles.find(',');
   if (comma == std::string::npos || comma == 0 || comma + 1 == s.pg_roles.size())
     return usage_error("--pg-strategy alternating needs --pg-roles ROLE_A,ROLE_B");
   return run(std::move(store),
              pg_alternating_roles_admin(std::move(c), s.pg_roles.substr(0, comma),
                                         s.pg_roles.substr(comma + 1)),
-             s);
+             s, std::move(create));
 }
 
 // Reads argv into `s`; a usage error's exit code, or nullopt to go on.
@@ -281,7 +296,7 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
     if (a == "-h" || a == "--help") {
-      fmt::print("{}", usage);
+      fmt::print("{}\n{}", usage, day2_usage);
       return exit_ok;
     }
     if (!a.starts_with("--")) {
@@ -297,6 +312,7 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
       s.redis_acl_save = true;
       continue;
     }
+    if (day2_switch(a, s.day2)) continue;
     if (i + 1 >= args.size()) return usage_error(fmt::format("{} needs a value", a));
     const std::string_view v = args[++i];
     if (a == "--store")
@@ -369,6 +385,8 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
       const auto d = parse_duration(v, milliseconds(1), max_fleet_timeout);
       if (!d) return usage_error("--fleet-timeout wants a duration, 1ms to 1d (e.g. 0.5, 60s, 5m)");
       s.fleet_timeout = *d;
+    } else if (const int taken = day2_option(a, v, s.day2); taken >= 0) {
+      if (taken != 0) return taken;
     } else {
       return usage_error(fmt::format("unknown option {}", a));
     }

@@ -171,8 +171,15 @@ struct step_report {
 };
 
 struct rotator_options {
-  /// Length of generated passwords (see `generate_password`).
+  /// Length of generated passwords (see `generate_password`), when neither `policy` nor the
+  /// store names a policy.
   std::size_t password_length = 32;
+  /// The password policy of generated passwords. When set, it is also written to the store
+  /// (`rotation_keys::policy`) with every change, so later rotators use it; when unset, the
+  /// store's policy applies, else letters and digits of `password_length`.
+  std::optional<password_policy> policy;
+  /// The time, for `DB_ROTATED_AT`, `DB_PHASE_SINCE` and `due`; tests set their own.
+  std::function<std::chrono::system_clock::time_point()> clock;
   /// When set, apply waits until every instance reports the store revision that holds NEXT
   /// before the backend switches to it, and decommission (and the end of a rollback) until
   /// every instance reports the revision that holds the new CURRENT before the old password
@@ -188,6 +195,46 @@ struct rotator_options {
   std::chrono::milliseconds settle{0};
   /// Told one line per step (and while waiting for the fleet). Never holds a secret.
   std::function<void(std::string_view line)> on_progress;
+};
+
+/// What `rotator::init` provisions with.
+struct init_request {
+  /// The login role or ACL user; empty: the store's user key, else the keys' default user.
+  std::string user;
+  /// The password the backend holds now for `user`: checked with a login, then stored.
+  std::optional<secret> current;
+  /// Without `current`: make CURRENT and apply it to the backend (then log in with it).
+  bool generate = false;
+  /// With `generate`: creates the user (and NEXT's, when the admin alternates two) before
+  /// its password is set; called for each, it must succeed when the user exists.
+  std::function<result<void>(const std::string& user)> create_user;
+};
+
+struct init_report {
+  bool changed = false;  ///< false: consistent keys were there already
+  std::uint64_t revision = 0;
+  std::string summary;
+};
+
+/// What `rotator::due` did.
+enum class due_action { nothing, rotated, finished };
+
+[[nodiscard]] constexpr std::string_view to_string(due_action a) noexcept {
+  switch (a) {
+    case due_action::nothing:
+      return "nothing";
+    case due_action::rotated:
+      return "rotated";
+    case due_action::finished:
+      return "finished";
+  }
+  return "nothing";
+}
+
+struct due_report {
+  due_action what = due_action::nothing;
+  std::vector<step_report> steps;
+  std::string summary;
 };
 
 /// The rotation runbook as code, over a `writable_store` and a `password_admin`.
@@ -250,7 +297,7 @@ class rotator {
     if (st.next)
       return unchanged(
           s, st, fmt::format("NEXT for '{}' is already in {}", st.next->user, store_.describe()));
-    DUALCRED_TRY(next, fresh_next(s, st.current.user));
+    DUALCRED_TRY(next, fresh_next(s, st.current.user, st));
     st.next = std::move(next);
     DUALCRED_TRY(rev, save(s, snap));
     return changed(
@@ -303,11 +350,12 @@ class rotator {
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
     credential promoted = std::move(*st.next);
-    DUALCRED_TRY(next, fresh_next(s, promoted.user));
+    DUALCRED_TRY(next, fresh_next(s, promoted.user, st));
     st.previous = std::move(st.current);
     st.current = std::move(promoted);
     st.next = std::move(next);
     st.phase = phase::promoted;
+    st.rotated_at = now();
     DUALCRED_TRY(rev, save(s, snap));
     return changed(s, st, rev,
                    fmt::format("CURRENT is now the old NEXT ('{}'), PREVIOUS ('{}') kept for "
@@ -431,6 +479,152 @@ class rotator {
     return reports;
   }
 
+  /// Creates this prefix's keys in the store (see `init_request`): create-only on an empty
+  /// or missing store (revision 0), else a check-and-set write that adds the keys and keeps
+  /// every other key. Idempotent: keys already there and consistent (CURRENT logs in while
+  /// idle; the user and a CURRENT given match) are left as they are, `changed == false`.
+  /// Keys that conflict (some present, some missing; a CURRENT the backend refuses; a user
+  /// or CURRENT other than the one given) are `failure_site::order`, `invalid_argument`,
+  /// naming the keys, and nothing is written. With `generate`, the backend gets CURRENT
+  /// before the store is written: a failed write leaves a password no store holds, and the
+  /// error says to run init again.
+  [[nodiscard]] result<init_report> init(const init_request& req) {
+    constexpr step s = step::prepare;
+    last_failure_ = failure_site::none;
+    stored raw;
+    if (auto read = store_.read()) {
+      raw = std::move(read).value();
+    } else if (!read.error().is(errc::not_found)) {
+      return failed(s, failure_site::store, read.error());
+    }
+    const std::string source = store_.describe();
+    const auto has = [&](const std::string& key) { return !key.empty() && raw.data.contains(key); };
+    const bool has_current = has(keys_.names.current), has_next = has(keys_.names.next);
+    if (has_current || has_next) return init_existing(req, raw, has_current && has_next);
+    for (const std::string* k :
+         {&keys_.previous, &keys_.user_previous, &keys_.names.user_next, &keys_.phase})
+      if (has(*k))
+        return init_conflict(fmt::format("{} holds {} but neither {} nor {}", source, *k,
+                                         keys_.names.current, keys_.names.next));
+
+    // A new login: its user, CURRENT (given and checked, or made and applied), a fresh NEXT.
+    std::string user = req.user;
+    if (const auto it = raw.data.find(keys_.names.user); user.empty() && it != raw.data.end())
+      user = std::string(it->second.reveal());
+    else if (it != raw.data.end() && it->second.reveal() != user)
+      return init_conflict(
+          fmt::format("{} in {} names another user than --user", keys_.names.user, source));
+    if (user.empty()) user = keys_.names.default_user;
+    if (user.empty())
+      return out_of_order(
+          s, errc::invalid_argument,
+          fmt::format("init needs the user ({} is not in {})", keys_.names.user, source));
+    rotation_state st;
+    st.current.user = user;
+    if (opts_.policy) st.policy = opts_.policy;
+    if (req.current) {
+      if (req.generate || static_cast<bool>(req.create_user))
+        return out_of_order(s, errc::invalid_argument,
+                            "init takes a CURRENT or generates one, not both");
+      st.current.password = secret(req.current->reveal());
+      if (auto ok = admin_.verify(st.current); !ok) {
+        if (is_auth_failure(ok.error()))
+          return init_conflict(fmt::format("{} refuses the CURRENT given for '{}' (as {})",
+                                           admin_.describe(), user, keys_.names.current));
+        return failed(s, failure_site::verify, ok.error());
+      }
+    } else if (req.generate) {
+      DUALCRED_TRY(pw, generated(s, st));
+      st.current.password = std::move(pw);
+      if (req.create_user) {
+        DUALCRED_TRY(other, admin_step(s, admin_.next_user(user)));
+        DUALCRED_TRY(admin_step(s, req.create_user(user)));
+        if (other != user) {
+          DUALCRED_TRY(admin_step(s, req.create_user(other)));
+        }
+      }
+      DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
+      if (auto ok = admin_.verify(st.current); !ok)
+        return failed(s, failure_site::verify, ok.error());
+    } else {
+      return out_of_order(s, errc::invalid_argument,
+                          "init needs the present password (DUALCRED_CURRENT_PASSWORD or "
+                          "--current-file) or --generate");
+    }
+    DUALCRED_TRY(next, fresh_next(s, user, st));
+    st.next = std::move(next);
+    st.rotated_at = now();
+    st.phase_since = st.rotated_at;
+    store_state(raw.data, keys_, st);
+    auto rev = store_.write(raw.data, raw.revision);
+    if (!rev) {
+      error e = rev.error();
+      if (req.generate)
+        e.detail += fmt::format(
+            "; {} now holds a password that is in no store: run init "
+            "--generate again",
+            admin_.describe());
+      return failed(s, failure_site::store, e);
+    }
+    return init_report{true, rev.value(),
+                       fmt::format("wrote {}, {} and {} for '{}' to {}", keys_.names.current,
+                                   keys_.names.next, keys_.rotated_at, user, source)};
+  }
+
+  /// A whole rotation when CURRENT is older than `max_age` (or its age is unknown), the rest
+  /// of an interrupted one (a rollback included) whatever its age, otherwise nothing.
+  [[nodiscard]] result<due_report> due(std::chrono::seconds max_age) {
+    DUALCRED_TRY(snap, load(step::prepare));
+    const rotation_state& st = snap.st;
+    due_report out;
+    if (st.phase == phase::rolling_back) {
+      DUALCRED_TRY(r, rollback());
+      out.what = due_action::finished;
+      out.steps.push_back(std::move(r));
+      out.summary = "finished the interrupted rollback";
+      return out;
+    }
+    if (st.phase != phase::idle) {
+      DUALCRED_TRY(steps, run_all());
+      out.what = due_action::finished;
+      out.steps = std::move(steps);
+      out.summary = fmt::format("finished the interrupted rotation (it was {})", st.phase);
+      return out;
+    }
+    const auto t = now();
+    if (st.rotated_at && t - *st.rotated_at < max_age) {
+      out.what = due_action::nothing;
+      out.summary = fmt::format(
+          "not due: CURRENT was promoted at {} ({} s ago), the max age is {} s; next at {}",
+          format_rfc3339(*st.rotated_at), (t - *st.rotated_at).count(), max_age.count(),
+          format_rfc3339(*st.rotated_at + max_age));
+      return out;
+    }
+    const std::string why =
+        st.rotated_at ? fmt::format("CURRENT is {} s old, the max age {} s",
+                                    (t - *st.rotated_at).count(), max_age.count())
+                      : fmt::format("{} is not set, so CURRENT's age is unknown", keys_.rotated_at);
+    DUALCRED_TRY(steps, run_all());
+    out.what = due_action::rotated;
+    out.steps = std::move(steps);
+    out.summary = fmt::format("rotated: {}", why);
+    return out;
+  }
+
+  /// The time by `rotator_options::clock`, whole seconds.
+  [[nodiscard]] timestamp now() const {
+    return std::chrono::floor<std::chrono::seconds>(opts_.clock ? opts_.clock()
+                                                                : std::chrono::system_clock::now());
+  }
+
+  /// The policy generated passwords follow: the options', else the store's, else the
+  /// default of `password_length`.
+  [[nodiscard]] password_policy policy_for(const rotation_state& st) const {
+    if (opts_.policy) return *opts_.policy;
+    if (st.policy) return *st.policy;
+    return password_policy::defaults(opts_.password_length);
+  }
+
   [[nodiscard]] Store& store() noexcept { return store_; }
   [[nodiscard]] Admin& admin() noexcept { return admin_; }
   [[nodiscard]] const rotation_keys& keys() const noexcept { return keys_; }
@@ -443,6 +637,50 @@ class rotator {
     stored raw;
     rotation_state st;
   };
+
+  result<secret> generated(step s, const rotation_state& st) {
+    auto pw = generate_password(policy_for(st));
+    if (!pw) return failed(s, failure_site::store, pw.error());
+    return std::move(pw).value();
+  }
+
+  // Keys already there: consistent ones are success without a change, the rest a conflict.
+  result<init_report> init_existing(const init_request& req, const stored& raw, bool both) {
+    const std::string source = store_.describe();
+    if (!both)
+      return init_conflict(fmt::format(
+          "{} holds {} but not {}: half the keys are there; complete or remove them", source,
+          raw.data.contains(keys_.names.current) ? keys_.names.current : keys_.names.next,
+          raw.data.contains(keys_.names.current) ? keys_.names.next : keys_.names.current));
+    auto parsed = parse_state(raw.data, keys_, source);
+    if (!parsed) return failed(step::prepare, failure_site::store, parsed.error());
+    const rotation_state& st = parsed.value();
+    if (!req.user.empty() && req.user != st.current.user)
+      return init_conflict(fmt::format("{} in {} names '{}', not the --user given",
+                                       keys_.names.user, source, st.current.user));
+    if (req.current && !(st.current.password == *req.current))
+      return init_conflict(
+          fmt::format("{} in {} differs from the CURRENT given", keys_.names.current, source));
+    if (st.phase == phase::idle) {
+      if (auto ok = admin_.verify(st.current); !ok) {
+        if (is_auth_failure(ok.error()))
+          return init_conflict(fmt::format("{} refuses {} of {} for '{}'", admin_.describe(),
+                                           keys_.names.current, source, st.current.user));
+        return failed(step::prepare, failure_site::verify, ok.error());
+      }
+    }
+    return init_report{
+        false, raw.revision,
+        fmt::format("{} already holds {} and {} for '{}' (phase {}): nothing "
+                    "to do",
+                    source, keys_.names.current, keys_.names.next, st.current.user, st.phase)};
+  }
+
+  boost::outcome_v2::failure_type<error> init_conflict(std::string why) {
+    // Not errc::conflict: that is a lost check-and-set race, which running again fixes.
+    return out_of_order(step::prepare, errc::invalid_argument,
+                        std::move(why) + "; nothing written");
+  }
 
   result<snapshot> load(step s) {
     last_failure_ = failure_site::none;
@@ -466,6 +704,7 @@ class rotator {
 
   // Writes `snap.st` over the values read, guarded by the revision read.
   result<std::uint64_t> save(step s, snapshot& snap) {
+    stamp(snap);
     secret_map data = snap.raw.data;
     store_state(data, keys_, snap.st);
     auto rev = store_.write(data, snap.raw.revision);
@@ -476,9 +715,17 @@ class rotator {
     return rev.value();
   }
 
-  result<credential> fresh_next(step s, const std::string& current_user) {
+  // The phase's start when it changes, and the policy given, on every write.
+  void stamp(snapshot& snap) {
+    const auto old = parse_state(snap.raw.data, keys_, {});
+    if (!old || old.value().phase != snap.st.phase || !snap.st.phase_since)
+      snap.st.phase_since = now();
+    if (opts_.policy) snap.st.policy = opts_.policy;
+  }
+
+  result<credential> fresh_next(step s, const std::string& current_user, const rotation_state& st) {
     DUALCRED_TRY(user, admin_step(s, admin_.next_user(current_user)));
-    auto pw = generate_password(opts_.password_length);
+    auto pw = generate_password(policy_for(st));
     if (!pw) return failed(s, failure_site::store, pw.error());
     return credential{std::move(user), std::move(pw).value()};
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,8 +14,70 @@
 #include "../provider/key_names.hpp"
 #include "../provider/secret_map.hpp"
 #include "../secret.hpp"
+#include "password.hpp"
 
 namespace dualcred::rotation {
+
+/// Times in the store: whole seconds, UTC.
+using timestamp = std::chrono::sys_seconds;
+
+/// `t` as RFC 3339 UTC: `2026-12-01T11:05:27Z`.
+[[nodiscard]] inline std::string format_rfc3339(timestamp t) {
+  const auto day = std::chrono::floor<std::chrono::days>(t);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss hms{t - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+}
+
+/// An RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS`, optional fraction (dropped), then `Z` or
+/// `+HH:MM`/`-HH:MM`); nullopt when it is not one or names no real date.
+[[nodiscard]] inline std::optional<timestamp> parse_rfc3339(std::string_view s) {
+  auto num = [&](std::size_t at, std::size_t len) -> std::optional<int> {
+    if (at + len > s.size()) return std::nullopt;
+    int v = 0;
+    for (std::size_t i = at; i < at + len; ++i) {
+      if (s[i] < '0' || s[i] > '9') return std::nullopt;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  auto at = [&](std::size_t i, std::string_view chars) {
+    return i < s.size() && chars.find(s[i]) != std::string_view::npos;
+  };
+  const auto y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+             se = num(17, 2);
+  if (!y || !mo || !d || !h || !mi || !se || !at(4, "-") || !at(7, "-") || !at(10, "Tt ") ||
+      !at(13, ":") || !at(16, ":"))
+    return std::nullopt;
+  std::size_t i = 19;
+  if (at(i, ".")) {
+    ++i;
+    const std::size_t digits = i;
+    while (at(i, "0123456789")) ++i;
+    if (i == digits) return std::nullopt;
+  }
+  int offset_min = 0;
+  if (at(i, "Zz")) {
+    ++i;
+  } else if (at(i, "+-")) {
+    const int sign = s[i] == '-' ? -1 : 1;
+    const auto oh = num(i + 1, 2), om = num(i + 4, 2);
+    if (!oh || !om || !at(i + 3, ":") || *oh > 23 || *om > 59) return std::nullopt;
+    offset_min = sign * (*oh * 60 + *om);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size() || *h > 23 || *mi > 59 || *se > 60) return std::nullopt;
+  const std::chrono::year_month_day ymd{std::chrono::year(*y),
+                                        std::chrono::month(static_cast<unsigned>(*mo)),
+                                        std::chrono::day(static_cast<unsigned>(*d))};
+  if (!ymd.ok()) return std::nullopt;
+  return timestamp(std::chrono::sys_days(ymd)) + std::chrono::hours(*h) +
+         std::chrono::minutes(*mi - offset_min) + std::chrono::seconds(*se);
+}
 
 /// A store's content (every key, read and written whole: the rotator changes only its own
 /// keys and writes the others back as it read them, so one secret can hold several backends'
@@ -60,17 +123,24 @@ enum class phase {
 
 /// The store keys of one backend's login. `for_prefix("DB")` gives `key_names::for_prefix`'s
 /// `DB_USER`, `DB_PASS_CURRENT`, `DB_PASS_NEXT`, `DB_USER_NEXT`, plus `DB_PASS_PREVIOUS`,
-/// `DB_USER_PREVIOUS` and `DB_ROTATION_PHASE`. Providers ignore the extra keys.
+/// `DB_USER_PREVIOUS`, `DB_ROTATION_PHASE`, `DB_ROTATED_AT` (when CURRENT was promoted, RFC
+/// 3339 UTC), `DB_PHASE_SINCE` (when the phase last changed) and `DB_PASSWORD_POLICY` (the
+/// `password_policy` spec every rotator of these keys generates by). Providers ignore the
+/// extra keys. An empty key name is neither read nor written.
 struct rotation_keys {
   key_names names;
   std::string previous;
   std::string user_previous;
   std::string phase;
+  std::string rotated_at;
+  std::string phase_since;
+  std::string policy;
 
   [[nodiscard]] static rotation_keys for_prefix(std::string_view prefix) {
     const std::string p(prefix);
     return rotation_keys{key_names::for_prefix(prefix), p + "_PASS_PREVIOUS", p + "_USER_PREVIOUS",
-                         p + "_ROTATION_PHASE"};
+                         p + "_ROTATION_PHASE",         p + "_ROTATED_AT",    p + "_PHASE_SINCE",
+                         p + "_PASSWORD_POLICY"};
   }
 };
 
@@ -80,7 +150,10 @@ struct rotation_state {
   std::optional<credential> next;
   std::optional<credential> previous;  ///< the CURRENT before the last promote, for rollback
   rotation::phase phase = phase::idle;
-  std::uint64_t revision = 0;  ///< the store revision this was read at
+  std::uint64_t revision = 0;             ///< the store revision this was read at
+  std::optional<timestamp> rotated_at;    ///< when CURRENT was promoted (or provisioned)
+  std::optional<timestamp> phase_since;   ///< when `phase` began
+  std::optional<password_policy> policy;  ///< the store's password policy
 };
 
 /// Reads `keys` out of `data` by the providers' rules (`detail::assemble`): CURRENT and its
@@ -114,6 +187,27 @@ struct rotation_state {
                               keys.phase, source));
     st.phase = *parsed;
   }
+  for (auto [key, into] : {std::pair{&keys.rotated_at, &st.rotated_at},
+                           std::pair{&keys.phase_since, &st.phase_since}}) {
+    if (key->empty()) continue;
+    DUALCRED_TRY(text, dualcred::detail::lookup_value(*key, source, lookup));
+    if (!text) continue;
+    *into = parse_rfc3339(text->reveal());
+    if (!*into)
+      return fail(errc::malformed,
+                  fmt::format("{} in {} is not an RFC 3339 time (e.g. 2026-12-01T11:05:27Z)", *key,
+                              source));
+  }
+  if (!keys.policy.empty()) {
+    DUALCRED_TRY(spec, dualcred::detail::lookup_value(keys.policy, source, lookup));
+    if (spec) {
+      auto parsed = parse_password_policy(spec->reveal());
+      if (!parsed)
+        return fail(errc::malformed,
+                    fmt::format("{} in {}: {}", keys.policy, source, parsed.error().detail));
+      st.policy = std::move(parsed).value();
+    }
+  }
   return st;
 }
 
@@ -141,6 +235,10 @@ inline void store_state(secret_map& data, const rotation_keys& keys, const rotat
                               ? std::optional<std::string_view>(st.previous->user)
                               : std::nullopt);
   put(keys.phase, st.phase == phase::idle ? std::nullopt : std::optional(to_string(st.phase)));
+  // Times and the policy are kept when unknown (a store written before they existed).
+  if (st.rotated_at) put(keys.rotated_at, format_rfc3339(*st.rotated_at));
+  if (st.phase_since) put(keys.phase_since, format_rfc3339(*st.phase_since));
+  if (st.policy) put(keys.policy, st.policy->to_spec());
 }
 
 }  // namespace dualcred::rotation

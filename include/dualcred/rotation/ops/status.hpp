@@ -1,0 +1,160 @@
+#pragma once
+
+// A rotation's state for operators and alarms: `status --json` and `status --prometheus`
+// (node_exporter's textfile collector). Needs nlohmann_json (the `dualcred-vault`
+// dependency) for the JSON. Nothing here holds a password.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../rotator.hpp"
+#include "../state.hpp"
+
+namespace dualcred::rotation::ops {
+
+/// One prefix's rotation as of `now`.
+struct rotation_status {
+  std::string prefix;  ///< the key prefix (`DB`)
+  std::string store;   ///< the store's `describe()`
+  rotation::phase phase = phase::idle;
+  std::uint64_t revision = 0;
+  std::string current_user;
+  std::optional<std::string> next_user, previous_user;
+  std::optional<timestamp> rotated_at, phase_since;
+  timestamp now{};
+  std::optional<std::string> policy;  ///< the store's policy spec
+
+  /// Seconds since `phase_since` (nullopt when the store does not say).
+  [[nodiscard]] std::optional<std::int64_t> phase_age_seconds() const {
+    if (!phase_since) return std::nullopt;
+    return (now - *phase_since).count();
+  }
+  /// Seconds since CURRENT was promoted.
+  [[nodiscard]] std::optional<std::int64_t> current_age_seconds() const {
+    if (!rotated_at) return std::nullopt;
+    return (now - *rotated_at).count();
+  }
+  /// A rotation (or rollback) is under way and has sat in its phase longer than `limit`; a
+  /// non-idle phase whose start the store does not record counts as stuck.
+  [[nodiscard]] bool stuck(std::chrono::seconds limit) const {
+    if (phase == phase::idle) return false;
+    const auto age = phase_age_seconds();
+    return !age || *age > limit.count();
+  }
+};
+
+[[nodiscard]] inline rotation_status make_status(const rotation_state& st, std::string prefix,
+                                                 std::string store, timestamp now) {
+  rotation_status s;
+  s.prefix = std::move(prefix);
+  s.store = std::move(store);
+  s.phase = st.phase;
+  s.revision = st.revision;
+  s.current_user = st.current.user;
+  if (st.next) s.next_user = st.next->user;
+  if (st.previous) s.previous_user = st.previous->user;
+  s.rotated_at = st.rotated_at;
+  s.phase_since = st.phase_since;
+  s.now = now;
+  if (st.policy) s.policy = st.policy->to_spec();
+  return s;
+}
+
+/// One JSON object: `phase`, `revision`, `current_user`, `next_user`, `previous_user`,
+/// `rotated_at`, `phase_since` (RFC 3339 UTC or null), `phase_age_seconds`,
+/// `current_age_seconds` (null when unknown), `next_step`, `prefix`, `store`,
+/// `password_policy`, `now`, and `stuck` when a limit is given.
+[[nodiscard]] inline std::string to_json(const rotation_status& s,
+                                         std::optional<std::chrono::seconds> stuck_after = {}) {
+  using nlohmann::json;
+  auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  auto time = [](const std::optional<timestamp>& t) {
+    return t ? json(format_rfc3339(*t)) : json(nullptr);
+  };
+  const auto next = resume_step(s.phase);
+  json j = {{"prefix", s.prefix},
+            {"store", s.store},
+            {"phase", std::string(to_string(s.phase))},
+            {"revision", s.revision},
+            {"current_user", s.current_user},
+            {"next_user", opt(s.next_user)},
+            {"previous_user", opt(s.previous_user)},
+            {"rotated_at", time(s.rotated_at)},
+            {"phase_since", time(s.phase_since)},
+            {"phase_age_seconds", opt(s.phase_age_seconds())},
+            {"current_age_seconds", opt(s.current_age_seconds())},
+            {"next_step", s.phase == phase::rolling_back ? json("rollback")
+                          : next                         ? json(std::string(to_string(*next)))
+                                                         : json(nullptr)},
+            {"password_policy", opt(s.policy)},
+            {"now", format_rfc3339(s.now)}};
+  if (stuck_after) {
+    j["stuck"] = s.stuck(*stuck_after);
+    j["stuck_after_seconds"] = stuck_after->count();
+  }
+  // Replacement, not an exception, for a user name that is not UTF-8.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace detail {
+// A Prometheus label value: backslash, double quote and line feed escaped.
+inline std::string label_value(std::string_view v) {
+  std::string out;
+  for (const char c : v) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+}  // namespace detail
+
+/// The Prometheus text format (for node_exporter's textfile collector), every series
+/// labelled with `prefix` and `store`:
+/// - `dualcred_rotation_phase{phase=...}` 1 for the phase the rotation is in, 0 for the others;
+/// - `dualcred_rotation_phase_age_seconds`, `dualcred_rotation_current_age_seconds` (left out
+///   when the store does not record the time);
+/// - `dualcred_rotation_revision`, `dualcred_rotation_status_timestamp_seconds` (when this was
+///   read, to alarm on a collector that stopped).
+[[nodiscard]] inline std::string to_prometheus(const rotation_status& s) {
+  const std::string labels = fmt::format(
+      "prefix=\"{}\",store=\"{}\"", detail::label_value(s.prefix), detail::label_value(s.store));
+  std::string out;
+  auto family = [&](std::string_view name, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+  };
+  family("dualcred_rotation_phase",
+         "1 for the phase the credential rotation is in (idle: no rotation under way).");
+  for (const phase p :
+       {phase::idle, phase::applied, phase::promoted, phase::verified, phase::rolling_back})
+    out += fmt::format("dualcred_rotation_phase{{{},phase=\"{}\"}} {}\n", labels, to_string(p),
+                       p == s.phase ? 1 : 0);
+  if (const auto age = s.phase_age_seconds()) {
+    family("dualcred_rotation_phase_age_seconds", "Seconds the rotation has been in its phase.");
+    out += fmt::format("dualcred_rotation_phase_age_seconds{{{}}} {}\n", labels, *age);
+  }
+  if (const auto age = s.current_age_seconds()) {
+    family("dualcred_rotation_current_age_seconds", "Seconds since CURRENT was promoted.");
+    out += fmt::format("dualcred_rotation_current_age_seconds{{{}}} {}\n", labels, *age);
+  }
+  family("dualcred_rotation_revision", "The store revision the state was read at.");
+  out += fmt::format("dualcred_rotation_revision{{{}}} {}\n", labels, s.revision);
+  family("dualcred_rotation_status_timestamp_seconds",
+         "Unix time at which dualcred-rotate status read the store.");
+  out += fmt::format("dualcred_rotation_status_timestamp_seconds{{{}}} {}\n", labels,
+                     s.now.time_since_epoch().count());
+  return out;
+}
+
+}  // namespace dualcred::rotation::ops
