@@ -66,8 +66,7 @@ inline result<stored> take_revision(secret_map data, const file_store_options& o
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out.revision);
     if (ec != std::errc() || end != text.data() + text.size() || text.empty())
       return fail(errc::malformed,
-                  fmt::format("{}: {} is not a number (0 to {})", store, opts.revision_key,
-                              std::numeric_limits<std::uint64_t>::max()));
+                  fmt::format("{}: {} is not a number (0 to 2^64-1)", store, opts.revision_key));
     data.erase(it);
   }
   out.data = std::move(data);
@@ -86,7 +85,7 @@ inline result<std::uint64_t> next_revision(std::uint64_t now, std::uint64_t expe
   if (now == std::numeric_limits<std::uint64_t>::max())
     return fail(
         errc::malformed,
-        fmt::format("{}: the revision is {}, the largest there is; it cannot grow", store, now));
+        fmt::format("{}: the revision is 2^64-1, the largest there is; it cannot grow", store));
   return now + 1;
 }
 
