@@ -103,6 +103,18 @@ struct params {
   return errc::backend_unavailable;
 }
 
+/// Rules for clients that log in through PgBouncer: `params::sqlstate_rules`.
+///
+/// PgBouncer up to 1.19 (Debian 12 ships 1.18) answers every login it refuses with SQLSTATE
+/// 08P01 (protocol_violation), not 28P01: a wrong password or unknown user ("SASL
+/// authentication failed") and a failed server login on the client's behalf ("password
+/// authentication failed for user ..."). Through PgBouncer, 08P01 at login is a refused
+/// credential, so dual_credential falls back to the other one. Not a built-in: from a
+/// PostgreSQL server itself 08P01 is a real protocol error, and falling back would hide it.
+[[nodiscard]] inline std::vector<sqlstate_rule> pgbouncer_sqlstate_rules() {
+  return {{"08P01", errc::auth_rejected}};
+}
+
 /// Owns a `PGconn*`; closes it on destruction. Move-only.
 class connection {
  public:

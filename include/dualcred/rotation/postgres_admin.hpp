@@ -34,15 +34,15 @@ struct pg_admin_config {
   /// Hot standbys of the primary (host, port; dbname and TLS as for `clients`). The admin
   /// reaches each with `admin_conninfo` at that host and port. After every change on the
   /// primary the step waits until each has replayed it; `verify` logs in on each.
-  std::vector<pg::params> standbys;
+  std::vector<pg::params> standbys{};
   /// Bounds each wait for the standbys' replay (`errc::timeout`, `replay_timed_out()`).
   std::chrono::milliseconds replay_timeout{60'000};
   /// PgBouncers clients connect through: RELOADed after an auth_file change; `verify` logs
   /// in through each.
-  std::vector<postgres::pgbouncer_endpoint> pgbouncers;
+  std::vector<postgres::pgbouncer_endpoint> pgbouncers{};
   /// PgBouncer auth_files that hold the users' SCRAM verifiers (empty with auth_query). Only
   /// with alternating roles: see `pg_single_role_admin`.
-  std::vector<std::string> pgbouncer_auth_files;
+  std::vector<std::string> pgbouncer_auth_files{};
 };
 
 namespace detail {
