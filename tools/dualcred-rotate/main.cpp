@@ -29,6 +29,7 @@
 #include "args.hpp"
 #include "day2.hpp"
 #include "exit_codes.hpp"
+#include "pg_topology.hpp"
 #include "secret_inputs.hpp"
 
 using namespace dualcred;
@@ -107,6 +108,7 @@ Exit codes:
   7 the new credential could not log in   8 instances did not report the new version in time
   9 the step does not fit the rotation's phase (or NEXT/PREVIOUS is missing), or init
     found keys that conflict (named; nothing written)
+  10 a hot standby (--pg-standby) did not replay a change within --replay-timeout
   11 status --stuck-after: a rotation has sat in a phase other than idle too long
 )";
 
@@ -129,6 +131,7 @@ struct settings {
   std::size_t password_length = 32;
   std::string command;
   day2_settings day2;
+  pg_topology_settings pg_topology;
 };
 
 const char* env(const char* name) {
@@ -218,7 +221,7 @@ int run(Store store, Admin admin, const settings& s,
     auto done = r.run_all();
     if (!done)
       return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
-                    exit_for(done.error(), r.last_failure()));
+                    pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
     fmt::print("dualcred-rotate: done ({} steps)\n", done.value().size());
     return exit_ok;
   }
@@ -230,7 +233,7 @@ int run(Store store, Admin admin, const settings& s,
   auto done = r.run(*which);
   if (!done)
     return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
-                  exit_for(done.error(), r.last_failure()));
+                  pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
   fmt::print("dualcred-rotate: done, phase {}\n", done.value().phase);
   return exit_ok;
 }
@@ -279,6 +282,7 @@ int with_backend(Store store, const settings& s) {
   c.clients.dbname = s.pg_dbname;
   c.clients.sslmode = s.pg_sslmode;
   c.clients.sslrootcert = s.pg_sslrootcert;
+  if (const auto why = apply_pg_topology(s.pg_topology, s.pg_strategy, c)) return usage_error(*why);
   auto create = day2_pg_creator(c, s.day2);
   if (s.pg_strategy == "single")
     return run(std::move(store), pg_single_role_admin(std::move(c)), s, std::move(create));
@@ -296,7 +300,8 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
     if (a == "-h" || a == "--help") {
-      fmt::print("{}\n{}", usage, day2_usage);
+      fmt::print("{}\nPostgreSQL hot standbys and PgBouncer:\n{}\n{}", usage, pg_topology_usage,
+                 day2_usage);
       return exit_ok;
     }
     if (!a.starts_with("--")) {
@@ -387,6 +392,8 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
       s.fleet_timeout = *d;
     } else if (const int taken = day2_option(a, v, s.day2); taken >= 0) {
       if (taken != 0) return taken;
+    } else if (std::string why; parse_pg_topology_flag(a, v, s.pg_topology, why)) {
+      if (!why.empty()) return usage_error(why);
     } else {
       return usage_error(fmt::format("unknown option {}", a));
     }
