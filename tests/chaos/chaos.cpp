@@ -31,7 +31,12 @@
 //
 //   dualcred_chaos --rotate PATH [--cycles N] [--seed S] [--results FILE]
 //                  [--restart-every K] [--kill-ratio R] [--fault-ratio R] [--clients N]
-//                  [--pause-ms MS] [--plant-lost-password CYCLE] [--verbose]
+//                  [--pause-ms MS] [--plant-lost-password CYCLE] [--crash-restarts]
+//                  [--verbose]
+//
+// --crash-restarts makes every other restart of each backend a crash (Redis SIGKILLed, so
+// ACL changes not saved are gone; PostgreSQL's immediate shutdown, so it recovers on start)
+// instead of a clean stop.
 //
 // --plant-lost-password CYCLE checks the checker: after that cycle's rotation it gives Redis
 // and the idle PostgreSQL alternating role a password the store does not hold (no client
@@ -118,6 +123,7 @@ struct config {
   int clients = 4;
   int pause_ms = 2;
   int plant_at = 0;
+  bool crash_restarts = false;
   bool verbose = false;
 };
 
@@ -540,6 +546,7 @@ struct window {
   std::string backend;
   int cycle;
   double ms;
+  bool crash = false;
 };
 
 struct totals {
@@ -558,6 +565,10 @@ bool parse_args(int argc, char** argv, config& c) {
     const std::string_view a = argv[i];
     if (a == "--verbose") {
       c.verbose = true;
+      continue;
+    }
+    if (a == "--crash-restarts") {
+      c.crash_restarts = true;
       continue;
     }
     if (i + 1 >= argc) return false;
@@ -632,7 +643,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr,
                "usage: {} --rotate PATH [--cycles N] [--seed S] [--results FILE] "
                "[--restart-every K] [--kill-ratio R] [--fault-ratio R] [--clients N] "
-               "[--pause-ms MS] [--plant-lost-password CYCLE] [--verbose]\n  "
+               "[--pause-ms MS] [--plant-lost-password CYCLE] [--crash-restarts] [--verbose]\n  "
                "(DUALCRED_CHAOS_CYCLES and DUALCRED_ROTATE_TOOL "
                "give --cycles and --rotate)\n",
                argv[0]);
@@ -794,22 +805,30 @@ int main(int argc, char** argv) {
 
       if (cfg.restart_every > 0 && c % cfg.restart_every == 0) {
         const bool restart_redis = tot.restarts % 2 == 0;
+        const bool crash = cfg.crash_restarts && (tot.restarts / 2) % 2 == 1;
         restart_marks& marks = restart_redis ? redis_marks : pg_marks;
         marks.began.fetch_add(1);
         const auto r0 = steady::now();
         if (restart_redis) {
-          redis.stop();
+          if (crash)
+            redis.crash();
+          else
+            redis.stop();
           redis.start();
         } else {
-          pg.stop();
+          if (crash)
+            pg.crash();
+          else
+            pg.stop();
           pg.start();
         }
         const double took = ms_since(r0);
         marks.ended.fetch_add(1);
         ++tot.restarts;
-        tot.windows.push_back({restart_redis ? "redis" : "postgres", c, took});
+        tot.windows.push_back({restart_redis ? "redis" : "postgres", c, took, crash});
         if (cfg.verbose)
-          fmt::print("  cycle {}: restarted {} ({:.0f} ms)\n", c,
+          fmt::print("  cycle {}: {} {} ({:.0f} ms)\n", c,
+                     crash ? "crashed and restarted" : "restarted",
                      restart_redis ? "redis" : "postgres", took);
       }
 
@@ -971,7 +990,8 @@ int main(int argc, char** argv) {
           << "| kills that left the backend a step ahead of the store | "
           << tot.after_kill.backend_ahead << " |\n"
           << "| backend restarts | " << tot.restarts << " (every " << cfg.restart_every
-          << " cycles, Redis then PostgreSQL) |\n"
+          << " cycles, Redis then PostgreSQL"
+          << (cfg.crash_restarts ? "; every other one per backend a crash" : "") << ") |\n"
           << "| client threads | " << cfg.clients << " per login, 3 logins |\n"
           << "| connects ok (SELECT 1 / PING checked) | " << connects << " |\n"
           << "| auth failures | " << auth << " |\n"
@@ -998,7 +1018,8 @@ int main(int argc, char** argv) {
              "again.\nEach window (cycle: backend ms):\n\n";
       std::string line;
       for (const auto& win : tot.windows) {
-        const std::string item = fmt::format("{}: {} {:.0f}", win.cycle, win.backend, win.ms);
+        const std::string item = fmt::format("{}: {}{} {:.0f}", win.cycle, win.backend,
+                                             win.crash ? " (crash)" : "", win.ms);
         if (line.size() + item.size() > 96) {
           out << line << "\n";
           line.clear();

@@ -158,6 +158,8 @@ class postgres_server {
   }
   /// Fast shutdown: connections are closed, the data is kept for `start()`.
   void stop() { proc_.stop(SIGINT, std::chrono::seconds(30)); }
+  /// Immediate shutdown (SIGQUIT), as a crash: `start()` then runs crash recovery.
+  void crash() { proc_.stop(SIGQUIT, std::chrono::seconds(30)); }
 
   /// Runs SQL as the superuser; returns the first result's rows as text (NULL as "").
   std::vector<std::vector<std::string>> exec(const std::string& sql) const {

@@ -107,6 +107,13 @@ class redis_server {
     proc_.stop(SIGTERM, std::chrono::seconds(10));
   }
 
+  /// Kills the server (SIGKILL), as a crash would: ACL changes since the last ACL SAVE are
+  /// lost. `start()` brings it back from its ACL file.
+  void crash() {
+    drop_admin();
+    proc_.stop(SIGKILL, std::chrono::milliseconds(0));
+  }
+
   /// Runs one command as the admin (argv-style: any byte is fine). Throws when the server
   /// cannot be reached; an error reply comes back with `error` set.
   redis_reply command(const std::vector<std::string>& args) {
