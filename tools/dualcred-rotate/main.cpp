@@ -217,6 +217,7 @@ int run(Store store, Admin admin, const settings& s,
                v.current.user, v.next ? v.next->user : "-", v.previous ? v.previous->user : "-");
     return exit_ok;
   }
+  if (const auto code = pg_topology_precheck(r, s.command, exit_for)) return *code;
   if (s.command == "all") {
     auto done = r.run_all();
     if (!done)

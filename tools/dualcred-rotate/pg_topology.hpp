@@ -11,9 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include <dualcred/rotation/postgres_admin.hpp>
+#include <dualcred/rotation/rotator.hpp>
 
 #include "args.hpp"
 #include "exit_codes.hpp"
@@ -136,6 +139,22 @@ inline bool parse_pg_topology_flag(std::string_view flag, std::string_view value
     b.admin.user = user != nullptr ? user : "";
     b.admin.password = secret(password != nullptr ? password : "");
     c.pgbouncers.push_back(std::move(b));
+  }
+  return std::nullopt;
+}
+
+/// Before a step that may change something: the standbys, auth_files and PgBouncers are
+/// checked (`check_topology`), so bad input stops the run before the store is written.
+template <class Rotator, class ExitFor>
+[[nodiscard]] std::optional<int> pg_topology_precheck(Rotator& r, const std::string& command,
+                                                      ExitFor exit_for) {
+  if constexpr (requires { r.admin().check_topology(); }) {
+    if (command != "all" && !dualcred::rotation::parse_step(command)) return std::nullopt;
+    auto ok = r.admin().check_topology();
+    if (!ok) {
+      fmt::print(stderr, "dualcred-rotate: error: (topology) {}\n", ok.error().detail);
+      return exit_for(ok.error(), dualcred::rotation::failure_site::backend);
+    }
   }
   return std::nullopt;
 }

@@ -76,6 +76,31 @@ inline result<void> pg_verify(const pg_admin_config& c, const credential& cred) 
   return boost::outcome_v2::success();
 }
 
+// What can be checked before anything changes: every standby is a hot standby, every
+// auth_file is PgBouncer's format and this process may replace it.
+inline result<void> pg_precheck(const pg_admin_config& c, const std::string& where,
+                                const std::string& role) {
+  const postgres::standby_check sc{c.admin_conninfo, c.admin_timeout, where};
+  for (const auto& s : c.standbys) {
+    DUALCRED_TRY(postgres::check_is_standby(sc, s));
+  }
+  for (const auto& f : c.pgbouncer_auth_files) {
+    DUALCRED_TRY(postgres::update_auth_file(f, {role, nullptr, /*dry_run=*/true}));
+  }
+  return boost::outcome_v2::success();
+}
+
+// pg_precheck, and every PgBouncer takes RELOAD (a no-op while its files are unchanged).
+inline result<void> pg_check_topology(const pg_admin_config& c, const std::string& where) {
+  DUALCRED_TRY(pg_precheck(c, where, "-"));
+  if (!c.pgbouncer_auth_files.empty()) {
+    for (const auto& b : c.pgbouncers) {
+      DUALCRED_TRY(postgres::pgbouncer_command(b, "RELOAD"));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
 // One password change on every copy of it, in the order that keeps logins through PgBouncer
 // working. PgBouncer checks a client against its auth_file, then logs in to the server with
 // keys derived from that verifier; a server login that fails poisons the pool for
@@ -88,12 +113,7 @@ inline result<void> pg_change(const pg_admin_config& c, const std::string& where
                               bool& replay_timed_out) {
   replay_timed_out = false;
   const postgres::standby_check sc{c.admin_conninfo, c.admin_timeout, where};
-  for (const auto& s : c.standbys) {
-    DUALCRED_TRY(postgres::check_is_standby(sc, s));
-  }
-  for (const auto& f : c.pgbouncer_auth_files) {
-    DUALCRED_TRY(postgres::update_auth_file(f, {role, nullptr, /*dry_run=*/true}));
-  }
+  DUALCRED_TRY(pg_precheck(c, where, role));
   auto on_pgbouncers = [&](const secret* verifier) -> result<void> {
     for (const auto& f : c.pgbouncer_auth_files) {
       DUALCRED_TRY(postgres::update_auth_file(f, {role, verifier, false}));
@@ -163,6 +183,12 @@ class pg_single_role_admin {
   /// Whether the last failure was a standby not replaying in time.
   [[nodiscard]] bool replay_timed_out() const noexcept { return replay_timed_out_; }
 
+  /// Before a rotation changes anything: every standby is a hot standby, every auth_file is
+  /// PgBouncer's format and writable, every PgBouncer takes RELOAD.
+  [[nodiscard]] result<void> check_topology() const {
+    return detail::pg_check_topology(c_, describe());
+  }
+
   /// Nothing: the role's one password was replaced when the next one was accepted.
   [[nodiscard]] result<void> revoke(const credential&) const {
     return boost::outcome_v2::success();
@@ -213,6 +239,12 @@ class pg_alternating_roles_admin {
 
   /// Whether the last failure was a standby not replaying in time.
   [[nodiscard]] bool replay_timed_out() const noexcept { return replay_timed_out_; }
+
+  /// Before a rotation changes anything: every standby is a hot standby, every auth_file is
+  /// PgBouncer's format and writable, every PgBouncer takes RELOAD.
+  [[nodiscard]] result<void> check_topology() const {
+    return detail::pg_check_topology(c_, describe());
+  }
 
   [[nodiscard]] result<void> verify(const credential& cred) const {
     return detail::pg_verify(c_, cred);

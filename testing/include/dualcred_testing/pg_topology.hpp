@@ -115,7 +115,8 @@ enum class pgbouncer_mode { auth_file, auth_query };
 
 /// PgBouncer (session pooling, scram-sha-256) in front of `primary`'s `postgres` database.
 /// Its auth_file (`auth_file()`, mode 0640, owned by the server's user) holds the admin
-/// console's user `pgb_admin` in plain text; in auth_query mode also the superuser
+/// console's user `pgb_admin` and a stats user `pgb_stats` (SHOW, not RELOAD), both with
+/// `admin_password`, in plain text; in auth_query mode also the superuser
 /// `postgres` (whose password the caller gives the primary), which PgBouncer logs in as to
 /// read verifiers from pg_shadow. Binary: $DUALCRED_PGBOUNCER, else pgbouncer in /usr/sbin
 /// or $PATH.
@@ -140,8 +141,9 @@ class pgbouncer_server {
       }
       return out + "\"";
     };
-    std::string users =
-        "; dualcred test users\n" + quoted("pgb_admin") + " " + quoted(admin_password) + "\n";
+    std::string users = "; dualcred test users\n" + quoted("pgb_admin") + " " +
+                        quoted(admin_password) + "\n" + quoted("pgb_stats") + " " +
+                        quoted(admin_password) + "\n";
     if (mode == pgbouncer_mode::auth_query)
       users += quoted("postgres") + " " + quoted(superuser_password) + "\n";
     dir_.write("userlist.txt", users, 0640);
@@ -150,7 +152,7 @@ class pgbouncer_server {
         " dbname=postgres\n\n[pgbouncer]\n" +
         "listen_addr = 127.0.0.1\nlisten_port = " + std::to_string(port_) +
         "\nunix_socket_dir =\nauth_type = scram-sha-256\nauth_file = " + auth_file() +
-        "\nadmin_users = pgb_admin\npool_mode = session\n" +
+        "\nadmin_users = pgb_admin\nstats_users = pgb_stats\npool_mode = session\n" +
         "max_client_conn = 200\ndefault_pool_size = 20\n" +
         "ignore_startup_parameters = extra_float_digits\n";
     if (mode == pgbouncer_mode::auth_query)
