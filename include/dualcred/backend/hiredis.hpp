@@ -5,10 +5,13 @@
 
 #include <cerrno>
 #include <chrono>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
@@ -186,5 +189,55 @@ class connector {
 
   params p_;
 };
+
+/// An owned hiredis reply.
+using reply_ptr = std::unique_ptr<redisReply, void (*)(void*)>;
+
+/// Sends one command argv-style (any byte is fine). No reply is `backend_unavailable`; an
+/// error reply is classified by `classify_reply_error`. `where` starts each error's detail
+/// (a node's name), which names the command and its first argument only; `hide` is redacted
+/// from Redis's echo. For the admin, topology discovery and the Sentinel connector.
+[[nodiscard]] inline result<reply_ptr> command(connection& conn,
+                                               std::span<const std::string_view> args,
+                                               std::string_view where, std::string_view hide = {}) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  const std::string name = args.empty()       ? std::string()
+                           : args.size() == 1 ? std::string(args[0])
+                                              : fmt::format("{} {}", args[0], args[1]);
+  if (!conn)
+    return fail(errc::invalid_argument, fmt::format("{}: {} on a closed connection", where, name));
+  reply_ptr reply(static_cast<redisReply*>(redisCommandArgv(
+                      conn.get(), static_cast<int>(argv.size()), argv.data(), lens.data())),
+                  freeReplyObject);
+  if (!reply)
+    return fail(errc::backend_unavailable,
+                fmt::format("{}: {} failed: {}", where, name, conn.get()->errstr));
+  if (reply->type == REDIS_REPLY_ERROR) {
+    const std::string_view text(reply->str, reply->len);
+    return fail(
+        classify_reply_error(text),
+        dualcred::detail::redact(fmt::format("{}: {} refused: {}", where, name, text), hide));
+  }
+  return reply;
+}
+
+[[nodiscard]] inline result<reply_ptr> command(connection& conn,
+                                               std::initializer_list<std::string_view> args,
+                                               std::string_view where, std::string_view hide = {}) {
+  return command(conn, std::span<const std::string_view>(args.begin(), args.size()), where, hide);
+}
+
+/// A reply's text: a status, string or error as is, an integer in decimal, else empty.
+[[nodiscard]] inline std::string reply_text(const redisReply* r) {
+  if (r == nullptr) return {};
+  if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+  if (r->str != nullptr) return std::string(r->str, r->len);
+  return {};
+}
 
 }  // namespace dualcred::redis

@@ -1,0 +1,415 @@
+#pragma once
+
+// Throwaway multi-node Redis deployments for tests and demos, on 127.0.0.1 with free ports:
+// a primary with replicas watched by Sentinels (`redis_sentinel_group`), and a cluster
+// (`redis_cluster`). Every node has the same ACL users (ACL users are per node): `default`
+// on without a password (so Sentinels and redis-cli need no login), `admin` with a random
+// password, and `repl`, the user replicas log in to their primary as (`masteruser`). Each
+// node keeps its users in an aclfile and its settings in a config file, so both ACL SAVE and
+// CONFIG REWRITE work. Everything is stopped by the destructors, and by the kernel if this
+// process dies (see process.hpp). Errors throw std::runtime_error with a log's tail.
+//
+// Binaries: $DUALCRED_REDIS_SERVER (else redis-server on $PATH; `--sentinel` for Sentinels)
+// and redis-cli beside it or on $PATH (cluster creation).
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <dualcred_testing/process.hpp>
+#include <dualcred_testing/redis.hpp>
+#include <dualcred_testing/temp_dir.hpp>
+
+namespace dualcred::testing {
+
+inline std::filesystem::path redis_binary(const std::string& name) {
+  if (name == "redis-server")
+    if (const char* env = std::getenv("DUALCRED_REDIS_SERVER"); env && *env) return env;
+  auto p = find_in_path(name);
+  if (p.empty() && ::access(("/usr/bin/" + name).c_str(), X_OK) == 0) p = "/usr/bin/" + name;
+  if (p.empty()) throw std::runtime_error(name + " not found: install redis-server");
+  return p;
+}
+
+/// One command on a fresh connection to 127.0.0.1:`port`, as `user` when given. Throws when
+/// the node cannot be reached; an error reply comes back with `error` set.
+inline redis_reply redis_command_at(int port, const std::vector<std::string>& args,
+                                    const std::string& user = {},
+                                    const std::string& password = {}) {
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, timeval{2, 0});
+  if (c == nullptr || c->err != 0) {
+    const std::string why = c != nullptr ? c->errstr : "out of memory";
+    if (c != nullptr) redisFree(c);
+    throw std::runtime_error("cannot reach 127.0.0.1:" + std::to_string(port) + ": " + why);
+  }
+  std::unique_ptr<redisContext, void (*)(redisContext*)> ctx(c, redisFree);
+  redisSetTimeout(c, timeval{15, 0});
+  const auto run = [&](const std::vector<std::string>& a) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& s : a) {
+      argv.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    auto* raw = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (raw == nullptr)
+      throw std::runtime_error("command to 127.0.0.1:" + std::to_string(port) +
+                               " failed: " + c->errstr);
+    return std::unique_ptr<redisReply, void (*)(void*)>(raw, freeReplyObject);
+  };
+  if (!user.empty()) {
+    auto r = run({"AUTH", user, password});
+    if (r->type == REDIS_REPLY_ERROR)
+      throw std::runtime_error("AUTH refused on 127.0.0.1:" + std::to_string(port));
+  }
+  auto reply = run(args);
+  redis_reply out;
+  out.error = reply->type == REDIS_REPLY_ERROR;
+  if (reply->type == REDIS_REPLY_INTEGER)
+    out.text = std::to_string(reply->integer);
+  else if (reply->str != nullptr)
+    out.text.assign(reply->str, reply->len);
+  if (reply->type == REDIS_REPLY_ARRAY)
+    for (std::size_t i = 0; i < reply->elements; ++i)
+      if (reply->element[i]->str != nullptr)
+        out.items.emplace_back(reply->element[i]->str, reply->element[i]->len);
+  return out;
+}
+
+/// Whether `user` / `password` logs in on 127.0.0.1:`port`.
+inline bool redis_logs_in(int port, const std::string& user, const std::string& password) {
+  try {
+    return !redis_command_at(port, {"PING"}, user, password).error;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+/// A field of an INFO text, empty when absent.
+inline std::string redis_info_field(const std::string& info, const std::string& field) {
+  const auto at = info.find("\n" + field + ":");
+  const auto start = info.starts_with(field + ":") ? field.size() + 1
+                     : at == std::string::npos     ? std::string::npos
+                                                   : at + field.size() + 2;
+  if (start == std::string::npos) return {};
+  const auto end = info.find_first_of("\r\n", start);
+  return info.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+/// A free port for a cluster node: at most 55535, with the cluster bus port (+10000) free too.
+inline int free_cluster_port() {
+  for (int tries = 0; tries < 200; ++tries) {
+    const int p = free_port();
+    if (p > 55535) continue;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(p + 10000));
+    const bool bus_free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (bus_free) return p;
+  }
+  throw std::runtime_error("no free port pair for a cluster node");
+}
+
+/// One redis-server (or Sentinel) process in its own directory.
+class redis_process {
+ public:
+  redis_process(const std::filesystem::path& dir, std::string conf, std::string acl, bool sentinel,
+                int port = 0)
+      : dir_(dir), sentinel_(sentinel), port_(port != 0 ? port : free_port()) {
+    std::filesystem::create_directories(dir_);
+    if (!acl.empty()) {
+      std::ofstream(dir_ / "users.acl") << acl;
+      conf += "aclfile " + (dir_ / "users.acl").string() + "\n";
+    }
+    std::ofstream(dir_ / "redis.conf")
+        << "port " << port_ << "\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\n"
+        << "dir " << dir_.string() << "\nlogfile \"\"\n"
+        << (sentinel ? "" : "save \"\"\nappendonly no\n") << conf;
+    start();
+  }
+  redis_process(const redis_process&) = delete;
+  redis_process& operator=(const redis_process&) = delete;
+  ~redis_process() { proc_.stop(SIGTERM, std::chrono::seconds(5)); }
+
+  [[nodiscard]] int port() const noexcept { return port_; }
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::filesystem::path log_path() const { return dir_ / "server.log"; }
+  [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
+  [[nodiscard]] bool running() { return proc_.running(); }
+
+  void start() {
+    if (proc_.running()) return;
+    std::vector<std::string> argv{redis_binary("redis-server").string(),
+                                  (dir_ / "redis.conf").string()};
+    if (sentinel_) argv.emplace_back("--sentinel");
+    proc_ = child(argv, log_path(), run_as{}, dir_);
+    wait_until(
+        [&] {
+          try {
+            return !redis_command_at(port_, {"PING"}).error;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        proc_, log_path(), sentinel_ ? "redis-sentinel" : "redis-server");
+  }
+  /// SIGKILL: a crash, for failover tests.
+  void kill() { proc_.stop(SIGKILL, std::chrono::seconds(1)); }
+
+ private:
+  std::filesystem::path dir_;
+  bool sentinel_;
+  int port_;
+  child proc_;
+};
+
+/// The users every node of a topology starts with.
+struct redis_topology_users {
+  std::string admin_password = random_token();
+  std::string repl_password = random_token();
+  [[nodiscard]] std::string acl() const {
+    return "user default on nopass ~* &* +@all\nuser admin on >" + admin_password +
+           " ~* &* +@all\nuser repl on >" + repl_password + " +psync +replconf +ping\n";
+  }
+};
+
+/// A primary, `replicas` replicas and `sentinels` Sentinels monitoring it as `master_name`.
+/// Replicas (and the primary, for when it is demoted) log in as `repl`. Ready when the
+/// constructor returns: every replica linked, every Sentinel knowing every replica and the
+/// other Sentinels.
+class redis_sentinel_group {
+ public:
+  explicit redis_sentinel_group(int replicas = 2, int sentinels = 3,
+                                std::string master_name = "dcmaster")
+      : dir_("dualcred-redis-group"), master_name_(std::move(master_name)) {
+    const std::string repl = "masteruser repl\nmasterauth " + users_.repl_password + "\n";
+    nodes_.push_back(
+        std::make_unique<redis_process>(dir_.path() / "node0", repl, users_.acl(), false));
+    const int primary = nodes_[0]->port();
+    for (int i = 1; i <= replicas; ++i)
+      nodes_.push_back(std::make_unique<redis_process>(
+          dir_.path() / ("node" + std::to_string(i)),
+          repl + "replicaof 127.0.0.1 " + std::to_string(primary) + "\n", users_.acl(), false));
+    for (int i = 0; i < sentinels; ++i)
+      sentinels_.push_back(std::make_unique<redis_process>(
+          dir_.path() / ("sentinel" + std::to_string(i)),
+          "sentinel monitor " + master_name_ + " 127.0.0.1 " + std::to_string(primary) +
+              " 2\nsentinel down-after-milliseconds " + master_name_ +
+              " 1000\nsentinel failover-timeout " + master_name_ + " 10000\n",
+          std::string(), true));
+    wait_ready(std::chrono::seconds(60));
+  }
+
+  [[nodiscard]] const std::string& master_name() const noexcept { return master_name_; }
+  [[nodiscard]] const std::string& admin_password() const noexcept { return users_.admin_password; }
+  [[nodiscard]] const std::string& repl_password() const noexcept { return users_.repl_password; }
+  [[nodiscard]] std::vector<std::unique_ptr<redis_process>>& nodes() noexcept { return nodes_; }
+  [[nodiscard]] std::vector<std::unique_ptr<redis_process>>& sentinels() noexcept {
+    return sentinels_;
+  }
+
+  /// Runs `args` as admin on every node.
+  void on_every_node(const std::vector<std::string>& args) {
+    for (auto& n : nodes_) {
+      auto r = redis_command_at(n->port(), args, "admin", users_.admin_password);
+      if (r.error) throw std::runtime_error(n->address() + " refused a command: " + r.text);
+    }
+  }
+  redis_reply admin_command(int port, const std::vector<std::string>& args) {
+    return redis_command_at(port, args, "admin", users_.admin_password);
+  }
+
+  /// The port Sentinel names as the primary now.
+  int primary_port() {
+    auto r = redis_command_at(sentinels_[0]->port(),
+                              {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name_});
+    if (r.items.size() != 2) throw std::runtime_error("Sentinel names no primary");
+    return std::atoi(r.items[1].c_str());
+  }
+
+  /// `SENTINEL FAILOVER`, then waits until a replica is primary, every Sentinel names it and
+  /// every other node is linked to it again. Returns how long that took.
+  std::chrono::milliseconds failover(std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    const auto start = std::chrono::steady_clock::now();
+    const int old = primary_port();
+    for (;;) {
+      auto r = redis_command_at(sentinels_[0]->port(), {"SENTINEL", "FAILOVER", master_name_});
+      if (!r.error) break;
+      // "INPROG" or "NOGOODSLAVE" right after a previous failover: wait and ask again.
+      if (std::chrono::steady_clock::now() - start > timeout)
+        throw std::runtime_error("SENTINEL FAILOVER refused: " + r.text);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    const auto until = start + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      bool moved = true;
+      for (auto& s : sentinels_) {
+        try {
+          auto r =
+              redis_command_at(s->port(), {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name_});
+          moved = moved && r.items.size() == 2 && std::atoi(r.items[1].c_str()) != old;
+        } catch (const std::exception&) {
+          moved = false;
+        }
+      }
+      if (moved && linked()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (primary_port() == old || !linked())
+      throw std::runtime_error("failover did not finish; sentinel log:\n" +
+                               read_tail(sentinels_[0]->log_path()));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+  }
+
+  /// Every node but the primary is a replica with master_link_status:up to the primary.
+  bool linked() {
+    int primary = 0;
+    try {
+      primary = primary_port();
+    } catch (const std::exception&) {
+      return false;
+    }
+    for (auto& n : nodes_) {
+      if (n->port() == primary) continue;
+      try {
+        const std::string info = admin_command(n->port(), {"INFO", "replication"}).text;
+        if (redis_info_field(info, "master_link_status") != "up" ||
+            redis_info_field(info, "master_port") != std::to_string(primary))
+          return false;
+      } catch (const std::exception&) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  void wait_ready(std::chrono::seconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    const std::size_t replicas = nodes_.size() - 1;
+    const std::size_t others = sentinels_.size() - 1;
+    for (;;) {
+      bool ready = linked();
+      for (auto& s : sentinels_) {
+        if (!ready) break;
+        try {
+          ready = count_entries(s->port(), "REPLICAS") == replicas &&
+                  count_entries(s->port(), "SENTINELS") == others;
+        } catch (const std::exception&) {
+          ready = false;
+        }
+      }
+      if (ready) return;
+      if (std::chrono::steady_clock::now() > until)
+        throw std::runtime_error("the Sentinel group did not become ready; sentinel log:\n" +
+                                 read_tail(sentinels_[0]->log_path()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  std::size_t count_entries(int port, const char* what) {
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port, timeval{2, 0});
+    if (c == nullptr || c->err != 0) {
+      if (c != nullptr) redisFree(c);
+      return 0;
+    }
+    auto* r =
+        static_cast<redisReply*>(redisCommand(c, "SENTINEL %s %s", what, master_name_.c_str()));
+    const std::size_t n = r != nullptr && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    if (r != nullptr) freeReplyObject(r);
+    redisFree(c);
+    return n;
+  }
+
+  temp_dir dir_;
+  std::string master_name_;
+  redis_topology_users users_;
+  std::vector<std::unique_ptr<redis_process>> nodes_;
+  std::vector<std::unique_ptr<redis_process>> sentinels_;
+};
+
+/// A cluster of `primaries` primaries with `replicas_each` replicas each, all slots
+/// covered (redis-cli --cluster create). Ready when every node reports cluster_state:ok and
+/// knows every other node.
+class redis_cluster {
+ public:
+  explicit redis_cluster(int primaries = 3, int replicas_each = 0)
+      : dir_("dualcred-redis-cluster") {
+    const int total = primaries * (1 + replicas_each);
+    for (int i = 0; i < total; ++i)
+      nodes_.push_back(std::make_unique<redis_process>(
+          dir_.path() / ("node" + std::to_string(i)),
+          "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\n",
+          users_.acl(), false, free_cluster_port()));
+    std::vector<std::string> argv{redis_binary("redis-cli").string(), "--cluster", "create"};
+    for (auto& n : nodes_) argv.push_back(n->address());
+    argv.insert(argv.end(), {"--cluster-replicas", std::to_string(replicas_each), "--cluster-yes"});
+    const auto log = dir_.path() / "create.log";
+    child cli(argv, log, run_as{}, dir_.path());
+    if (cli.wait() != 0)
+      throw std::runtime_error("redis-cli --cluster create failed:\n" + read_tail(log));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      bool ok = true;
+      for (auto& n : nodes_) {
+        try {
+          const std::string info = admin_command(n->port(), {"CLUSTER", "INFO"}).text;
+          ok = ok && redis_info_field(info, "cluster_state") == "ok" &&
+               redis_info_field(info, "cluster_known_nodes") == std::to_string(total);
+        } catch (const std::exception&) {
+          ok = false;
+        }
+      }
+      if (ok) break;
+      if (std::chrono::steady_clock::now() > until)
+        throw std::runtime_error("the cluster did not become ready:\n" + read_tail(log));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  [[nodiscard]] const std::string& admin_password() const noexcept { return users_.admin_password; }
+  [[nodiscard]] std::vector<std::unique_ptr<redis_process>>& nodes() noexcept { return nodes_; }
+  redis_reply admin_command(int port, const std::vector<std::string>& args) {
+    return redis_command_at(port, args, "admin", users_.admin_password);
+  }
+  void on_every_node(const std::vector<std::string>& args) {
+    for (auto& n : nodes_) {
+      auto r = admin_command(n->port(), args);
+      if (r.error) throw std::runtime_error(n->address() + " refused a command: " + r.text);
+    }
+  }
+  /// The ports of the nodes that are primaries now.
+  std::vector<int> primary_ports() {
+    std::vector<int> out;
+    for (auto& n : nodes_) {
+      const std::string role =
+          redis_info_field(admin_command(n->port(), {"INFO", "replication"}).text, "role");
+      if (role == "master") out.push_back(n->port());
+    }
+    return out;
+  }
+
+ private:
+  temp_dir dir_;
+  redis_topology_users users_;
+  std::vector<std::unique_ptr<redis_process>> nodes_;
+};
+
+}  // namespace dualcred::testing

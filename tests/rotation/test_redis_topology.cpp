@@ -1,0 +1,452 @@
+// The Redis runbook on every node of a deployment: a primary with two replicas and three
+// Sentinels, and a cluster, each started once for the whole suite. Soaks with client threads
+// (through redis::sentinel_connector, and to every cluster primary) during rotation cycles
+// with a SENTINEL FAILOVER between apply and decommission; masterauth following the
+// replication user; bad input. Cycles: DUALCRED_ROTATION_CYCLES, else 3.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <dualcred/backend/hiredis_sentinel.hpp>
+#include <dualcred/provider/file.hpp>
+#include <dualcred/rotation.hpp>
+#include <dualcred/rotation/redis_admin.hpp>
+
+#include <dualcred_testing/redis_topology.hpp>
+#include <dualcred_testing/temp_dir.hpp>
+#include "helpers.hpp"
+
+TEST_SUITE_BEGIN("rotation_redis_topology");
+
+using namespace std::chrono_literals;
+using namespace dualcred;
+using namespace dualcred::rotation;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+int topology_cycles() {
+  if (const char* env = std::getenv("DUALCRED_ROTATION_CYCLES"); env && std::atoi(env) > 0)
+    return std::atoi(env);
+  return 3;
+}
+
+testing::redis_sentinel_group& sentinel_group() {
+  static testing::redis_sentinel_group g(2, 3);
+  return g;
+}
+
+testing::redis_cluster& cluster() {
+  static testing::redis_cluster c(3, 1);
+  return c;
+}
+
+redis::sentinel_params sentinel_params() {
+  redis::sentinel_params s;
+  for (auto& p : sentinel_group().sentinels()) s.sentinels.push_back({"127.0.0.1", p->port()});
+  s.master_name = sentinel_group().master_name();
+  s.timeout = 2s;
+  return s;
+}
+
+redis_admin_options sentinel_topology(std::vector<std::string>* lines = nullptr) {
+  redis_admin_options o;
+  o.topology.how = redis_discovery::sentinel;
+  o.topology.sentinel = sentinel_params();
+  if (lines != nullptr) o.on_node = [lines](std::string_view l) { lines->emplace_back(l); };
+  return o;
+}
+
+redis::params at_port(int port) {
+  redis::params p;
+  p.port = port;
+  p.timeout = 5s;
+  return p;
+}
+
+credential group_admin() {
+  return {"admin", secret(sentinel_group().admin_password())};
+}
+credential cluster_admin() {
+  return {"admin", secret(cluster().admin_password())};
+}
+
+std::vector<int> ports(std::vector<std::unique_ptr<testing::redis_process>>& nodes) {
+  std::vector<int> out;
+  for (auto& n : nodes) out.push_back(n->port());
+  return out;
+}
+
+// A user with one password on every node, and a dotenv store holding it.
+template <class Topology>
+std::string seed(Topology& t, const testing::temp_dir& dir, const std::string& user) {
+  const std::string pw = "seed-" + testing::random_token(16);
+  t.on_every_node({"ACL", "SETUSER", user, "reset", "on", ">" + pw, "~*", "&*", "+@all"});
+  return dir.write("app.env", "REDIS_USER=" + user + "\nREDIS_PASS_CURRENT=" + pw + "\n");
+}
+
+// After a cycle: every node accepts CURRENT and refuses the decommissioned password.
+void check_every_node(const std::vector<int>& nodes, const std::string& path,
+                      const std::string& gone, const char* what) {
+  const auto st = file_store(path).read().value();
+  const std::string user(st.data.at("REDIS_USER").reveal());
+  const std::string current(st.data.at("REDIS_PASS_CURRENT").reveal());
+  for (const int port : nodes) {
+    CHECK_MESSAGE(testing::redis_logs_in(port, user, current), what << ": " << port);
+    if (!gone.empty())
+      CHECK_MESSAGE(!testing::redis_logs_in(port, user, gone), what << ": " << port);
+  }
+}
+
+// Client threads that tell credential refusals from connection errors, and time the latter.
+template <class Creds>
+class counting_clients {
+ public:
+  counting_clients(std::vector<Creds*> creds, int threads) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this, c = creds[static_cast<std::size_t>(i) % creds.size()]] {
+        while (!stop_.load(std::memory_order_relaxed)) {
+          auto conn = c->connect();
+          if (conn && rotation_tests::usable(conn.value())) {
+            ++ok;
+            continue;
+          }
+          const bool refused = !conn && (conn.error().is(errc::auth_rejected) ||
+                                         conn.error().is(errc::all_rejected));
+          std::lock_guard lock(mutex_);
+          const std::string why = conn ? "connected, but PING failed" : conn.error().detail;
+          if (refused) {
+            ++refused_;
+            if (refusals.size() < 5) refusals.push_back(why);
+          } else {
+            const auto now = clock_type::now();
+            if (errors_ == 0) first_error_ = now;
+            last_error_ = now;
+            ++errors_;
+            if (error_samples.size() < 3) error_samples.push_back(why);
+            std::this_thread::sleep_for(10ms);
+          }
+        }
+      });
+  }
+  ~counting_clients() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  // Connection errors since the last call, and the span from the first to the last.
+  std::pair<long, std::chrono::milliseconds> take_errors() {
+    std::lock_guard lock(mutex_);
+    const auto span =
+        std::chrono::duration_cast<std::chrono::milliseconds>(last_error_ - first_error_);
+    const auto out = std::make_pair(errors_, errors_ > 0 ? span : 0ms);
+    errors_ = 0;
+    return out;
+  }
+  long refused() {
+    std::lock_guard lock(mutex_);
+    return refused_;
+  }
+
+  std::atomic<long> ok{0};
+  std::vector<std::string> refusals, error_samples;
+
+ private:
+  std::mutex mutex_;
+  long refused_ = 0, errors_ = 0;
+  clock_type::time_point first_error_{}, last_error_{};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+std::string current_password(const std::string& path) {
+  return std::string(file_store(path).read().value().data.at("REDIS_PASS_CURRENT").reveal());
+}
+
+}  // namespace
+
+TEST_CASE("discovery: Sentinel, a replica's replication group and a cluster name every node") {
+  auto& g = sentinel_group();
+  std::vector<int> all = ports(g.nodes());
+  std::sort(all.begin(), all.end());
+  const auto found_ports = [](const redis_deployment& d) {
+    std::vector<int> out;
+    for (const auto& n : d.nodes) out.push_back(n.at.port);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto by_sentinel = discover_redis_nodes(sentinel_topology().topology,
+                                          at_port(g.nodes()[1]->port()), group_admin());
+  REQUIRE(by_sentinel);
+  CHECK(found_ports(by_sentinel.value()) == all);
+  CHECK(by_sentinel.value().nodes[0].at.port == g.primary_port());
+  CHECK(by_sentinel.value().sentinels.size() == 3);
+
+  // From a replica: up to its primary, then down to every replica.
+  const int replica =
+      g.primary_port() == g.nodes()[1]->port() ? g.nodes()[2]->port() : g.nodes()[1]->port();
+  auto group_of = discover_redis_nodes({}, at_port(replica), group_admin());
+  REQUIRE(group_of);
+  CHECK(found_ports(group_of.value()) == all);
+  CHECK(group_of.value().nodes[0].role == "primary");
+
+  redis_topology one;
+  one.how = redis_discovery::single_node;
+  auto single = discover_redis_nodes(one, at_port(replica), group_admin());
+  REQUIRE(single);
+  CHECK(single.value().nodes.size() == 1);
+
+  auto& c = cluster();
+  std::vector<int> every = ports(c.nodes());
+  std::sort(every.begin(), every.end());
+  redis_topology ct;
+  ct.how = redis_discovery::cluster;
+  ct.nodes = {redis::endpoint{"127.0.0.1", c.nodes()[0]->port()}};
+  auto by_cluster = discover_redis_nodes(ct, at_port(c.nodes()[0]->port()), cluster_admin());
+  REQUIRE(by_cluster);
+  CHECK(found_ports(by_cluster.value()) == every);
+  // The default finds the whole cluster from any node.
+  auto by_default = discover_redis_nodes({}, at_port(c.nodes()[4]->port()), cluster_admin());
+  REQUIRE(by_default);
+  CHECK(found_ports(by_default.value()) == every);
+}
+
+TEST_CASE(
+    "sentinel_connector: the primary Sentinel names, skipping a dead Sentinel; CURRENT/NEXT "
+    "fallback on one connection") {
+  auto& g = sentinel_group();
+  testing::temp_dir dir;
+  const std::string path = seed(g, dir, "conn_user");
+  redis::sentinel_params s = sentinel_params();
+  s.sentinels.insert(s.sentinels.begin(), {"127.0.0.1", testing::free_port()});
+  redis::sentinel_connector c(s);
+  const credential good{"conn_user", secret(current_password(path))};
+  auto conn = c(good);
+  REQUIRE_MESSAGE(conn, conn.error().detail);
+  CHECK(conn.value().get()->tcp.port == g.primary_port());
+  // A refused password leaves the connection open for the next one.
+  auto opened = c.open();
+  REQUIRE(opened);
+  auto bad = c.authenticate(opened.value(), {"conn_user", secret("not-it")});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().is(errc::auth_rejected));
+  CHECK(c.authenticate(opened.value(), good));
+  // An unknown master name is not_found, whatever the Sentinels' order.
+  s.master_name = "no-such-master";
+  auto unknown = redis::sentinel_connector(s).open();
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().is(errc::not_found));
+  CHECK(unknown.error().detail.find("no-such-master") != std::string::npos);
+}
+
+TEST_CASE(
+    "Sentinel soak: 4 clients through sentinel_connector, a failover between apply and "
+    "decommission, 0 refusals, every node checked after every cycle") {
+  auto& g = sentinel_group();
+  testing::temp_dir dir;
+  const std::string path = seed(g, dir, "soak_user");
+  std::vector<std::string> lines;
+  rotator r(file_store(path),
+            redis_acl_admin(at_port(g.primary_port()), group_admin(), sentinel_topology(&lines)),
+            rotation_keys::for_prefix("REDIS"));
+  auto dc = make_dual_credential(redis::sentinel_connector(sentinel_params()),
+                                 file_provider(path, key_names::for_prefix("REDIS")),
+                                 rotation_tests::client_options());
+  REQUIRE(dc);
+  auto& creds = dc.value();
+  counting_clients<std::remove_reference_t<decltype(creds)>> clients({&creds}, 4);
+  const int n = topology_cycles();
+  for (int i = 0; i < n; ++i) {
+    const std::string before = current_password(path);
+    REQUIRE(r.prepare());
+    auto applied = r.apply();
+    REQUIRE_MESSAGE(applied, applied.error().detail);
+    if (i % 2 == 0) {
+      const auto took = g.failover();
+      std::this_thread::sleep_for(300ms);  // clients meet the new primary
+      const auto [errors, span] = clients.take_errors();
+      MESSAGE("cycle " << i << ": SENTINEL FAILOVER took " << took.count()
+                       << " ms; client connection errors in its window: " << errors << " over "
+                       << span.count() << " ms");
+    }
+    REQUIRE(r.promote());
+    REQUIRE(r.verify());
+    auto done = r.decommission();
+    REQUIRE_MESSAGE(done, done.error().detail);
+    std::this_thread::sleep_for(100ms);
+    check_every_node(ports(g.nodes()), path, before, "sentinel soak");
+  }
+  clients.stop();
+  const auto [late_errors, late_span] = clients.take_errors();
+  for (const auto& e : clients.refusals) MESSAGE("refused: " << e);
+  for (const auto& e : clients.error_samples) MESSAGE("connection error: " << e);
+  CHECK(clients.refused() == 0);
+  CHECK(late_errors == 0);
+  CHECK(clients.ok > 0);
+  MESSAGE("sentinel soak: " << n << " cycles, " << clients.ok << " connects");
+  // The step named every node it changed.
+  for (const int port : ports(g.nodes()))
+    CHECK(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.find(":" + std::to_string(port) + " ") != std::string::npos;
+    }));
+}
+
+TEST_CASE(
+    "masterauth follows the replication user; ACL SAVE per node; replication survives a "
+    "failover with the new password") {
+  auto& g = sentinel_group();
+  testing::temp_dir dir;
+  // The store starts from the password every node's masterauth holds.
+  const std::string path =
+      dir.write("repl.env", "REDIS_USER=repl\nREDIS_PASS_CURRENT=" + g.repl_password() + "\n");
+  std::vector<std::string> lines;
+  auto o = sentinel_topology(&lines);
+  o.acl_save = true;
+  rotator r(file_store(path), redis_acl_admin(at_port(g.primary_port()), group_admin(), o),
+            rotation_keys::for_prefix("REDIS"));
+  auto done = r.run_all();
+  REQUIRE_MESSAGE(done, done.error().detail);
+  const std::string now = current_password(path);
+  for (const int port : ports(g.nodes())) {
+    const auto auth = g.admin_command(port, {"CONFIG", "GET", "masterauth"}).items;
+    REQUIRE(auth.size() == 2);
+    CHECK(auth[1] == now);
+  }
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return l.find("saved with ACL SAVE") != std::string::npos;
+        }) >= 6);
+  CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("master_link_status:up") != std::string::npos;
+  }));
+  CHECK(g.linked());
+  const auto took = g.failover();
+  MESSAGE("failover after rotating the replication user: " << took.count() << " ms");
+  CHECK(g.linked());
+  check_every_node(ports(g.nodes()), path, g.repl_password(), "repl");
+}
+
+TEST_CASE("cluster soak: clients on every primary, every node checked after every cycle") {
+  auto& c = cluster();
+  testing::temp_dir dir;
+  const std::string path = seed(c, dir, "cl_user");
+  std::vector<std::string> lines;
+  redis_admin_options o;
+  o.topology.how = redis_discovery::cluster;
+  o.topology.nodes = {redis::endpoint{"127.0.0.1", c.nodes()[0]->port()}};
+  o.on_node = [&lines](std::string_view l) { lines.emplace_back(l); };
+  rotator r(file_store(path), redis_acl_admin(at_port(c.nodes()[0]->port()), cluster_admin(), o),
+            rotation_keys::for_prefix("REDIS"));
+  using creds_t = decltype(make_dual_credential(redis::connector(at_port(0)),
+                                                file_provider(path, key_names::for_prefix("REDIS")),
+                                                rotation_tests::client_options()))::value_type;
+  std::vector<std::unique_ptr<creds_t>> per_primary;
+  std::vector<creds_t*> raw;
+  for (const int port : c.primary_ports()) {
+    auto dc = make_dual_credential(redis::connector(at_port(port)),
+                                   file_provider(path, key_names::for_prefix("REDIS")),
+                                   rotation_tests::client_options());
+    REQUIRE(dc);
+    per_primary.push_back(std::make_unique<creds_t>(std::move(dc).value()));
+    raw.push_back(per_primary.back().get());
+  }
+  REQUIRE(raw.size() == 3);
+  counting_clients<creds_t> clients(raw, 4);
+  const int n = topology_cycles();
+  for (int i = 0; i < n; ++i) {
+    const std::string before = current_password(path);
+    auto done = r.run_all();
+    REQUIRE_MESSAGE(done, done.error().detail);
+    check_every_node(ports(c.nodes()), path, before, "cluster soak");
+  }
+  clients.stop();
+  for (const auto& e : clients.refusals) MESSAGE("refused: " << e);
+  for (const auto& e : clients.error_samples) MESSAGE("connection error: " << e);
+  CHECK(clients.refused() == 0);
+  CHECK(clients.take_errors().first == 0);
+  CHECK(clients.ok > 0);
+  MESSAGE("cluster soak: " << n << " cycles, " << clients.ok << " connects");
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return l.find("accepts the new password") != std::string::npos;
+        }) == 6 * n);
+}
+
+TEST_CASE("bad input: a clear error naming what failed, and no store write") {
+  auto& g = sentinel_group();
+  testing::temp_dir dir;
+  const std::string path = seed(g, dir, "bad_user");
+  const auto before = file_store(path).read().value();
+  // run_all prepared NEXT, then the backend step failed: the store says so and no more.
+  const auto unchanged = [&] {
+    rotator r(file_store(path), redis_acl_admin(at_port(g.primary_port()), group_admin()),
+              rotation_keys::for_prefix("REDIS"));
+    const auto st = r.state();
+    REQUIRE(st);
+    CHECK(st.value().phase == phase::idle);
+    CHECK(st.value().next);
+    CHECK(st.value().current.password.reveal() == before.data.at("REDIS_PASS_CURRENT").reveal());
+  };
+  const auto apply_with = [&](redis_admin_options o, redis::params seed) {
+    rotator r(file_store(path), redis_acl_admin(seed, group_admin(), std::move(o)),
+              rotation_keys::for_prefix("REDIS"));
+    auto done = r.run_all();
+    const failure_site site = r.last_failure();
+    if (!done) MESSAGE(done.error().detail);
+    return std::make_pair(std::move(done), site);
+  };
+
+  SUBCASE("an unreachable node in the list") {
+    const int dead = testing::free_port();
+    redis_admin_options o;
+    o.topology.how = redis_discovery::node_list;
+    o.topology.nodes = {redis::endpoint{"127.0.0.1", g.nodes()[0]->port()},
+                        redis::endpoint{"127.0.0.1", dead}};
+    auto [e, site] = apply_with(o, at_port(g.nodes()[0]->port()));
+    REQUIRE_FALSE(e);
+    CHECK(site == failure_site::backend);
+    CHECK(e.error().is(errc::backend_unavailable));
+    CHECK(e.error().detail.find(std::to_string(dead)) != std::string::npos);
+    unchanged();
+    // Nothing changed on the reachable node either: it was checked first.
+    const auto st = file_store(path).read().value();
+    CHECK_FALSE(testing::redis_logs_in(g.nodes()[0]->port(), "bad_user",
+                                       std::string(st.data.at("REDIS_PASS_NEXT").reveal())));
+  }
+  SUBCASE("a Sentinel naming an unknown master") {
+    auto o = sentinel_topology();
+    o.topology.sentinel.master_name = "nope";
+    auto [e, site] = apply_with(o, at_port(g.primary_port()));
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::not_found));
+    CHECK(e.error().detail.find("'nope'") != std::string::npos);
+    unchanged();
+  }
+  SUBCASE("a cluster seed not in cluster mode") {
+    redis_admin_options o;
+    o.topology.how = redis_discovery::cluster;
+    o.topology.nodes = {redis::endpoint{"127.0.0.1", g.primary_port()}};
+    auto [e, site] = apply_with(o, at_port(g.primary_port()));
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::invalid_argument));
+    CHECK(e.error().detail.find("not in cluster mode") != std::string::npos);
+    unchanged();
+  }
+  SUBCASE("a node without the user") {
+    g.admin_command(g.nodes()[2]->port(), {"ACL", "DELUSER", "bad_user"});
+    auto [e, site] = apply_with(sentinel_topology(), at_port(g.primary_port()));
+    REQUIRE_FALSE(e);
+    CHECK(e.error().is(errc::not_found));
+    CHECK(e.error().detail.find(std::to_string(g.nodes()[2]->port())) != std::string::npos);
+    unchanged();
+  }
+}
+
+TEST_SUITE_END();
