@@ -56,7 +56,7 @@ inline constexpr std::string_view day2_usage =
                               rotated_at, phase_age_seconds, ...)
   --prometheus                status: Prometheus text format (node_exporter textfile)
   --stuck-after DURATION      status: exit 11 when a rotation has sat in a phase other than
-                              idle for longer (or since an unrecorded time)
+                              idle for that long or more (or since an unrecorded time)
 )";
 
 /// The day-2 flags.
@@ -224,8 +224,8 @@ std::optional<int> run_day2(Rotator& r, const day2_settings& d, const std::strin
   if (d.stuck_after && s.stuck(*d.stuck_after)) {
     fmt::print(
         stderr,
-        "dualcred-rotate: the rotation of {} has been in phase {} for {} (more than {} "
-        "s): finish it (all) or roll it back\n",
+        "dualcred-rotate: the rotation of {} has been in phase {} for {} (the limit is {} "
+        "s): finish it (all or due) or roll it back\n",
         prefix, s.phase,
         s.phase_age_seconds() ? fmt::format("{} s", *s.phase_age_seconds()) : "an unrecorded time",
         d.stuck_after->count());

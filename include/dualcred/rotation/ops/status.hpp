@@ -40,12 +40,12 @@ struct rotation_status {
     if (!rotated_at) return std::nullopt;
     return (now - *rotated_at).count();
   }
-  /// A rotation (or rollback) is under way and has sat in its phase longer than `limit`; a
+  /// A rotation (or rollback) is under way and has sat in its phase for `limit` or more; a
   /// non-idle phase whose start the store does not record counts as stuck.
   [[nodiscard]] bool stuck(std::chrono::seconds limit) const {
     if (phase == phase::idle) return false;
     const auto age = phase_age_seconds();
-    return !age || *age > limit.count();
+    return !age || *age >= limit.count();
   }
 };
 
