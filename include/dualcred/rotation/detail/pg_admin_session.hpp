@@ -146,6 +146,7 @@ class pg_admin_session {
   // auth_file, whose SCRAM pass-through needs the very same salt and keys).
   result<void> set_password(const std::string& role, const secret* password,
                             secret* verifier_out = nullptr) {
+    DUALCRED_TRY(durable_commits());
     pq_string ident(PQescapeIdentifier(conn_.get(), role.data(), role.size()));
     if (ident.p == nullptr) return statement_error("quoting the role name", {});
     scrubbed_string sql;
@@ -216,6 +217,23 @@ class pg_admin_session {
     return true;
   }
 
+  // A password change must be on disk before the rotator records it in the store: where the
+  // server commits asynchronously (synchronous_commit = off), a crash right after could undo
+  // it, and the store would then publish a password the role no longer has. `local` waits
+  // for the local flush only: a stronger setting is left alone, and `off`'s choice not to
+  // wait on standbys is kept.
+  result<void> durable_commits() {
+    if (durable_) return boost::outcome_v2::success();
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(
+        PQexec(conn_.get(),
+               "SELECT pg_catalog.set_config('synchronous_commit', 'local', false) "
+               "WHERE pg_catalog.current_setting('synchronous_commit') = 'off'"),
+        PQclear);
+    DUALCRED_TRY(check(res.get(), PGRES_TUPLES_OK, "making commits durable", {}));
+    durable_ = true;
+    return boost::outcome_v2::success();
+  }
+
   std::string redacted(std::string text, std::string_view also) const {
     text = dualcred::detail::redact(std::move(text), password_);
     return dualcred::detail::redact(std::move(text), also);
@@ -255,6 +273,7 @@ class pg_admin_session {
   std::string password_;  // the conninfo's own, only to redact it
   pg::connection conn_;
   std::optional<error> error_;
+  bool durable_ = false;  // durable_commits() ran
 };
 
 }  // namespace dualcred::rotation::detail
