@@ -153,9 +153,13 @@ struct tally {
   std::mutex mutex;
   std::vector<std::string> details;
 
+  // Printed at once too, so a long run shows a failure when it happens.
   void note(std::string line) {
     std::lock_guard lock(mutex);
-    if (details.size() < 20) details.push_back(std::move(line));
+    if (details.size() >= 20) return;
+    fmt::print("chaos: {}\n", line);
+    std::fflush(stdout);
+    details.push_back(std::move(line));
   }
 };
 
@@ -796,6 +800,7 @@ int main(int argc, char** argv) {
     sa.sa_handler = request_stop;
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
+    std::size_t printed = 0;  // problems already shown
     for (int c = 1; c <= cfg.cycles && stop_requested == 0; ++c) {
       cycle_plan plan = draw(rng, cfg);
       // Kills in at least a fifth of the cycles however the draws fall (a short CI run too).
@@ -897,6 +902,8 @@ int main(int argc, char** argv) {
       if (c == cfg.plant_at) plant_lost_passwords(w);
       for (auto& each : logins) check_login(w, each, true, tot.found);
       ++tot.cycles;
+      for (; printed < tot.found.problems.size(); ++printed)
+        fmt::print("chaos: cycle {}: {}\n", c, tot.found.problems[printed]);
 
       const std::uint64_t bad = pg_tally.auth_failures + redis_tally.auth_failures +
                                 pg_tally.stray_errors + redis_tally.stray_errors;
@@ -925,9 +932,6 @@ int main(int argc, char** argv) {
       reloads += s.reloads;
       fallbacks += s.fallbacks;
     }
-    for (tally* t : {&pg_tally, &redis_tally})
-      for (const auto& d : t->details) fmt::print("chaos: {}\n", d);
-    for (const auto& p : tot.found.problems) fmt::print("chaos: {}\n", p);
 
     std::string kill_phases;
     for (const auto& [phase, n] : tot.after_kill.phases)
@@ -1027,8 +1031,11 @@ int main(int argc, char** argv) {
         line += (line.empty() ? "" : "; ") + item;
       }
       if (!line.empty()) out << line << "\n";
-      if (!tot.found.problems.empty()) {
-        out << "\nFailed checks:\n\n```\n";
+      if (!tot.found.problems.empty() || !pg_tally.details.empty() ||
+          !redis_tally.details.empty()) {
+        out << "\nFailures (the clients' first 20 per backend, then the failed checks):\n\n```\n";
+        for (const tally* t : {&pg_tally, &redis_tally})
+          for (const auto& d : t->details) out << d << "\n";
         for (const auto& p : tot.found.problems) out << p << "\n";
         out << "```\n";
       }
