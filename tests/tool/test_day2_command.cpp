@@ -87,10 +87,12 @@ TEST_CASE(
 
   std::string printed;
   auto passwords_fit = [&] {
-    for (const auto& [key, value] : read_all(path))
-      if (key.find("_PASS_") != std::string::npos) {
-        CHECK_MESSAGE(check_password(value.reveal(), policy), key);
-        CHECK_MESSAGE(printed.find(value.reveal()) == std::string::npos, key << " printed");
+    for (const auto& entry : read_all(path))
+      if (entry.first.find("_PASS_") != std::string::npos) {
+        const std::string& key = entry.first;
+        const std::string_view value = entry.second.reveal();
+        CHECK_MESSAGE(check_password(value, policy), key);
+        CHECK_MESSAGE(printed.find(value) == std::string::npos, key << " printed");
       }
   };
   const auto init = tool(flags + " --user day2_app --generate init");
@@ -225,8 +227,9 @@ TEST_CASE("init on Vault: DB and REDIS at one path, then all for DB keeps every 
   const auto all = tool(pg_flags() + " --vault-path mutt/prod all", vault_env);
   REQUIRE_MESSAGE(all.code == 0, (all.out + all.err));
   const auto after = read();
-  for (const auto& [k, v] : before)
-    if (k.starts_with("REDIS_")) CHECK_MESSAGE(after.at(k) == v, k);
+  for (const auto& entry : before)
+    if (entry.first.starts_with("REDIS_"))
+      CHECK_MESSAGE(after.at(entry.first) == entry.second, entry.first);
   CHECK(!(after.at("DB_PASS_CURRENT") == before.at("DB_PASS_CURRENT")));
 }
 
