@@ -30,6 +30,7 @@
 #include "day2.hpp"
 #include "exit_codes.hpp"
 #include "pg_topology.hpp"
+#include "redis_topology.hpp"
 #include "secret_inputs.hpp"
 
 using namespace dualcred;
@@ -81,7 +82,8 @@ Backend:
   --redis-admin-password-file PATH
                               the admin's password, from a file only its owner can read
                               (default: REDIS_ADMIN_PASSWORD)
-  --redis-acl-save            ACL SAVE after each change (servers with an aclfile)
+  --redis-acl-save            keep each change on every node: ACL SAVE (aclfile), else
+                              CONFIG REWRITE
 
 Rollout:
   --instance URL              a service instance's health endpoint (http:// or https://, no
@@ -132,6 +134,7 @@ struct settings {
   std::string command;
   day2_settings day2;
   pg_topology_settings pg_topology;
+  redis_topology_flags redis_topology;
 };
 
 const char* env(const char* name) {
@@ -257,8 +260,13 @@ int with_backend(Store store, const settings& s) {
     auto create = day2_redis_creator(p, admin, s.day2);
     redis_admin_options ro;
     ro.acl_save = s.redis_acl_save;
-    return run(std::move(store), redis_acl_admin(p, std::move(admin), std::move(ro)), s,
-               std::move(create));
+    auto topology = redis_topology_from(s.redis_topology, p.timeout);
+    if (!topology) return usage_error(topology.error().detail);
+    ro.topology = std::move(topology).value();
+    ro.on_node = [](std::string_view line) { fmt::print("dualcred-rotate: {}\n", line); };
+    redis_acl_admin ra(p, std::move(admin), std::move(ro));
+    if (const auto code = redis_topology_precheck(ra, s.command, exit_for)) return *code;
+    return run(std::move(store), std::move(ra), s, std::move(create));
   }
 
   pg_admin_config c;
@@ -303,6 +311,7 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
     if (a == "-h" || a == "--help") {
       fmt::print("{}\nPostgreSQL hot standbys and PgBouncer:\n{}\n{}", usage, pg_topology_usage,
                  day2_usage);
+      fmt::print("\nRedis replicas, Sentinel and Cluster:\n{}", redis_topology_usage);
       return exit_ok;
     }
     if (!a.starts_with("--")) {
@@ -319,6 +328,7 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
       continue;
     }
     if (day2_switch(a, s.day2)) continue;
+    if (is_redis_topology_switch(a, s.redis_topology)) continue;
     if (i + 1 >= args.size()) return usage_error(fmt::format("{} needs a value", a));
     const std::string_view v = args[++i];
     if (a == "--store")
@@ -395,6 +405,8 @@ std::optional<int> parse_args(std::vector<std::string_view> args, settings& s) {
       if (taken != 0) return taken;
     } else if (std::string why; parse_pg_topology_flag(a, v, s.pg_topology, why)) {
       if (!why.empty()) return usage_error(why);
+    } else if (const auto taken = take_redis_topology_flag(a, v, s.redis_topology)) {
+      if (*taken) return usage_error(**taken);
     } else {
       return usage_error(fmt::format("unknown option {}", a));
     }

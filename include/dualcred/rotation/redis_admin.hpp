@@ -95,6 +95,14 @@ class redis_acl_admin {
                        last_nodes_.size() == 1 ? "" : "s", list);
   }
 
+  /// Before a step: every node found, reachable and letting the admin in (and able to keep
+  /// the change, with `acl_save`), so a tool can refuse before it writes its store.
+  [[nodiscard]] result<redis_deployment> check() const {
+    DUALCRED_TRY(found, nodes());
+    DUALCRED_TRY(prepare(found, std::string()));
+    return found;
+  }
+
   /// The nodes the next step would change, discovered now.
   [[nodiscard]] result<redis_deployment> nodes() const {
     DUALCRED_TRY(found, discover_redis_nodes(opts_.topology, server_, admin_));
@@ -136,8 +144,10 @@ class redis_acl_admin {
         DUALCRED_TRY(info, detail::redis_info(s.conn, n.at, "replication"));
         s.node.role = detail::info_field(info, "role") == "slave" ? "replica" : "primary";
       }
-      DUALCRED_TRY(found, redis::command(s.conn, {"ACL", "GETUSER", user}, where(s.node)));
-      if (found->type == REDIS_REPLY_NIL)
+      DUALCRED_TRY(found,
+                   redis::command(s.conn, {"ACL", "GETUSER", user.empty() ? "default" : user},
+                                  where(s.node)));
+      if (!user.empty() && found->type == REDIS_REPLY_NIL)
         return fail(errc::not_found,
                     fmt::format("{}: there is no ACL user '{}'; create it with its permissions "
                                 "first (ACL users are per node)",
@@ -332,7 +342,8 @@ class redis_acl_admin {
     const redis::sentinel_params& sp = opts_.topology.sentinel;
     for (const auto& at : d.sentinels) {
       const std::string w = fmt::format("Sentinel {}:{}", at.host, at.port);
-      redis::connector c(redis::detail::params_for(at, sp.timeout.count() ? sp.timeout : server_.timeout));
+      redis::connector c(
+          redis::detail::params_for(at, sp.timeout.count() ? sp.timeout : server_.timeout));
       auto conn = sp.sentinel_auth ? c(*sp.sentinel_auth) : c.open();
       if (!conn) return std::move(conn).as_failure();
       DUALCRED_TRY(redis::command(conn.value(),
