@@ -240,6 +240,44 @@ TEST_CASE(
   CHECK(r.admin().verify(after.current));
 }
 
+TEST_CASE("init --generate --create-user on Redis: an ACL user with only the rules named") {
+  testing::temp_dir dir;
+  const std::string path = (dir.path() / "cache.env").string();
+  const credential admin{redis_fixture().admin_user(), secret(redis_fixture().admin_password())};
+  fake_clock clock;
+  rotator r(file_store(path), redis_acl_admin(rotation_tests::redis_params(), admin),
+            rotation_keys::for_prefix("REDIS"), opts(clock));
+  init_request req;
+  req.user = "ops_cache";
+  req.generate = true;
+  req.create_user = [&](const std::string& user) {
+    return ops::redis_create_acl_user(rotation_tests::redis_params(), admin, user,
+                                      {"~cache:*", "+get", "+set"});
+  };
+  const auto made = r.init(req);
+  REQUIRE_MESSAGE(made, made.error().detail);
+  const auto st = r.state().value();
+  CHECK(st.current.user == "ops_cache");
+  redis::connector connect(rotation_tests::redis_params());
+  auto conn = connect(st.current);
+  REQUIRE(conn);
+  auto run = [&](const char* cmd) {
+    std::unique_ptr<redisReply, void (*)(void*)> reply(
+        static_cast<redisReply*>(redisCommand(conn.value().get(), cmd)), freeReplyObject);
+    REQUIRE(reply);
+    return reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
+                                            : std::string("ok");
+  };
+  CHECK(run("SET cache:x 1") == "ok");
+  CHECK(run("SET other:x 1").starts_with("NOPERM"));
+  CHECK(run("DEL cache:x").starts_with("NOPERM"));
+  // A password rule is refused before anything is sent.
+  const auto bad = ops::redis_create_acl_user(rotation_tests::redis_params(), admin, "ops_bad",
+                                              {">sneaky-password"});
+  REQUIRE(!bad);
+  CHECK(bad.error().detail.find("sneaky") == std::string::npos);
+}
+
 TEST_CASE(
     "Vault: init DB and REDIS at one path (create-only, then add keys), then a whole "
     "rotation of DB leaves every REDIS key as it was") {

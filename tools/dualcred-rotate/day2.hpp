@@ -41,7 +41,7 @@ inline constexpr std::string_view day2_usage =
   --create-user               init --generate: create the role / ACL user first if missing:
                               PostgreSQL LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
                               NOREPLICATION NOBYPASSRLS INHERIT, member of each --grant;
-                              Redis `reset on` plus --acl-rules; nothing else
+                              Redis `reset on +ping` plus --acl-rules; no more
   --grant ROLE                PostgreSQL group role the created role joins (repeat)
   --acl-rules "RULES"         Redis ACL rules of the created user, e.g. "~app:* +@read"
                               (no password rule)

@@ -95,9 +95,9 @@ inline result<void> pg_ok(PGresult* res, ExecStatusType want, std::string_view w
   return {};
 }
 
-/// Makes `user` a Redis ACL user unless it exists: `reset on` and then `rules`, the
-/// operator's (`~app:* +@read +@write`; none: it can log in and run nothing), with no
-/// password yet. An existing user is left as it is. The admin needs `+acl`.
+/// Makes `user` a Redis ACL user unless it exists: `reset on +ping` (verify sends PING) and
+/// then `rules`, the operator's (`~app:* +@read +@write`; none: it can log in and PING, no
+/// more), with no password yet. An existing user is left as it is. The admin needs `+acl`.
 [[nodiscard]] inline result<void> redis_create_acl_user(const redis::params& server,
                                                         const credential& admin,
                                                         const std::string& user,
@@ -133,7 +133,8 @@ inline result<void> pg_ok(PGresult* res, ExecStatusType want, std::string_view w
   };
   DUALCRED_TRY(exists, run({"ACL", "GETUSER", user}));
   if (exists) return boost::outcome_v2::success();
-  std::vector<std::string> args{"ACL", "SETUSER", user, "reset", "on"};
+  // +ping: verify logs in and sends PING.
+  std::vector<std::string> args{"ACL", "SETUSER", user, "reset", "on", "+ping"};
   args.insert(args.end(), rules.begin(), rules.end());
   DUALCRED_TRY(run(args));
   return boost::outcome_v2::success();
