@@ -352,8 +352,8 @@ TEST_CASE("soak: single role, PgBouncer auth_query and a standby, zero failed co
 }
 
 TEST_CASE(
-    "dualcred-rotate all: alternating roles, a standby, PgBouncer auth_file and "
-    "auth_query: every path takes CURRENT, refuses PREVIOUS") {
+    "dualcred-rotate all, then rollback: alternating roles, a standby, PgBouncer auth_file "
+    "and auth_query: every path takes CURRENT, refuses PREVIOUS") {
   auto& t = topo();
   dt::temp_dir dir;
   const std::string pw = random_pw();
@@ -376,6 +376,19 @@ TEST_CASE(
   CHECK(read_file(t.file_bouncer->auth_file())
             .find("\"" + st.current.user + "\" \"" + verifier_of(st.current.user) + "\"") !=
         std::string::npos);
+  // rollback: the old role takes its password back on every path, the rolled-back one goes.
+  const auto back = rotate_tool(flags + " rollback");
+  REQUIRE_MESSAGE(back.code == 0, back.output);
+  const auto restored = state_of(store);
+  REQUIRE(st.previous);
+  CHECK(restored.current == *st.previous);
+  for (const auto& p :
+       {t.primary_params(), t.standby_params(), t.via(*t.file_bouncer), t.via(*t.query_bouncer)}) {
+    auto ok = login(p, restored.current);
+    CHECK_MESSAGE(ok, "restored CURRENT refused at port " << p.port << ": " << ok.error().detail);
+    auto gone = login(p, st.current);
+    CHECK_MESSAGE(!gone, "rolled-back credential still accepted at port " << p.port);
+  }
   // --help documents the flags and exit code 10.
   const auto help = rotate_tool("--help");
   CHECK(help.output.find("--replay-timeout") != std::string::npos);
