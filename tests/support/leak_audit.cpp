@@ -15,6 +15,7 @@ namespace {
 struct audit_state {
   std::mutex mutex;
   std::set<std::string, std::less<>> secrets;
+  std::set<std::string, std::less<>> public_values;  // never counted as secrets
   std::string current_test = "(outside any test case)";
   std::vector<std::string> leaks;  // "test case: masked detail"
 };
@@ -51,7 +52,7 @@ void audit_secret(std::string_view bytes) noexcept {
   if (bytes.size() < min_audited_secret) return;
   try {
     std::lock_guard lock(state().mutex);
-    state().secrets.emplace(bytes);
+    if (!state().public_values.contains(bytes)) state().secrets.emplace(bytes);
   } catch (...) {
   }
 }
@@ -67,6 +68,16 @@ void audit_error_detail(std::string_view text) noexcept {
         masked.replace(pos, s.size(), "<a secret of the test>");
       state().leaks.push_back(state().current_test + ": " + masked);
     }
+  } catch (...) {
+  }
+}
+
+void audit_public(std::string_view bytes) noexcept {
+  try {
+    std::lock_guard lock(state().mutex);
+    state().public_values.emplace(bytes);
+    if (const auto it = state().secrets.find(bytes); it != state().secrets.end())
+      state().secrets.erase(it);
   } catch (...) {
   }
 }

@@ -510,8 +510,8 @@ class rotator {
     // A new login: its user, CURRENT (given and checked, or made and applied), a fresh NEXT.
     std::string user = req.user;
     if (const auto it = raw.data.find(keys_.names.user); user.empty() && it != raw.data.end())
-      user = std::string(it->second.reveal());
-    else if (it != raw.data.end() && it->second.reveal() != user)
+      user = std::string(it->second.reveal_public());
+    else if (it != raw.data.end() && it->second.reveal_public() != user)
       return init_conflict(
           fmt::format("{} in {} names another user than --user", keys_.names.user, source));
     if (user.empty()) user = keys_.names.default_user;

@@ -174,12 +174,13 @@ struct rotation_state {
   DUALCRED_TRY(previous, dualcred::detail::lookup_value(keys.previous, source, lookup));
   DUALCRED_TRY(user_previous, dualcred::detail::lookup_value(keys.user_previous, source, lookup));
   if (previous)
-    st.previous = credential{user_previous ? std::string(user_previous->reveal()) : st.current.user,
-                             std::move(*previous)};
+    st.previous =
+        credential{user_previous ? std::string(user_previous->reveal_public()) : st.current.user,
+                   std::move(*previous)};
 
   DUALCRED_TRY(ph, dualcred::detail::lookup_value(keys.phase, source, lookup));
   if (ph) {
-    const auto parsed = parse_phase(ph->reveal());
+    const auto parsed = parse_phase(ph->reveal_public());
     if (!parsed)
       return fail(errc::malformed,
                   fmt::format("{} in {} is not a rotation phase (idle, applied, promoted, "
@@ -192,7 +193,7 @@ struct rotation_state {
     if (key->empty()) continue;
     DUALCRED_TRY(text, dualcred::detail::lookup_value(*key, source, lookup));
     if (!text) continue;
-    *into = parse_rfc3339(text->reveal());
+    *into = parse_rfc3339(text->reveal_public());
     if (!*into)
       return fail(errc::malformed,
                   fmt::format("{} in {} is not an RFC 3339 time (e.g. 2026-12-01T11:05:27Z)", *key,
@@ -201,7 +202,7 @@ struct rotation_state {
   if (!keys.policy.empty()) {
     DUALCRED_TRY(spec, dualcred::detail::lookup_value(keys.policy, source, lookup));
     if (spec) {
-      auto parsed = parse_password_policy(spec->reveal());
+      auto parsed = parse_password_policy(spec->reveal_public());
       if (!parsed)
         return fail(errc::malformed,
                     fmt::format("{} in {}: {}", keys.policy, source, parsed.error().detail));

@@ -37,7 +37,7 @@ result<credential_set> assemble(const key_names& keys, std::string_view source, 
   DUALCRED_TRY(user, lookup_value(keys.user, source, lookup));
   std::string user_name;
   if (user) {
-    user_name = std::string(user->reveal());
+    user_name = std::string(user->reveal_public());
   } else if (!keys.default_user.empty()) {
     user_name = keys.default_user;
   } else if (keys.user.empty()) {
@@ -53,8 +53,8 @@ result<credential_set> assemble(const key_names& keys, std::string_view source, 
 
   credential_set set;
   if (next)
-    set.next =
-        credential{user_next ? std::string(user_next->reveal()) : user_name, std::move(*next)};
+    set.next = credential{user_next ? std::string(user_next->reveal_public()) : user_name,
+                          std::move(*next)};
   set.current = credential{std::move(user_name), std::move(*current)};
   return set;
 }
