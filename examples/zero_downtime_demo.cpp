@@ -10,6 +10,11 @@
 // until the demo's clients report the new secret version: the demo is its own fleet.
 //
 //   ./zero_downtime_demo [--rotations N] [--clients N] [--health-port PORT] [--verbose]
+//                        [--pg direct|pgbouncer]
+//
+// With `--pg pgbouncer` the PostgreSQL clients connect through a throwaway PgBouncer in
+// auth_query mode (it asks the server for the verifier at each login), and verify logs in
+// through it too.
 //
 // The last line is `rotations: R, connects: N ok, F failed`; the exit code is 1 when F > 0
 // or a step failed. Run as root, PostgreSQL runs as the `postgres` user.
@@ -37,6 +42,7 @@
 #include <dualcred/rotation/postgres_admin.hpp>
 #include <dualcred/rotation/redis_admin.hpp>
 
+#include <dualcred_testing/pg_topology.hpp>
 #include <dualcred_testing/postgres.hpp>
 #include <dualcred_testing/redis.hpp>
 #include "health_server.hpp"
@@ -51,6 +57,7 @@ struct config {
   int health_port = 0;
   std::chrono::milliseconds window = 300ms;  // client traffic after each step
   bool verbose = false;                      // print the rotator's account of each step
+  bool pgbouncer = false;                    // --pg pgbouncer: PostgreSQL clients via PgBouncer
 };
 
 bool parse_args(int argc, char** argv, config& c) {
@@ -61,6 +68,12 @@ bool parse_args(int argc, char** argv, config& c) {
       continue;
     }
     if (i + 1 >= argc) return false;
+    if (arg == "--pg") {
+      const std::string_view mode = argv[++i];
+      if (mode != "direct" && mode != "pgbouncer") return false;
+      c.pgbouncer = mode == "pgbouncer";
+      continue;
+    }
     const int value = std::atoi(argv[++i]);
     if (arg == "--rotations" && value > 0)
       c.rotations = value;
@@ -206,7 +219,9 @@ void seed(rotation::file_store& store, dualcred::testing::postgres_server& pg,
 int main(int argc, char** argv) {
   config cfg;
   if (!parse_args(argc, argv, cfg)) {
-    fmt::print(stderr, "usage: {} [--rotations N] [--clients N] [--health-port PORT] [--verbose]\n",
+    fmt::print(stderr,
+               "usage: {} [--rotations N] [--clients N] [--health-port PORT] [--verbose] "
+               "[--pg direct|pgbouncer]\n",
                argv[0]);
     return 2;
   }
@@ -215,6 +230,16 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     dualcred::testing::postgres_server pg_server;
     dualcred::testing::redis_server redis_server;
+    // --pg pgbouncer: PgBouncer logs in to the server as the superuser to run auth_query.
+    std::unique_ptr<dualcred::testing::pgbouncer_server> bouncer;
+    const std::string bouncer_admin_pw = dualcred::testing::random_token(24);
+    if (cfg.pgbouncer) {
+      const std::string super_pw = dualcred::testing::random_token(24);
+      pg_server.set_password("postgres", super_pw);
+      bouncer = std::make_unique<dualcred::testing::pgbouncer_server>(
+          pg_server, dualcred::testing::pgbouncer_mode::auth_query, bouncer_admin_pw, super_pw);
+      fmt::print("PgBouncer (auth_query) on 127.0.0.1:{}\n", bouncer->port());
+    }
 
     // One dotenv file holds both logins (DB_* and REDIS_*), with the rotation's own keys and
     // a revision counter beside them. It stands in for Vault.
@@ -234,6 +259,11 @@ int main(int argc, char** argv) {
     pp.dbname = "postgres";
     pp.connect_timeout = 10s;
     pp.application_name = "dualcred-demo";
+    if (bouncer) {
+      pp.port = bouncer->port();
+      // PgBouncer 1.18 refuses a login with 08P01: a refusal, so clients fall back to NEXT.
+      pp.sqlstate_rules = dualcred::pg::pgbouncer_sqlstate_rules();
+    }
     dualcred::redis::params rp;
     rp.host = redis_server.host();
     rp.port = redis_server.port();
@@ -272,6 +302,12 @@ int main(int argc, char** argv) {
     rotation::pg_admin_config admin;
     admin.admin_conninfo = dualcred::secret(pg_server.admin_conninfo());
     admin.clients = pp;
+    if (bouncer) {
+      // verify logs in on the server itself and through PgBouncer.
+      admin.pgbouncers = {{pp, {"pgb_admin", dualcred::secret(bouncer_admin_pw)}}};
+      admin.clients.port = pg_server.port();
+      admin.clients.sqlstate_rules.clear();
+    }
     rotation::rotator pg_rotator(rotation::file_store(secrets),
                                  rotation::pg_single_role_admin(std::move(admin)),
                                  rotation::rotation_keys::for_prefix("DB"), ropts);
