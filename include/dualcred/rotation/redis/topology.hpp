@@ -291,7 +291,13 @@ inline result<redis_deployment> discover_sentinel(const redis::sentinel_params& 
     case redis_discovery::sentinel: {
       redis::sentinel_params s = t.sentinel;
       if (s.timeout.count() == 0) s.timeout = seed.timeout;
-      return detail::discover_sentinel(s);
+      DUALCRED_TRY(d, detail::discover_sentinel(s));
+      // Sentinel learns a new primary's replicas from its INFO, seconds after a failover:
+      // the primary's own list is added, so no linked replica is missed.
+      DUALCRED_TRY(group, detail::discover_group(d.nodes.front().at, seed, admin));
+      for (auto& n : group)
+        if (!detail::known(d.nodes, n.at)) d.nodes.push_back(std::move(n));
+      return d;
     }
     case redis_discovery::cluster:
       return detail::discover_cluster(
