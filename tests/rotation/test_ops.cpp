@@ -11,7 +11,7 @@
 #include <dualcred/http/curl.hpp>
 #include <dualcred/rotation.hpp>
 #include <dualcred/rotation/ops/create_user.hpp>
-#include <dualcred/rotation/ops/status.hpp>
+#include <dualcred/rotation/ops/report.hpp>
 #include <dualcred/rotation/postgres_admin.hpp>
 #include <dualcred/rotation/redis_admin.hpp>
 #include <dualcred/rotation/vault_store.hpp>

@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include <dualcred/rotation/ops/create_user.hpp>
-#include <dualcred/rotation/ops/status.hpp>
+#include <dualcred/rotation/ops/report.hpp>
 #include <dualcred/rotation/password.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
