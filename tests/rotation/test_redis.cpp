@@ -307,7 +307,10 @@ TEST_CASE("the phase x step rules: every cell runs, is already done, or is refus
   // run_all picks up where the phase stands, and refuses during a rollback.
   const std::pair<phase, std::size_t> rest[] = {
       {phase::idle, 5}, {phase::applied, 5}, {phase::promoted, 2}, {phase::verified, 1}};
-  for (const auto& [p, steps] : rest) {
+  for (const auto& entry : rest) {
+    // Not a structured binding: clang before 16 cannot capture one (CAPTURE is a lambda).
+    const phase p = entry.first;
+    const std::size_t steps = entry.second;
     CAPTURE(to_string(p));
     testing::temp_dir dir;
     auto r = make_rotator(seed_phase(dir, p));
