@@ -3,7 +3,10 @@
 // What the rotation tests share: the fixture servers (one of each per test program),
 // client threads that connect without pause and count, and the cycle count.
 
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -116,6 +119,27 @@ class clients {
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
 };
+
+/// What a run of the dualcred-rotate command gave: its exit code and stdout and stderr together.
+struct tool_outcome {
+  int code = -1;
+  std::string output;
+};
+
+/// Runs dualcred-rotate (DUALCRED_ROTATE_TOOL) with `args`, already shell-quoted. Secrets go
+/// through the environment or private files, never `args`.
+inline tool_outcome run_rotate_tool(const std::string& args) {
+  const char* exe = std::getenv("DUALCRED_ROTATE_TOOL");
+  REQUIRE(exe != nullptr);
+  tool_outcome out;
+  FILE* p = ::popen((std::string(exe) + " " + args + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  while (const std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.output.append(buf, n);
+  const int status = ::pclose(p);
+  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
 
 /// Options for client dual_credentials: re-read the store every 50 ms, as a service
 /// would on a timer, and reload quickly when refused.

@@ -229,25 +229,7 @@ void soak(const std::string& store, Admin admin, const dt::pgbouncer_server& b,
   CHECK(via_standby.counts.ok > n);
 }
 
-struct tool_outcome {
-  int code = -1;
-  std::string output;
-};
-
-// The dualcred-rotate command (DUALCRED_ROTATE_TOOL), stdout and stderr together. Secrets go
-// through the environment and a private file, never the command line.
-tool_outcome rotate_tool(const std::string& args) {
-  const char* exe = std::getenv("DUALCRED_ROTATE_TOOL");
-  REQUIRE(exe != nullptr);
-  tool_outcome out;
-  FILE* p = ::popen((std::string(exe) + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (const std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.output.append(buf, n);
-  const int status = ::pclose(p);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
+const auto rotate_tool = &rotation_tests::run_rotate_tool;
 
 // The flags for the shared topology: the admin's conninfo from a private file.
 std::string tool_flags(const dt::temp_dir& dir, const std::string& roles) {

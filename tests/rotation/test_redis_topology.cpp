@@ -464,10 +464,7 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
 
 namespace {
 
-struct tool_outcome {
-  int code = -1;
-  std::string output;
-};
+using rotation_tests::tool_outcome;
 
 // dualcred-rotate with `args` (stdout and stderr together), the admin password in its
 // environment; nullopt when the test runs without the tool.
@@ -475,14 +472,7 @@ std::optional<tool_outcome> rotate_tool(const std::string& args, const std::stri
   const char* exe = std::getenv("DUALCRED_ROTATE_TOOL");
   if (exe == nullptr || *exe == '\0') return std::nullopt;
   testing::scoped_env pw("REDIS_ADMIN_PASSWORD", admin_pw.c_str());
-  tool_outcome out;
-  FILE* p = ::popen((std::string(exe) + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (const std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.output.append(buf, n);
-  const int status = ::pclose(p);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  return rotation_tests::run_rotate_tool(args);
 }
 
 std::string file_bytes(const std::string& path) {

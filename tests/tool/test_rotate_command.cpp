@@ -25,25 +25,8 @@ using rotation_tests::redis_fixture;
 
 namespace {
 
-struct outcome {
-  int code = -1;
-  std::string output;
-};
-
-// Runs the command with `args` (already shell-quoted where needed), stdout and stderr
-// together.
-outcome rotate(const std::string& args) {
-  const char* exe = std::getenv("DUALCRED_ROTATE_TOOL");
-  REQUIRE(exe != nullptr);
-  outcome out;
-  FILE* p = ::popen((std::string(exe) + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (const std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.output.append(buf, n);
-  const int status = ::pclose(p);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
+using outcome = rotation_tests::tool_outcome;
+const auto rotate = &rotation_tests::run_rotate_tool;
 
 std::string redis_flags() {
   return "--backend redis --redis-host 127.0.0.1 --redis-port " +
