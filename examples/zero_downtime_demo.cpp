@@ -10,11 +10,16 @@
 // until the demo's clients report the new secret version: the demo is its own fleet.
 //
 //   ./zero_downtime_demo [--rotations N] [--clients N] [--health-port PORT] [--verbose]
-//                        [--pg direct|pgbouncer]
+//                        [--pg direct|pgbouncer] [--redis direct|sentinel]
 //
 // With `--pg pgbouncer` the PostgreSQL clients connect through a throwaway PgBouncer in
 // auth_query mode (it asks the server for the verifier at each login), and verify logs in
 // through it too.
+//
+// With `--redis sentinel` Redis is a primary with two replicas watched by three Sentinels:
+// clients find the primary through redis::sentinel_connector, every step changes every node,
+// and the middle rotation runs a SENTINEL FAILOVER between apply and decommission. Connection
+// errors while the failover runs are counted apart (its own window, not a login refusal).
 //
 // The last line is `rotations: R, connects: N ok, F failed`; the exit code is 1 when F > 0
 // or a step failed. Run as root, PostgreSQL runs as the `postgres` user.
@@ -31,11 +36,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include <dualcred/backend/hiredis.hpp>
+#include <dualcred/backend/hiredis_sentinel.hpp>
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
 #include <dualcred/rotation.hpp>
@@ -45,6 +52,7 @@
 #include <dualcred_testing/pg_topology.hpp>
 #include <dualcred_testing/postgres.hpp>
 #include <dualcred_testing/redis.hpp>
+#include <dualcred_testing/redis_topology.hpp>
 #include "health_server.hpp"
 
 using namespace std::chrono_literals;
@@ -58,6 +66,7 @@ struct config {
   std::chrono::milliseconds window = 300ms;  // client traffic after each step
   bool verbose = false;                      // print the rotator's account of each step
   bool pgbouncer = false;                    // --pg pgbouncer: PostgreSQL clients via PgBouncer
+  bool sentinel = false;                     // --redis sentinel: replicas, Sentinels, a failover
 };
 
 bool parse_args(int argc, char** argv, config& c) {
@@ -74,6 +83,12 @@ bool parse_args(int argc, char** argv, config& c) {
       c.pgbouncer = mode == "pgbouncer";
       continue;
     }
+    if (arg == "--redis") {
+      const std::string_view mode = argv[++i];
+      if (mode != "direct" && mode != "sentinel") return false;
+      c.sentinel = mode == "sentinel";
+      continue;
+    }
     const int value = std::atoi(argv[++i]);
     if (arg == "--rotations" && value > 0)
       c.rotations = value;
@@ -87,14 +102,22 @@ bool parse_args(int argc, char** argv, config& c) {
   return true;
 }
 
-// What the clients of one backend did; written by them, read by the table.
+// What the clients of one backend did; written by them, read by the table. While a failover
+// runs (`in_failover`), connection errors are its window's, counted apart; a login refused
+// for its credential always counts as failed.
 struct tally {
   std::atomic<std::uint64_t> ok{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> failover_errors{0};
+  std::atomic<bool> in_failover{false};
   std::mutex mutex;
   std::vector<std::string> first_errors;
 
-  void fail(std::string why) {
+  void fail(std::string why, bool refused = false) {
+    if (!refused && in_failover.load(std::memory_order_relaxed)) {
+      failover_errors.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     failed.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mutex);
     if (first_errors.size() < 5) first_errors.push_back(std::move(why));
@@ -107,7 +130,8 @@ void keep_querying(Creds& creds, const std::atomic<bool>& stop, tally& t, Query 
   while (!stop.load(std::memory_order_relaxed)) {
     auto conn = creds.connect();
     if (!conn) {
-      t.fail(conn.error().detail);
+      t.fail(conn.error().detail, conn.error().is(dualcred::errc::auth_rejected) ||
+                                      conn.error().is(dualcred::errc::all_rejected));
       continue;
     }
     if (query(conn.value()))
@@ -197,14 +221,38 @@ rotation::fetch_function httplib_fetch() {
   };
 }
 
+// Clients reach Redis directly or through Sentinel: one connector type for both keeps the
+// demo's client code the same. Both are two-phase (a refused password is retried on the same
+// connection).
+class demo_redis_connector {
+ public:
+  explicit demo_redis_connector(
+      std::variant<dualcred::redis::connector, dualcred::redis::sentinel_connector> c)
+      : c_(std::move(c)) {}
+  [[nodiscard]] dualcred::result<dualcred::redis::connection> open() const {
+    return std::visit([](const auto& c) { return c.open(); }, c_);
+  }
+  [[nodiscard]] dualcred::result<void> authenticate(dualcred::redis::connection& conn,
+                                                    const dualcred::credential& cred) const {
+    return std::visit([&](const auto& c) { return c.authenticate(conn, cred); }, c_);
+  }
+  [[nodiscard]] dualcred::result<dualcred::redis::connection> operator()(
+      const dualcred::credential& cred) const {
+    return std::visit([&](const auto& c) { return c(cred); }, c_);
+  }
+
+ private:
+  std::variant<dualcred::redis::connector, dualcred::redis::sentinel_connector> c_;
+};
+
 // The first logins: generated, set on the servers, and written to the store.
 void seed(rotation::file_store& store, dualcred::testing::postgres_server& pg,
-          dualcred::testing::redis_server& redis) {
+          const std::function<void(const std::string&, const std::string&)>& set_redis_user) {
   auto pg_pw = rotation::generate_password();
   auto redis_pw = rotation::generate_password();
   if (!pg_pw || !redis_pw) throw std::runtime_error("cannot generate the first passwords");
   pg.create_login_role("app", std::string(pg_pw.value().reveal()));
-  redis.set_user("app", {std::string(redis_pw.value().reveal())});
+  set_redis_user("app", std::string(redis_pw.value().reveal()));
   dualcred::secret_map data;
   data.emplace("DB_USER", dualcred::secret("app"));
   data.emplace("DB_PASS_CURRENT", std::move(pg_pw).value());
@@ -221,15 +269,31 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv, cfg)) {
     fmt::print(stderr,
                "usage: {} [--rotations N] [--clients N] [--health-port PORT] [--verbose] "
-               "[--pg direct|pgbouncer]\n",
+               "[--pg direct|pgbouncer] [--redis direct|sentinel]\n",
                argv[0]);
     return 2;
   }
   try {
-    fmt::print("starting PostgreSQL and Redis on 127.0.0.1 ...\n");
+    fmt::print("starting PostgreSQL and Redis{} on 127.0.0.1 ...\n",
+               cfg.sentinel ? " (a primary, two replicas, three Sentinels)" : "");
     std::fflush(stdout);
     dualcred::testing::postgres_server pg_server;
-    dualcred::testing::redis_server redis_server;
+    // --redis sentinel: ACL users are per node, so the app's user is made on every node.
+    std::unique_ptr<dualcred::testing::redis_server> redis_server;
+    std::unique_ptr<dualcred::testing::redis_sentinel_group> redis_group;
+    std::function<void(const std::string&, const std::string&)> set_redis_user;
+    if (cfg.sentinel) {
+      redis_group = std::make_unique<dualcred::testing::redis_sentinel_group>(2, 3);
+      set_redis_user = [&](const std::string& user, const std::string& pw) {
+        redis_group->on_every_node(
+            {"ACL", "SETUSER", user, "reset", "on", ">" + pw, "~*", "&*", "+@all"});
+      };
+    } else {
+      redis_server = std::make_unique<dualcred::testing::redis_server>();
+      set_redis_user = [&](const std::string& user, const std::string& pw) {
+        redis_server->set_user(user, {pw});
+      };
+    }
     // --pg pgbouncer: PgBouncer logs in to the server as the superuser to run auth_query.
     std::unique_ptr<dualcred::testing::pgbouncer_server> bouncer;
     const std::string bouncer_admin_pw = dualcred::testing::random_token(24);
@@ -246,7 +310,7 @@ int main(int argc, char** argv) {
     dualcred::testing::temp_dir secrets_dir("dualcred-demo");
     const std::string secrets = (secrets_dir.path() / "app.env").string();
     auto store = std::make_shared<rotation::file_store>(secrets);
-    seed(*store, pg_server, redis_server);
+    seed(*store, pg_server, set_redis_user);
 
     // Clients re-read the store every 100 ms, as a service would on a timer. Their set's
     // version is the store's revision: what the fleet check compares.
@@ -265,15 +329,24 @@ int main(int argc, char** argv) {
       pp.sqlstate_rules = dualcred::pg::pgbouncer_sqlstate_rules();
     }
     dualcred::redis::params rp;
-    rp.host = redis_server.host();
-    rp.port = redis_server.port();
+    rp.host = "127.0.0.1";
+    rp.port = redis_group ? redis_group->primary_port() : redis_server->port();
     rp.timeout = 5s;
+    dualcred::redis::sentinel_params sp;
+    if (redis_group) {
+      for (auto& s : redis_group->sentinels()) sp.sentinels.push_back({"127.0.0.1", s->port()});
+      sp.master_name = redis_group->master_name();
+      sp.timeout = 5s;
+    }
+    const auto redis_clients = redis_group
+                                   ? demo_redis_connector(dualcred::redis::sentinel_connector(sp))
+                                   : demo_redis_connector(dualcred::redis::connector(rp));
 
     auto pg_made = dualcred::make_dual_credential(
         dualcred::pg::connector(pp),
         rotation::store_provider(store, rotation::rotation_keys::for_prefix("DB")), opts);
     auto redis_made = dualcred::make_dual_credential(
-        dualcred::redis::connector(rp),
+        redis_clients,
         rotation::store_provider(store, rotation::rotation_keys::for_prefix("REDIS")), opts);
     if (!pg_made || !redis_made) {
       fmt::print(stderr, "cannot read the logins: {}\n",
@@ -311,11 +384,20 @@ int main(int argc, char** argv) {
     rotation::rotator pg_rotator(rotation::file_store(secrets),
                                  rotation::pg_single_role_admin(std::move(admin)),
                                  rotation::rotation_keys::for_prefix("DB"), ropts);
-    rotation::rotator redis_rotator(
-        rotation::file_store(secrets),
-        rotation::redis_acl_admin(
-            rp, {redis_server.admin_user(), dualcred::secret(redis_server.admin_password())}),
-        rotation::rotation_keys::for_prefix("REDIS"), ropts);
+    // Every step finds the nodes afresh (through the Sentinels after a failover), changes and
+    // checks each.
+    rotation::redis_admin_options redis_opts;
+    if (redis_group) {
+      redis_opts.topology.how = rotation::redis_discovery::sentinel;
+      redis_opts.topology.sentinel = sp;
+    }
+    const dualcred::credential redis_admin =
+        redis_group ? dualcred::credential{"admin", dualcred::secret(redis_group->admin_password())}
+                    : dualcred::credential{redis_server->admin_user(),
+                                           dualcred::secret(redis_server->admin_password())};
+    rotation::rotator redis_rotator(rotation::file_store(secrets),
+                                    rotation::redis_acl_admin(rp, redis_admin, redis_opts),
+                                    rotation::rotation_keys::for_prefix("REDIS"), ropts);
 
     tally pg_tally, redis_tally;
     std::atomic<bool> stop{false};
@@ -359,6 +441,19 @@ int main(int argc, char** argv) {
           }
           std::this_thread::sleep_for(cfg.window);
           print_rows(rotation::to_string(step), backends, last);
+          // The middle rotation: the primary changes while both passwords are accepted.
+          if (redis_group && step == rotation::step::apply && r == (cfg.rotations + 1) / 2) {
+            redis_tally.in_failover = true;
+            const auto took = redis_group->failover();
+            std::this_thread::sleep_for(cfg.window);  // clients meet the new primary
+            redis_tally.in_failover = false;
+            print_rows("failover", backends, last);
+            fmt::print(
+                "  SENTINEL FAILOVER: the Sentinels named the new primary after {} ms, "
+                "every replica linked after {} ms; Redis connection errors in that "
+                "window: {}\n",
+                took.named.count(), took.settled.count(), redis_tally.failover_errors.load());
+          }
         }
         if (step_error.empty()) ++rotations_done;
       }
@@ -377,6 +472,9 @@ int main(int argc, char** argv) {
     }
     fmt::print("\n/health: {}\n",
                dualcred::health_json({{"postgres", pg.snapshot()}, {"redis", redis.snapshot()}}));
+    if (redis_group)
+      fmt::print("Redis connection errors while the failover ran (counted apart): {}\n",
+                 redis_tally.failover_errors.load());
     if (!step_error.empty()) fmt::print("rotation failed: {}\n", step_error);
     fmt::print("rotations: {}, connects: {} ok, {} failed\n", rotations_done, ok, failed);
     return failed == 0 && step_error.empty() ? 0 : 1;
