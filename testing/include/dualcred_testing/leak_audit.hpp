@@ -1,4 +1,8 @@
 #pragma once
+// A guard too: the precompiled headers of the tests start with this file, and the command
+// line force-includes it again after them.
+#ifndef DUALCRED_TESTING_LEAK_AUDIT_HPP
+#define DUALCRED_TESTING_LEAK_AUDIT_HPP
 
 // The suite's secret-leak policy. Force-included into every test translation unit (before any
 // dualcred header), it routes dualcred's audit points here: every `secret` a test makes is
@@ -28,3 +32,5 @@ std::size_t report_leaks() noexcept;
 #define DUALCRED_AUDIT_SECRET(bytes) ::dualcred_testing::audit_secret(bytes)
 #define DUALCRED_AUDIT_ERROR_DETAIL(text) ::dualcred_testing::audit_error_detail(text)
 #define DUALCRED_AUDIT_PUBLIC(bytes) ::dualcred_testing::audit_public(bytes)
+
+#endif  // DUALCRED_TESTING_LEAK_AUDIT_HPP

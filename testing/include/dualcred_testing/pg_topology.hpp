@@ -27,88 +27,16 @@
 
 namespace dualcred::testing {
 
-/// A hot standby streaming from `primary` (which must outlive it).
-class pg_standby {
+/// A hot standby streaming from `primary` (which must outlive it): `pg_basebackup -R`.
+class pg_standby : public postgres_instance {
  public:
   explicit pg_standby(const postgres_server& primary)
-      : who_(detail::postgres_user()), dir_("dualcred-pgsb", who_.switch_user ? "/tmp" : "") {
-    bindir_ = detail::postgres_bindir();
-    if (who_.switch_user && ::chown(dir_.path().c_str(), who_.uid, who_.gid) != 0)
-      throw std::runtime_error("cannot chown the standby's directory to " + who_.name);
-    child base({(bindir_ / "pg_basebackup").string(), "-D", data_dir().string(), "-R", "-X",
-                "stream", "--no-sync", "-c", "fast", "-h", primary.dir().string(), "-p",
-                std::to_string(primary.port()), "-U", "postgres"},
-               log_path(), who_, dir_.path());
-    if (base.wait() != 0)
-      throw std::runtime_error("pg_basebackup failed; log:\n" + read_tail(log_path()));
-    port_ = free_port();
+      : postgres_instance("dualcred-pgsb", {"hot_standby=on", "wal_receiver_status_interval=1s"}) {
+    make("pg_basebackup",
+         {"-D", data_dir().string(), "-R", "-X", "stream", "--no-sync", "-c", "fast", "-h",
+          primary.dir().string(), "-p", std::to_string(primary.port()), "-U", "postgres"});
     start();
   }
-  pg_standby(const pg_standby&) = delete;
-  pg_standby& operator=(const pg_standby&) = delete;
-  ~pg_standby() { stop(); }
-
-  [[nodiscard]] std::string host() const { return "127.0.0.1"; }
-  [[nodiscard]] int port() const noexcept { return port_; }
-  /// The superuser over the standby's own Unix socket (trust).
-  [[nodiscard]] std::string admin_conninfo() const {
-    return "host=" + dir_.path().string() + " port=" + std::to_string(port_) +
-           " user=postgres dbname=postgres connect_timeout=10";
-  }
-  [[nodiscard]] std::filesystem::path data_dir() const { return dir_.path() / "data"; }
-  [[nodiscard]] std::filesystem::path log_path() const { return dir_.path() / "standby.log"; }
-
-  void start() {
-    if (proc_.running()) return;
-    proc_ = child({(bindir_ / "postgres").string(),
-                   "-D",
-                   data_dir().string(),
-                   "-p",
-                   std::to_string(port_),
-                   "-c",
-                   "listen_addresses=127.0.0.1",
-                   "-c",
-                   "unix_socket_directories=" + dir_.path().string(),
-                   "-c",
-                   "fsync=off",
-                   "-c",
-                   "hot_standby=on",
-                   "-c",
-                   "max_connections=100",
-                   "-c",
-                   "shared_buffers=16MB",
-                   "-c",
-                   "dynamic_shared_memory_type=mmap",
-                   "-c",
-                   "huge_pages=off",
-                   "-c",
-                   "wal_receiver_status_interval=1s"},
-                  log_path(), who_, dir_.path());
-    const std::string conninfo = admin_conninfo();
-    wait_until([&] { return PQping(conninfo.c_str()) == PQPING_OK; }, proc_, log_path(),
-               "postgres standby");
-  }
-  void stop() { proc_.stop(SIGINT, std::chrono::seconds(30)); }
-
-  /// Runs one statement as the superuser on the standby (e.g. pg_wal_replay_pause()).
-  void exec(const std::string& sql) const {
-    std::unique_ptr<PGconn, void (*)(PGconn*)> conn(PQconnectdb(admin_conninfo().c_str()),
-                                                    PQfinish);
-    if (PQstatus(conn.get()) != CONNECTION_OK)
-      throw std::runtime_error(std::string("standby connect failed: ") +
-                               PQerrorMessage(conn.get()));
-    std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn.get(), sql.c_str()), PQclear);
-    const auto st = PQresultStatus(res.get());
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-      throw std::runtime_error(std::string("standby SQL failed: ") + PQerrorMessage(conn.get()));
-  }
-
- private:
-  run_as who_;
-  temp_dir dir_;
-  std::filesystem::path bindir_;
-  int port_ = 0;
-  child proc_;
 };
 
 enum class pgbouncer_mode { auth_file, auth_query };

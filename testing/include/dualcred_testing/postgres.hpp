@@ -88,28 +88,25 @@ inline std::filesystem::path postgres_bindir() {
 
 }  // namespace detail
 
-/// A throwaway PostgreSQL: `initdb` with scram-sha-256 for TCP and trust on its private Unix
-/// socket (the admin path), listening on 127.0.0.1 only.
-class postgres_server {
+/// One `postgres` process over a data directory in its own temporary directory, on a free
+/// 127.0.0.1 port and a private Unix socket (trust: the admin path): what a primary and a
+/// standby share. `make` fills the data directory (initdb, pg_basebackup) as the server's
+/// user; `settings` are added to the common ones.
+class postgres_instance {
  public:
   // As root the server runs as another user, who may not reach root's $TMPDIR: use /tmp.
-  postgres_server()
-      : who_(detail::postgres_user()), dir_("dualcred-pg", who_.switch_user ? "/tmp" : "") {
-    bindir_ = detail::postgres_bindir();
+  postgres_instance(const char* name, std::vector<std::string> settings)
+      : who_(detail::postgres_user()),
+        dir_(name, who_.switch_user ? "/tmp" : ""),
+        bindir_(detail::postgres_bindir()),
+        settings_(std::move(settings)) {
     if (who_.switch_user && ::chown(dir_.path().c_str(), who_.uid, who_.gid) != 0)
-      throw std::runtime_error("cannot chown the PostgreSQL directory to " + who_.name);
-    child initdb(
-        {(bindir_ / "initdb").string(), "-D", data_dir().string(), "-U", "postgres", "-E", "UTF8",
-         "--no-locale", "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256"},
-        log_path(), who_, dir_.path());
-    if (initdb.wait() != 0)
-      throw std::runtime_error("initdb failed; log:\n" + read_tail(log_path()));
+      throw std::runtime_error("cannot chown " + dir_.path().string() + " to " + who_.name);
     port_ = free_port();
-    start();
   }
-  postgres_server(const postgres_server&) = delete;
-  postgres_server& operator=(const postgres_server&) = delete;
-  ~postgres_server() { stop(); }
+  postgres_instance(const postgres_instance&) = delete;
+  postgres_instance& operator=(const postgres_instance&) = delete;
+  ~postgres_instance() { stop(); }
 
   [[nodiscard]] std::string host() const { return "127.0.0.1"; }
   [[nodiscard]] int port() const noexcept { return port_; }
@@ -126,32 +123,16 @@ class postgres_server {
   /// Starts the server (again) on the same port and data; returns once it accepts logins.
   void start() {
     if (proc_.running()) return;
-    proc_ = child({(bindir_ / "postgres").string(),
-                   "-D",
-                   data_dir().string(),
-                   "-p",
-                   std::to_string(port_),
-                   "-c",
-                   "listen_addresses=127.0.0.1",
-                   "-c",
-                   "unix_socket_directories=" + dir_.path().string(),
-                   "-c",
-                   "fsync=off",
-                   "-c",
-                   "synchronous_commit=off",
-                   "-c",
-                   "full_page_writes=off",
-                   "-c",
-                   "max_connections=100",
-                   "-c",
-                   "shared_buffers=16MB",
-                   "-c",
-                   "dynamic_shared_memory_type=mmap",
-                   "-c",
-                   "huge_pages=off",
-                   "-c",
-                   "password_encryption=scram-sha-256"},
-                  log_path(), who_, dir_.path());
+    std::vector<std::string> argv{(bindir_ / "postgres").string(), "-D", data_dir().string(), "-p",
+                                  std::to_string(port_)};
+    for (const std::string& setting :
+         {std::string("listen_addresses=127.0.0.1"),
+          "unix_socket_directories=" + dir_.path().string(), std::string("fsync=off"),
+          std::string("max_connections=100"), std::string("shared_buffers=16MB"),
+          std::string("dynamic_shared_memory_type=mmap"), std::string("huge_pages=off")})
+      argv.insert(argv.end(), {"-c", setting});
+    for (const std::string& setting : settings_) argv.insert(argv.end(), {"-c", setting});
+    proc_ = child(argv, log_path(), who_, dir_.path());
     const std::string conninfo = admin_conninfo();
     wait_until([&] { return PQping(conninfo.c_str()) == PQPING_OK; }, proc_, log_path(),
                "postgres");
@@ -177,6 +158,37 @@ class postgres_server {
       for (int c = 0; c < PQnfields(res.get()); ++c) row.emplace_back(PQgetvalue(res.get(), r, c));
     }
     return rows;
+  }
+
+ protected:
+  /// Runs one of PostgreSQL's programs (`program` in the server's bindir) as the server's
+  /// user, to make the data directory; throws with its log when it fails.
+  void make(const char* program, std::vector<std::string> args) {
+    args.insert(args.begin(), (bindir_ / program).string());
+    child run(args, log_path(), who_, dir_.path());
+    if (run.wait() != 0)
+      throw std::runtime_error(std::string(program) + " failed; log:\n" + read_tail(log_path()));
+  }
+
+ private:
+  run_as who_;
+  temp_dir dir_;
+  std::filesystem::path bindir_;
+  std::vector<std::string> settings_;
+  int port_ = 0;
+  child proc_;
+};
+
+/// A throwaway PostgreSQL: `initdb` with scram-sha-256 for TCP and trust on its private Unix
+/// socket (the admin path), listening on 127.0.0.1 only.
+class postgres_server : public postgres_instance {
+ public:
+  postgres_server()
+      : postgres_instance("dualcred-pg", {"synchronous_commit=off", "full_page_writes=off",
+                                          "password_encryption=scram-sha-256"}) {
+    make("initdb", {"-D", data_dir().string(), "-U", "postgres", "-E", "UTF8", "--no-locale",
+                    "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256"});
+    start();
   }
 
   /// `'text'` as a SQL string literal, quotes and backslashes escaped.
@@ -208,13 +220,6 @@ class postgres_server {
   void set_password(const std::string& role, const std::string& password) const {
     exec("ALTER ROLE " + quote_ident(role) + " PASSWORD " + quote_literal(password));
   }
-
- private:
-  run_as who_;
-  temp_dir dir_;
-  std::filesystem::path bindir_;
-  int port_ = 0;
-  child proc_;
 };
 
 }  // namespace dualcred::testing

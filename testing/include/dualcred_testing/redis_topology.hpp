@@ -35,61 +35,6 @@
 
 namespace dualcred::testing {
 
-inline std::filesystem::path redis_binary(const std::string& name) {
-  if (name == "redis-server")
-    if (const char* env = std::getenv("DUALCRED_REDIS_SERVER"); env && *env) return env;
-  auto p = find_in_path(name);
-  if (p.empty() && ::access(("/usr/bin/" + name).c_str(), X_OK) == 0) p = "/usr/bin/" + name;
-  if (p.empty()) throw std::runtime_error(name + " not found: install redis-server");
-  return p;
-}
-
-/// One command on a fresh connection to 127.0.0.1:`port`, as `user` when given. Throws when
-/// the node cannot be reached; an error reply comes back with `error` set.
-inline redis_reply redis_command_at(int port, const std::vector<std::string>& args,
-                                    const std::string& user = {},
-                                    const std::string& password = {}) {
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, timeval{2, 0});
-  if (c == nullptr || c->err != 0) {
-    const std::string why = c != nullptr ? c->errstr : "out of memory";
-    if (c != nullptr) redisFree(c);
-    throw std::runtime_error("cannot reach 127.0.0.1:" + std::to_string(port) + ": " + why);
-  }
-  std::unique_ptr<redisContext, void (*)(redisContext*)> ctx(c, redisFree);
-  redisSetTimeout(c, timeval{15, 0});
-  const auto run = [&](const std::vector<std::string>& a) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& s : a) {
-      argv.push_back(s.data());
-      lens.push_back(s.size());
-    }
-    auto* raw = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-    if (raw == nullptr)
-      throw std::runtime_error("command to 127.0.0.1:" + std::to_string(port) +
-                               " failed: " + c->errstr);
-    return std::unique_ptr<redisReply, void (*)(void*)>(raw, freeReplyObject);
-  };
-  if (!user.empty()) {
-    auto r = run({"AUTH", user, password});
-    if (r->type == REDIS_REPLY_ERROR)
-      throw std::runtime_error("AUTH refused on 127.0.0.1:" + std::to_string(port));
-  }
-  auto reply = run(args);
-  redis_reply out;
-  out.error = reply->type == REDIS_REPLY_ERROR;
-  if (reply->type == REDIS_REPLY_INTEGER)
-    out.text = std::to_string(reply->integer);
-  else if (reply->str != nullptr)
-    out.text.assign(reply->str, reply->len);
-  if (reply->type == REDIS_REPLY_ARRAY)
-    for (std::size_t i = 0; i < reply->elements; ++i)
-      if (reply->element[i]->str != nullptr)
-        out.items.emplace_back(reply->element[i]->str, reply->element[i]->len);
-  return out;
-}
-
 /// Whether `user` / `password` logs in on 127.0.0.1:`port`.
 inline bool redis_logs_in(int port, const std::string& user, const std::string& password) {
   try {
@@ -126,59 +71,6 @@ inline int free_cluster_port() {
   }
   throw std::runtime_error("no free port pair for a cluster node");
 }
-
-/// One redis-server (or Sentinel) process in its own directory.
-class redis_process {
- public:
-  redis_process(const std::filesystem::path& dir, std::string conf, std::string acl, bool sentinel,
-                int port = 0)
-      : dir_(dir), sentinel_(sentinel), port_(port != 0 ? port : free_port()) {
-    std::filesystem::create_directories(dir_);
-    if (!acl.empty()) {
-      std::ofstream(dir_ / "users.acl") << acl;
-      conf += "aclfile " + (dir_ / "users.acl").string() + "\n";
-    }
-    std::ofstream(dir_ / "redis.conf")
-        << "port " << port_ << "\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\n"
-        << "dir " << dir_.string() << "\nlogfile \"\"\n"
-        << (sentinel ? "" : "save \"\"\nappendonly no\n") << conf;
-    start();
-  }
-  redis_process(const redis_process&) = delete;
-  redis_process& operator=(const redis_process&) = delete;
-  ~redis_process() { proc_.stop(SIGTERM, std::chrono::seconds(5)); }
-
-  [[nodiscard]] int port() const noexcept { return port_; }
-  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  [[nodiscard]] std::filesystem::path log_path() const { return dir_ / "server.log"; }
-  [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
-  [[nodiscard]] bool running() { return proc_.running(); }
-
-  void start() {
-    if (proc_.running()) return;
-    std::vector<std::string> argv{redis_binary("redis-server").string(),
-                                  (dir_ / "redis.conf").string()};
-    if (sentinel_) argv.emplace_back("--sentinel");
-    proc_ = child(argv, log_path(), run_as{}, dir_);
-    wait_until(
-        [&] {
-          try {
-            return !redis_command_at(port_, {"PING"}).error;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        proc_, log_path(), sentinel_ ? "redis-sentinel" : "redis-server");
-  }
-  /// SIGKILL: a crash, for failover tests.
-  void kill() { proc_.stop(SIGKILL, std::chrono::seconds(1)); }
-
- private:
-  std::filesystem::path dir_;
-  bool sentinel_;
-  int port_;
-  child proc_;
-};
 
 /// The users every node of a topology starts with.
 struct redis_topology_users {
