@@ -26,11 +26,34 @@ ninja -C "$dir" -j2 "${names[@]}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for entry in "${targets[@]}"; do
-  target=${entry%%:*}
-  corpus=${entry#*:}
+# One fuzzer per core at a time (FUZZ_JOBS), each with its own log, printed when it ends.
+jobs=${FUZZ_JOBS:-$(nproc)}
+run_one() {
+  local target=$1 corpus=$2
   mkdir "$work/$target"
-  "$dir/fuzz/$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-    -print_final_stats=1 -artifact_prefix="$dir/fuzz/" "$work/$target" "$corpus"
-  echo "fuzz: $target ran ${seconds}s without a finding"
+  if "$dir/fuzz/$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+    -print_final_stats=1 -artifact_prefix="$dir/fuzz/" "$work/$target" "$corpus" \
+    >"$work/$target.log" 2>&1; then
+    tail -n 12 "$work/$target.log"
+    echo "fuzz: $target ran ${seconds}s without a finding"
+  else
+    cat "$work/$target.log"
+    echo "fuzz: $target FOUND A CRASH (input in $dir/fuzz/)"
+    return 1
+  fi
+}
+failed=0
+running=0
+for entry in "${targets[@]}"; do
+  run_one "${entry%%:*}" "${entry#*:}" &
+  running=$((running + 1))
+  if ((running >= jobs)); then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
 done
+while ((running > 0)); do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+exit "$failed"
