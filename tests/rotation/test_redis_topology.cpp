@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -483,6 +484,76 @@ TEST_CASE("cluster soak: clients on every primary, every node checked after ever
   CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
           return l.find("accepts the new password") != std::string::npos;
         }) == 6 * n);
+}
+
+TEST_CASE(
+    "--redis-acl-save: CONFIG REWRITE on a node whose users are in its config file, kept "
+    "across a restart; a node with neither file is refused before any change") {
+  testing::temp_dir dir;
+  const std::string admin_pw = testing::random_token();
+  const credential admin{"admin", secret(admin_pw)};
+  const std::string first = "conf-" + testing::random_token(16);
+  const auto options = [](std::vector<std::string>* lines) {
+    redis_admin_options o;
+    o.topology.how = redis_discovery::single_node;
+    o.acl_save = true;
+    o.on_node = [lines](std::string_view l) { lines->emplace_back(l); };
+    return o;
+  };
+
+  // Users as `user` directives in redis.conf, no aclfile.
+  testing::redis_process conf_node(dir.path() / "conf-node",
+                                   "user default on nopass ~* &* +@all\nuser admin on >" +
+                                       admin_pw + " ~* &* +@all\nuser conf_user on >" + first +
+                                       " ~* &* +@all\n",
+                                   std::string(), false);
+  const std::string path =
+      dir.write("conf.env", "REDIS_USER=conf_user\nREDIS_PASS_CURRENT=" + first + "\n");
+  std::vector<std::string> lines;
+  rotator r(file_store(path), redis_acl_admin(at_port(conf_node.port()), admin, options(&lines)),
+            rotation_keys::for_prefix("REDIS"));
+  auto done = r.run_all();
+  REQUIRE_MESSAGE(done, done.error().detail);
+  CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("saved with CONFIG REWRITE") != std::string::npos;
+  }));
+  const std::string now = current_password(path);
+  conf_node.stop(SIGTERM, 10s);
+  conf_node.start();
+  CHECK(testing::redis_logs_in(conf_node.port(), "conf_user", now));
+  CHECK_FALSE(testing::redis_logs_in(conf_node.port(), "conf_user", first));
+
+  // Started with arguments only: a restart would lose any ACL change.
+  const int port = testing::free_port();
+  const auto log = dir.path() / "bare.log";
+  testing::child bare({testing::redis_binary().string(), "--port", std::to_string(port), "--bind",
+                       "127.0.0.1", "--save", "", "--appendonly", "no"},
+                      log, testing::run_as{}, dir.path());
+  testing::wait_until([&] { return testing::redis_connect(port) != nullptr; }, bare, log,
+                      "redis-server");
+  testing::redis_command_at(port,
+                            {"ACL", "SETUSER", "admin", "on", ">" + admin_pw, "~*", "&*", "+@all"});
+  testing::redis_command_at(port,
+                            {"ACL", "SETUSER", "bare_user", "on", ">" + first, "~*", "+@all"});
+  const std::string bare_path =
+      dir.write("bare.env", "REDIS_USER=bare_user\nREDIS_PASS_CURRENT=" + first + "\n");
+  lines.clear();
+  rotator refused(file_store(bare_path), redis_acl_admin(at_port(port), admin, options(&lines)),
+                  rotation_keys::for_prefix("REDIS"));
+  auto e = refused.run_all();
+  REQUIRE_FALSE(e);
+  CHECK(e.error().is(errc::invalid_argument));
+  CHECK(e.error().detail.find(std::to_string(port)) != std::string::npos);
+  CHECK(e.error().detail.find("forget the change on restart") != std::string::npos);
+  // Nothing changed: the store still names the old password CURRENT, and the node accepts
+  // it and not the NEXT that prepare wrote.
+  CHECK(current_password(bare_path) == first);
+  CHECK(testing::redis_logs_in(port, "bare_user", first));
+  const auto st = file_store(bare_path).read().value();
+  REQUIRE(st.data.count("REDIS_PASS_NEXT") == 1);
+  CHECK_FALSE(testing::redis_logs_in(port, "bare_user",
+                                     std::string(st.data.at("REDIS_PASS_NEXT").reveal())));
+  bare.stop(SIGTERM, 5s);
 }
 
 TEST_CASE("bad input: a clear error naming what failed, and no store write") {
