@@ -12,7 +12,7 @@
 #include <dualcred/provider/file.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "helpers.hpp"
+#include "backend_helpers.hpp"
 #include "support/scripted.hpp"
 
 TEST_SUITE_BEGIN("backend_libpq");

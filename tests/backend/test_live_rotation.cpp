@@ -15,7 +15,7 @@
 #include <dualcred/dual_credential.hpp>
 #include <dualcred/provider/static.hpp>
 
-#include "helpers.hpp"
+#include "backend_helpers.hpp"
 
 TEST_SUITE_BEGIN("backend_live_rotation");
 

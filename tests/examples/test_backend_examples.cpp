@@ -8,7 +8,7 @@
 
 #include <sys/wait.h>
 
-#include "backend/helpers.hpp"
+#include "backend/backend_helpers.hpp"
 
 TEST_SUITE_BEGIN("backend_examples");
 

@@ -19,7 +19,7 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 #include <dualcred_testing/temp_dir.hpp>
-#include "helpers.hpp"
+#include "rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_ops");
 

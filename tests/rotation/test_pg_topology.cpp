@@ -23,7 +23,7 @@
 #include <dualcred_testing/pg_topology.hpp>
 #include <dualcred_testing/scoped_env.hpp>
 #include <dualcred_testing/temp_dir.hpp>
-#include "helpers.hpp"
+#include "rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_pg_topology");
 

@@ -15,7 +15,7 @@
 #include <dualcred/rotation/postgres_admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
-#include "helpers.hpp"
+#include "rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_postgres");
 

@@ -13,7 +13,7 @@
 #include <dualcred/rotation/redis_admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
-#include "helpers.hpp"
+#include "rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_redis");
 

@@ -31,7 +31,7 @@
 #include <dualcred_testing/redis_topology.hpp>
 #include <dualcred_testing/scoped_env.hpp>
 #include <dualcred_testing/temp_dir.hpp>
-#include "helpers.hpp"
+#include "rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_redis_topology");
 

@@ -16,7 +16,7 @@
 #include <dualcred/rotation/vault_store.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
-#include "helpers.hpp"
+#include "rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotation_vault");
 

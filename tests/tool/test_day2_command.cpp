@@ -17,7 +17,7 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 #include <dualcred_testing/temp_dir.hpp>
-#include "rotation/helpers.hpp"
+#include "rotation/rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("day2_command");
 

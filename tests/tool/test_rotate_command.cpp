@@ -14,7 +14,7 @@
 #include <dualcred_testing/kv2_server.hpp>
 #include <dualcred_testing/scoped_env.hpp>
 #include <dualcred_testing/temp_dir.hpp>
-#include "rotation/helpers.hpp"
+#include "rotation/rotation_helpers.hpp"
 
 TEST_SUITE_BEGIN("rotate_command");
 

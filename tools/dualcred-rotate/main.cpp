@@ -29,8 +29,8 @@
 #include "args.hpp"
 #include "day2.hpp"
 #include "exit_codes.hpp"
-#include "pg_topology.hpp"
-#include "redis_topology.hpp"
+#include "pg_deployment_flags.hpp"
+#include "redis_deployment_flags.hpp"
 #include "secret_inputs.hpp"
 
 using namespace dualcred;

@@ -222,4 +222,10 @@ class postgres_server : public postgres_instance {
   }
 };
 
+/// One server for the whole test program, started on first use, stopped at exit.
+inline postgres_server& shared_postgres_server() {
+  static postgres_server server;
+  return server;
+}
+
 }  // namespace dualcred::testing

@@ -261,4 +261,10 @@ class redis_server {
   std::unique_ptr<redisContext, void (*)(redisContext*)> admin_{nullptr, redisFree};
 };
 
+/// One server for the whole test program, started on first use, stopped at exit.
+inline redis_server& shared_redis_server() {
+  static redis_server server;
+  return server;
+}
+
 }  // namespace dualcred::testing

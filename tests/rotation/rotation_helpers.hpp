@@ -24,13 +24,10 @@
 namespace rotation_tests {
 
 inline dualcred::testing::postgres_server& pg_fixture() {
-  static dualcred::testing::postgres_server server;
-  return server;
+  return dualcred::testing::shared_postgres_server();
 }
-
 inline dualcred::testing::redis_server& redis_fixture() {
-  static dualcred::testing::redis_server server;
-  return server;
+  return dualcred::testing::shared_redis_server();
 }
 
 /// Cycles per soak: the 10, or DUALCRED_ROTATION_CYCLES.

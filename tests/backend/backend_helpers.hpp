@@ -66,13 +66,10 @@ struct counting_policy : dualcred::default_policy {
 };
 
 inline dualcred::testing::postgres_server& postgres() {
-  static dualcred::testing::postgres_server server;
-  return server;
+  return dualcred::testing::shared_postgres_server();
 }
-
 inline dualcred::testing::redis_server& redis() {
-  static dualcred::testing::redis_server server;
-  return server;
+  return dualcred::testing::shared_redis_server();
 }
 
 }  // namespace backend_tests

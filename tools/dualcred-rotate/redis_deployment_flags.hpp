@@ -19,7 +19,7 @@
 #include <dualcred/rotation/redis_admin.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
-#include "pg_topology.hpp"
+#include "pg_deployment_flags.hpp"
 
 namespace dualcred_rotate {
 
@@ -53,7 +53,7 @@ inline std::optional<std::optional<std::string>> take_redis_topology_flag(std::s
                                                                           std::string_view value,
                                                                           redis_topology_flags& f) {
   const auto endpoint = [&]() -> std::optional<dualcred::redis::endpoint> {
-    // One HOST:PORT parser for the tool (pg_topology.hpp's).
+    // One HOST:PORT parser for the tool (pg_deployment_flags.hpp's).
     const auto hp = parse_host_port(value);
     if (!hp) return std::nullopt;
     return dualcred::redis::endpoint{hp->host, hp->port};
