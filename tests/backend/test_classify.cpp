@@ -6,6 +6,9 @@
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/concepts.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_classify {
+
 TEST_SUITE_BEGIN("backend_classify");
 
 using dualcred::errc;
@@ -98,3 +101,5 @@ TEST_CASE("the connectors model the concepts dual_credential needs") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_classify

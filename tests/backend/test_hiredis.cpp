@@ -14,6 +14,9 @@
 #include "backend_helpers.hpp"
 #include "support/scripted.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_hiredis {
+
 TEST_SUITE_BEGIN("backend_hiredis");
 
 using namespace std::chrono_literals;
@@ -282,3 +285,5 @@ TEST_CASE("a server that accepts TCP and never answers times out within the boun
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_hiredis

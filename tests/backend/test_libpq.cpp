@@ -15,6 +15,9 @@
 #include "backend_helpers.hpp"
 #include "support/scripted.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_libpq {
+
 TEST_SUITE_BEGIN("backend_libpq");
 
 using namespace std::chrono_literals;
@@ -317,3 +320,5 @@ TEST_CASE("a user rule makes PgBouncer's 08P01 a refusal, so dual_credential fal
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_libpq

@@ -17,6 +17,9 @@
 
 #include "backend_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_live_rotation {
+
 TEST_SUITE_BEGIN("backend_live_rotation");
 
 using namespace std::chrono_literals;
@@ -187,3 +190,5 @@ TEST_CASE("live rotation of PostgreSQL and Redis passwords: no connect fails") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_live_rotation

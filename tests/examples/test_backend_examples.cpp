@@ -10,6 +10,9 @@
 
 #include "backend/backend_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_backend_examples {
+
 TEST_SUITE_BEGIN("backend_examples");
 
 namespace {
@@ -95,3 +98,5 @@ TEST_CASE("redis_file connects with a dotenv file and answers PING") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_backend_examples

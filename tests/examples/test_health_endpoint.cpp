@@ -17,6 +17,9 @@
 #include <dualcred_testing/postgres.hpp>
 #include <dualcred_testing/redis.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_health_endpoint {
+
 TEST_SUITE_BEGIN("health_endpoint");
 
 using namespace std::chrono_literals;
@@ -170,3 +173,5 @@ TEST_CASE("health_endpoint refuses bad arguments and a missing secret file") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_health_endpoint

@@ -21,6 +21,9 @@
 #include <dualcred_testing/scoped_env.hpp>
 #include <dualcred_testing/temp_dir.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_curl_transport {
+
 TEST_SUITE_BEGIN("curl_transport");
 
 using namespace dualcred;
@@ -441,3 +444,5 @@ TEST_CASE("TLS: a self-signed certificate and a wrong host name are refused; ca_
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_curl_transport

@@ -21,6 +21,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_ops {
+
 TEST_SUITE_BEGIN("rotation_ops");
 
 using namespace std::chrono_literals;
@@ -330,3 +333,5 @@ TEST_CASE(
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_ops

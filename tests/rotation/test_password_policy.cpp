@@ -9,6 +9,9 @@
 #include <dualcred/rotation/password.hpp>
 #include <dualcred/rotation/state.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_password_policy {
+
 TEST_SUITE_BEGIN("password_policy");
 
 using namespace dualcred;
@@ -174,3 +177,5 @@ TEST_CASE("RFC 3339 times: written as UTC, read with offsets and fractions") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_password_policy

@@ -13,6 +13,9 @@
 
 #include <dualcred_testing/postgres.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_pg_durable {
+
 TEST_SUITE_BEGIN("rotation_pg_durable");
 
 using namespace std::chrono_literals;
@@ -65,3 +68,5 @@ TEST_CASE("PostgreSQL admins: a password change survives a crash right after it"
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_pg_durable

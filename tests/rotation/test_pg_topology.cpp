@@ -25,6 +25,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_pg_topology {
+
 TEST_SUITE_BEGIN("rotation_pg_topology");
 
 using namespace std::chrono_literals;
@@ -535,3 +538,5 @@ TEST_CASE("single role with a PgBouncer auth_file is refused, pointing to altern
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_pg_topology

@@ -17,6 +17,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_postgres {
+
 TEST_SUITE_BEGIN("rotation_postgres");
 
 using namespace std::chrono_literals;
@@ -579,3 +582,5 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_postgres

@@ -15,6 +15,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_redis {
+
 TEST_SUITE_BEGIN("rotation_redis");
 
 using namespace std::chrono_literals;
@@ -558,3 +561,5 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_redis

@@ -33,6 +33,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_redis_topology {
+
 TEST_SUITE_BEGIN("rotation_redis_topology");
 
 using namespace std::chrono_literals;
@@ -757,3 +760,5 @@ TEST_CASE(
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_redis_topology

@@ -18,6 +18,9 @@
 
 #include <dualcred_testing/temp_dir.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_units {
+
 TEST_SUITE_BEGIN("rotation_units");
 
 using namespace dualcred;
@@ -515,3 +518,5 @@ TEST_CASE("file stores: the revision cannot wrap past 2^64-1") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_units

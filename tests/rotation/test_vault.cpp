@@ -18,6 +18,9 @@
 #include <dualcred_testing/kv2_server.hpp>
 #include "rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_vault {
+
 TEST_SUITE_BEGIN("rotation_vault");
 
 using namespace std::chrono_literals;
@@ -208,3 +211,5 @@ TEST_CASE("Vault store: unreachable, refused token, missing secret: clear errors
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_vault

@@ -7,6 +7,9 @@
 
 #include "args.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_args {
+
 TEST_SUITE_BEGIN("tool_args");
 
 using dualcred_rotate::parse_duration;
@@ -46,3 +49,5 @@ TEST_CASE("durations and integers: nothing but plain decimal within bounds") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_args

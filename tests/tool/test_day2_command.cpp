@@ -19,6 +19,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation/rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_day2_command {
+
 TEST_SUITE_BEGIN("day2_command");
 
 using namespace dualcred;
@@ -234,3 +237,5 @@ TEST_CASE("init on Vault: DB and REDIS at one path, then all for DB keeps every 
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_day2_command

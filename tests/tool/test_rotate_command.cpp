@@ -16,6 +16,9 @@
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation/rotation_helpers.hpp"
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_rotate_command {
+
 TEST_SUITE_BEGIN("rotate_command");
 
 using namespace dualcred;
@@ -430,3 +433,5 @@ TEST_CASE("rotate: VAULT_CACERT is the CA bundle curl trusts for VAULT_ADDR") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_rotate_command

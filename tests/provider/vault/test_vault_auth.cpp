@@ -11,6 +11,9 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_vault_auth {
+
 TEST_SUITE_BEGIN("vault_auth");
 
 using namespace dualcred;
@@ -169,3 +172,5 @@ TEST_CASE("a configured token with a TTL is looked up once and renewed; a root t
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_vault_auth

@@ -13,6 +13,9 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_vault_dual_credential {
+
 TEST_SUITE_BEGIN("vault_dual_credential");
 
 using namespace dualcred;
@@ -116,3 +119,5 @@ TEST_CASE("a rotation written to Vault is picked up when the database refuses") 
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_vault_dual_credential

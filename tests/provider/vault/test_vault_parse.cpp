@@ -17,6 +17,9 @@
 #include <dualcred/provider/vault/kv2_client.hpp>
 #include <dualcred_testing/temp_dir.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_vault_parse {
+
 TEST_SUITE_BEGIN("vault_parse");
 
 using namespace dualcred;
@@ -621,3 +624,5 @@ TEST_CASE("huge, negative and fractional lease_duration and ttl are clamped") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_vault_parse

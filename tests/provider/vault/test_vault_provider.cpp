@@ -12,6 +12,9 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_vault_provider {
+
 TEST_SUITE_BEGIN("vault_provider");
 
 using namespace dualcred;
@@ -277,3 +280,5 @@ TEST_CASE("configuration from the Vault CLI's environment and token file") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_vault_provider

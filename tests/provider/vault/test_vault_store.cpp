@@ -11,6 +11,9 @@
 
 #include <dualcred_testing/kv2_server.hpp>
 
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_vault_store {
+
 TEST_SUITE_BEGIN("vault_store");
 
 using namespace dualcred;
@@ -160,3 +163,5 @@ TEST_CASE("non-string values, and writes the policy does not allow") {
 }
 
 TEST_SUITE_END();
+
+}  // namespace test_vault_store
