@@ -704,6 +704,55 @@ TEST_CASE(
     CHECK(testing::redis_logs_in(port, "tool_user", now) == (port == replica));
 }
 
+TEST_CASE(
+    "dualcred-rotate with Sentinels that need a login: --redis-sentinel-user and "
+    "REDIS_SENTINEL_PASSWORD; without them a clear error and the store untouched") {
+  auto& g = sentinel_group();
+  testing::temp_dir dir;
+  const std::string path = seed(g, dir, "tool_sentpw");
+  const std::string sentinel_pw = testing::random_token();
+  // Each Sentinel gets its own ACL user; `default` (which the other Sentinels use) loses the
+  // two questions the tool asks, so only the tool's login can answer them.
+  const auto on_sentinels = [&](const std::vector<std::string>& args) {
+    for (auto& s : g.sentinels()) {
+      const auto r = testing::redis_command_at(s->port(), args);
+      REQUIRE_MESSAGE(!r.error, s->address() << ": " << r.text);
+    }
+  };
+  on_sentinels({"ACL", "SETUSER", "sentinel_admin", "on", ">" + sentinel_pw, "+@all"});
+  on_sentinels(
+      {"ACL", "SETUSER", "default", "-sentinel|get-master-addr-by-name", "-sentinel|replicas"});
+  struct restore {
+    std::function<void()> run;
+    ~restore() {
+      try {
+        run();
+      } catch (...) {
+      }
+    }
+  } back{[&] {
+    for (auto& s : g.sentinels())
+      testing::redis_command_at(s->port(), {"ACL", "SETUSER", "default", "+@all"});
+  }};
+  const std::string base =
+      "--backend redis --redis-admin-user admin --file " + path + " " + sentinel_flags() + " ";
+  const std::string before = file_bytes(path);
+  const auto refused = rotate_tool(base + "all", g.admin_password());
+  if (!refused) return;
+  INFO(refused->output);
+  CHECK(refused->code != 0);
+  CHECK(refused->output.find("no Sentinel answered") != std::string::npos);
+  CHECK(file_bytes(path) == before);
+
+  const std::string first = current_password(path);
+  testing::scoped_env pw("REDIS_SENTINEL_PASSWORD", sentinel_pw.c_str());
+  const auto r = rotate_tool(base + "--redis-sentinel-user sentinel_admin all", g.admin_password());
+  INFO(r->output);
+  REQUIRE(r->code == 0);
+  CHECK(r->output.find(sentinel_pw) == std::string::npos);
+  check_every_node(ports(g.nodes()), path, first, "tool sentinel login");
+}
+
 TEST_CASE("dualcred-rotate all with --redis-cluster: every primary and replica") {
   auto& c = cluster();
   testing::temp_dir dir;
