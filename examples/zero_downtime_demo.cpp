@@ -46,8 +46,8 @@
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
 
 #include <dualcred_testing/pg_topology.hpp>
 #include <dualcred_testing/postgres.hpp>
@@ -246,7 +246,7 @@ class demo_redis_connector {
 };
 
 // The first logins: generated, set on the servers, and written to the store.
-void seed(rotation::file_store& store, dualcred::testing::postgres_server& pg,
+void seed(rotation::stores::file_store& store, dualcred::testing::postgres_server& pg,
           const std::function<void(const std::string&, const std::string&)>& set_redis_user) {
   auto pg_pw = rotation::generate_password();
   auto redis_pw = rotation::generate_password();
@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
     // a revision counter beside them. It stands in for Vault.
     dualcred::testing::temp_dir secrets_dir("dualcred-demo");
     const std::string secrets = (secrets_dir.path() / "app.env").string();
-    auto store = std::make_shared<rotation::file_store>(secrets);
+    auto store = std::make_shared<rotation::stores::file_store>(secrets);
     seed(*store, pg_server, set_redis_user);
 
     // Clients re-read the store every 100 ms, as a service would on a timer. Their set's
@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
     ropts.instances = rotation::fleet{{health_url}, httplib_fetch(), 20s, 25ms, {}};
     if (cfg.verbose)
       ropts.on_progress = [](std::string_view line) { fmt::print("      {}\n", line); };
-    rotation::pg_admin_config admin;
+    rotation::pg::admin_config admin;
     admin.admin_conninfo = dualcred::secret(pg_server.admin_conninfo());
     admin.clients = pp;
     if (bouncer) {
@@ -381,22 +381,22 @@ int main(int argc, char** argv) {
       admin.clients.port = pg_server.port();
       admin.clients.sqlstate_rules.clear();
     }
-    rotation::rotator pg_rotator(rotation::file_store(secrets),
-                                 rotation::pg_single_role_admin(std::move(admin)),
+    rotation::rotator pg_rotator(rotation::stores::file_store(secrets),
+                                 rotation::pg::single_role_admin(std::move(admin)),
                                  rotation::rotation_keys::for_prefix("DB"), ropts);
     // Every step finds the nodes afresh (through the Sentinels after a failover), changes and
     // checks each.
-    rotation::redis_admin_options redis_opts;
+    rotation::redis::admin_options redis_opts;
     if (redis_group) {
-      redis_opts.topology.how = rotation::redis_discovery::sentinel;
+      redis_opts.topology.how = rotation::redis::discovery::sentinel;
       redis_opts.topology.sentinel = sp;
     }
     const dualcred::credential redis_admin =
         redis_group ? dualcred::credential{"admin", dualcred::secret(redis_group->admin_password())}
                     : dualcred::credential{redis_server->admin_user(),
                                            dualcred::secret(redis_server->admin_password())};
-    rotation::rotator redis_rotator(rotation::file_store(secrets),
-                                    rotation::redis_acl_admin(rp, redis_admin, redis_opts),
+    rotation::rotator redis_rotator(rotation::stores::file_store(secrets),
+                                    rotation::redis::acl_admin(rp, redis_admin, redis_opts),
                                     rotation::rotation_keys::for_prefix("REDIS"), ropts);
 
     tally pg_tally, redis_tally;

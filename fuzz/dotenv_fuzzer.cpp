@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include <dualcred/provider/detail/dotenv.hpp>
+#include <dualcred/file/dotenv.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace dualcred::detail;

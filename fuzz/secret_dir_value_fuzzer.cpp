@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include <dualcred/provider/detail/secret_dir.hpp>
+#include <dualcred/file/secret_dir.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace dualcred::detail;

@@ -37,15 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace dualcred;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
 
-  detail::scrubbed_json doc;
+  dualcred::provider::vault::detail::scrubbed_json doc;
   if (doc.parse(body)) {
-    (void)detail::parse_kv2_read(doc.value(), "f");
-    (void)detail::parse_kv2_metadata(doc.value(), "f");
-    (void)detail::parse_kv2_write(doc.value(), "f");
-    (void)detail::parse_auth(doc.value(), "f");
-    (void)detail::parse_lookup_self(doc.value(), "f");
+    (void)dualcred::provider::vault::detail::parse_kv2_read(doc.value(), "f");
+    (void)dualcred::provider::vault::detail::parse_kv2_metadata(doc.value(), "f");
+    (void)dualcred::provider::vault::detail::parse_kv2_write(doc.value(), "f");
+    (void)dualcred::provider::vault::detail::parse_auth(doc.value(), "f");
+    (void)dualcred::provider::vault::detail::parse_lookup_self(doc.value(), "f");
     for (const int status : {400, 403, 404, 503})
-      (void)detail::status_error(status, &doc.value(), "f");
+      (void)dualcred::provider::vault::detail::status_error(status, &doc.value(), "f");
     // A secret taken from the input never survives into the quoted error text. (Without
     // blanks, control bytes or '*': folding and the `***` marks could make new text equal
     // to such a secret without it having been sent back.)
@@ -53,7 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::string_view s = body.substr(0, 4 + static_cast<unsigned char>(body[0]) % 8);
       bool plain = true;
       for (const char c : s) plain = plain && static_cast<unsigned char>(c) > 0x20 && c != '*';
-      const std::string why = detail::error_messages(doc.value(), {&s, 1});
+      const std::string why =
+          dualcred::provider::vault::detail::error_messages(doc.value(), {&s, 1});
       if (plain && why.find(s) != std::string::npos) __builtin_trap();
     }
   }

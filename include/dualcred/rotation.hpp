@@ -8,15 +8,15 @@
 // its own dependency:
 //
 // clang-format off
-//   dualcred/rotation/postgres_admin.hpp   libpq     pg_single_role_admin, pg_alternating_roles_admin
-//   dualcred/rotation/redis_admin.hpp      hiredis   redis_acl_admin
-//   dualcred/rotation/vault_store.hpp      JSON      vault_store<Http>
+//   dualcred/rotation/pg/admin.hpp      libpq     pg::single_role_admin, pg::alternating_roles_admin
+//   dualcred/rotation/redis/admin.hpp   hiredis   redis::acl_admin
+//   dualcred/rotation/stores/vault.hpp  JSON      stores::vault_store<Http>
 // clang-format on
 #include "rotation/admin.hpp"
-#include "rotation/file_store.hpp"
 #include "rotation/fleet.hpp"
 #include "rotation/password.hpp"
 #include "rotation/rotator.hpp"
 #include "rotation/state.hpp"
 #include "rotation/store.hpp"
 #include "rotation/store_provider.hpp"
+#include "rotation/stores/file.hpp"

@@ -82,8 +82,8 @@
 #include <dualcred/http/curl.hpp>
 #include <dualcred/provider/vault.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/detail/sha256.hpp>
-#include <dualcred/rotation/vault_store.hpp>
+#include <dualcred/rotation/redis/detail/sha256.hpp>
+#include <dualcred/rotation/stores/vault.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
 #include <dualcred_testing/postgres.hpp>
@@ -251,7 +251,7 @@ struct world {
   dt::postgres_server& pg;
   dt::redis_server& redis;
   kv2test::kv2_server& kv;
-  rot::vault_store<dualcred::curl_transport>& store;
+  rot::stores::vault_store<dualcred::curl_transport>& store;
 };
 
 dualcred::pg::params pg_params(dt::postgres_server& pg) {
@@ -382,7 +382,7 @@ void check_login(world& w, const login& l, bool settled, findings& f,
       return;
     }
     std::set<std::string> known;
-    for (const auto& c : creds) known.insert(rot::detail::sha256_hex(c.password.reveal()));
+    for (const auto& c : creds) known.insert(rot::redis::detail::sha256_hex(c.password.reveal()));
     for (const auto& h : *hashes)
       if (!known.contains(h)) {
         ++f.lost;
@@ -392,13 +392,14 @@ void check_login(world& w, const login& l, bool settled, findings& f,
       }
     // Applied but not recorded; decommissioned but not recorded.
     if (st.phase == rot::phase::idle && st.next &&
-        hashes->contains(rot::detail::sha256_hex(st.next->password.reveal())))
+        hashes->contains(rot::redis::detail::sha256_hex(st.next->password.reveal())))
       ahead = true;
     if (st.phase == rot::phase::verified && st.previous &&
-        !hashes->contains(rot::detail::sha256_hex(st.previous->password.reveal())))
+        !hashes->contains(rot::redis::detail::sha256_hex(st.previous->password.reveal())))
       ahead = true;
     if (settled && st.phase == rot::phase::idle &&
-        *hashes != std::set<std::string>{rot::detail::sha256_hex(st.current.password.reveal())})
+        *hashes !=
+            std::set<std::string>{rot::redis::detail::sha256_hex(st.current.password.reveal())})
       f.problems.push_back(
           fmt::format("{}: idle, but Redis holds {} password(s) for '{}' rather than CURRENT alone",
                       l.name, hashes->size(), l.roles.front()));
@@ -680,8 +681,8 @@ int main(int argc, char** argv) {
     redis.set_user("chaos", {redis_pw});
     redis.must({"ACL", "SAVE"});
 
-    rot::vault_store<dualcred::curl_transport> store(dualcred::curl_transport{},
-                                                     kv.config(secret_path));
+    rot::stores::vault_store<dualcred::curl_transport> store(dualcred::curl_transport{},
+                                                             kv.config(secret_path));
     {
       dualcred::secret_map seed;
       seed.emplace("DB_USER", dualcred::secret("chaos_single"));

@@ -19,9 +19,9 @@
 #include <dualcred/backend/hiredis_sentinel.hpp>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
-#include <dualcred/rotation/vault_store.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
+#include <dualcred/rotation/stores/vault.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
 #include <dualcred_testing/postgres.hpp>

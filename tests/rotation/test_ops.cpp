@@ -10,11 +10,12 @@
 #include <doctest/doctest.h>
 #include <dualcred/http/curl.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/ops/create_user.hpp>
-#include <dualcred/rotation/ops/report.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
-#include <dualcred/rotation/vault_store.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <dualcred/rotation/pg/create_user.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
+#include <dualcred/rotation/redis/create_user.hpp>
+#include <dualcred/rotation/report.hpp>
+#include <dualcred/rotation/stores/vault.hpp>
 #include <nlohmann/json.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
@@ -34,8 +35,9 @@ using rotation_tests::redis_fixture;
 
 namespace {
 
-pg_admin_config pg_admin() {
-  return pg_admin_config{secret(pg_fixture().admin_conninfo()), rotation_tests::pg_params(), 10s};
+dualcred::rotation::pg::admin_config pg_admin() {
+  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()),
+                                              rotation_tests::pg_params(), 10s};
 }
 
 // A clock the test moves.
@@ -56,7 +58,7 @@ rotator_options opts(const fake_clock& clock, std::optional<password_policy> pol
   return o;
 }
 
-std::string value(file_store& s, const std::string& key) {
+std::string value(dualcred::rotation::stores::file_store& s, const std::string& key) {
   auto raw = s.read();
   REQUIRE(raw);
   const auto it = raw.value().data.find(key);
@@ -72,7 +74,8 @@ TEST_CASE("init on an empty file store, again (no change), then due by a fake cl
   fake_clock clock;
   const auto policy =
       parse_password_policy("length=20,lower=2,upper=2,digit=2,symbol=2,exclude='\"\\@:/").value();
-  rotator r(file_store(path), pg_single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
             opts(clock, policy));
 
   init_request req;
@@ -107,8 +110,9 @@ TEST_CASE("init on an empty file store, again (no change), then due by a fake cl
 
   clock.advance(30 * 24h);
   // A rotator without a policy of its own uses the store's.
-  rotator later(file_store(path), pg_single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
-                opts(clock));
+  rotator later(dualcred::rotation::stores::file_store(path),
+                dualcred::rotation::pg::single_role_admin(pg_admin()),
+                rotation_keys::for_prefix("DB"), opts(clock));
   const auto late = later.due(30 * 24h);
   REQUIRE_MESSAGE(late, late.error().detail);
   CHECK(late.value().what == due_action::rotated);
@@ -132,7 +136,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
   pg_fixture().create_login_role("ops_conflict", "ops-conflict-pw");
   fake_clock clock;
   auto make = [&](const std::string& path) {
-    return rotator(file_store(path), pg_single_role_admin(pg_admin()),
+    return rotator(dualcred::rotation::stores::file_store(path),
+                   dualcred::rotation::pg::single_role_admin(pg_admin()),
                    rotation_keys::for_prefix("DB"), opts(clock));
   };
   init_request req;
@@ -190,13 +195,14 @@ TEST_CASE(
       "'ops_readers') THEN CREATE ROLE ops_readers NOLOGIN; END IF; END $$");
   const std::string path = (dir.path() / "gen.env").string();
   fake_clock clock;
-  rotator r(file_store(path), pg_single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
             opts(clock));
   init_request req;
   req.user = "ops_created";
   req.generate = true;
   req.create_user = [](const std::string& user) {
-    return ops::pg_create_login_role(pg_admin(), user, {"ops_readers"});
+    return dualcred::rotation::pg::create_login_role(pg_admin(), user, {"ops_readers"});
   };
   const auto made = r.init(req);
   REQUIRE_MESSAGE(made, made.error().detail);
@@ -214,10 +220,10 @@ TEST_CASE(
   REQUIRE(r.prepare());
   REQUIRE(r.apply());
   clock.advance(2h);
-  auto s = ops::make_status(r.state().value(), "DB", r.store().describe(), r.now());
+  auto s = dualcred::rotation::make_status(r.state().value(), "DB", r.store().describe(), r.now());
   CHECK(s.stuck(1h));
   CHECK(!s.stuck(3h));
-  const auto j = nlohmann::json::parse(ops::to_json(s, 1h));
+  const auto j = nlohmann::json::parse(dualcred::rotation::to_json(s, 1h));
   CHECK(j["phase"] == "applied");
   CHECK(j["current_user"] == "ops_created");
   CHECK(j["phase_age_seconds"] == 7200);
@@ -225,7 +231,7 @@ TEST_CASE(
   CHECK(j["next_step"] == "prepare");
   CHECK(j["revision"] == st.revision + 1);
   CHECK(j["rotated_at"] == "2026-12-01T09:00:00Z");
-  const std::string prom = ops::to_prometheus(s);
+  const std::string prom = dualcred::rotation::to_prometheus(s);
   CHECK(prom.find("dualcred_rotation_phase{prefix=\"DB\",store=\"file store " + path +
                   "\",phase=\"applied\"} 1") != std::string::npos);
   CHECK(prom.find("dualcred_rotation_phase_age_seconds{") != std::string::npos);
@@ -237,9 +243,9 @@ TEST_CASE(
   CHECK(done.value().what == due_action::finished);
   const auto after = r.state().value();
   CHECK(after.phase == phase::idle);
-  s = ops::make_status(after, "DB", r.store().describe(), r.now());
+  s = dualcred::rotation::make_status(after, "DB", r.store().describe(), r.now());
   CHECK(!s.stuck(0s));
-  CHECK(nlohmann::json::parse(ops::to_json(s))["phase"] == "idle");
+  CHECK(nlohmann::json::parse(dualcred::rotation::to_json(s))["phase"] == "idle");
   CHECK(r.admin().verify(after.current));
 }
 
@@ -248,20 +254,21 @@ TEST_CASE("init --generate --create-user on Redis: an ACL user with only the rul
   const std::string path = (dir.path() / "cache.env").string();
   const credential admin{redis_fixture().admin_user(), secret(redis_fixture().admin_password())};
   fake_clock clock;
-  rotator r(file_store(path), redis_acl_admin(rotation_tests::redis_params(), admin),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), admin),
             rotation_keys::for_prefix("REDIS"), opts(clock));
   init_request req;
   req.user = "ops_cache";
   req.generate = true;
   req.create_user = [&](const std::string& user) {
-    return ops::redis_create_acl_user(rotation_tests::redis_params(), admin, user,
-                                      {"~cache:*", "+get", "+set"});
+    return dualcred::rotation::redis::create_acl_user(rotation_tests::redis_params(), admin, user,
+                                                      {"~cache:*", "+get", "+set"});
   };
   const auto made = r.init(req);
   REQUIRE_MESSAGE(made, made.error().detail);
   const auto st = r.state().value();
   CHECK(st.current.user == "ops_cache");
-  redis::connector connect(rotation_tests::redis_params());
+  dualcred::redis::connector connect(rotation_tests::redis_params());
   auto conn = connect(st.current);
   REQUIRE(conn);
   auto run = [&](const char* cmd) {
@@ -275,8 +282,8 @@ TEST_CASE("init --generate --create-user on Redis: an ACL user with only the rul
   CHECK(run("SET other:x 1").starts_with("NOPERM"));
   CHECK(run("DEL cache:x").starts_with("NOPERM"));
   // A password rule is refused before anything is sent.
-  const auto bad = ops::redis_create_acl_user(rotation_tests::redis_params(), admin, "ops_bad",
-                                              {">sneaky-password"});
+  const auto bad = dualcred::rotation::redis::create_acl_user(rotation_tests::redis_params(), admin,
+                                                              "ops_bad", {">sneaky-password"});
   REQUIRE(!bad);
   CHECK(bad.error().detail.find("sneaky") == std::string::npos);
 }
@@ -285,17 +292,19 @@ TEST_CASE(
     "Vault: init DB and REDIS at one path (create-only, then add keys), then a whole "
     "rotation of DB leaves every REDIS key as it was") {
   kv2test::kv2_server kv;
-  using store_t = vault_store<curl_transport>;
+  using store_t = dualcred::rotation::stores::vault_store<curl_transport>;
   pg_fixture().create_login_role("ops_vault", "ops-vault-db-pw");
   redis_fixture().set_user("ops_vault", {"ops-vault-redis-pw"});
   fake_clock clock;
-  rotator db(store_t(curl_transport{}, kv.config("mutt/prod")), pg_single_role_admin(pg_admin()),
-             rotation_keys::for_prefix("DB"), opts(clock));
-  rotator rd(store_t(curl_transport{}, kv.config("mutt/prod")),
-             redis_acl_admin(rotation_tests::redis_params(),
-                             credential{redis_fixture().admin_user(),
-                                        secret(redis_fixture().admin_password())}),
-             rotation_keys::for_prefix("REDIS"), opts(clock));
+  rotator db(store_t(curl_transport{}, kv.config("mutt/prod")),
+             dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
+             opts(clock));
+  rotator rd(
+      store_t(curl_transport{}, kv.config("mutt/prod")),
+      dualcred::rotation::redis::acl_admin(
+          rotation_tests::redis_params(),
+          credential{redis_fixture().admin_user(), secret(redis_fixture().admin_password())}),
+      rotation_keys::for_prefix("REDIS"), opts(clock));
   init_request dbreq;
   dbreq.user = "ops_vault";
   dbreq.current = secret("ops-vault-db-pw");

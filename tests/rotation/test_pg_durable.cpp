@@ -9,7 +9,7 @@
 #include <thread>
 
 #include <doctest/doctest.h>
-#include <dualcred/rotation/postgres_admin.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/postgres.hpp>
 
@@ -34,14 +34,14 @@ TEST_CASE("PostgreSQL admins: a password change survives a crash right after it"
   pg.exec("SELECT pg_reload_conf()");
   std::this_thread::sleep_for(500ms);  // the WAL writer's current 200 ms nap ends
 
-  pg_admin_config c;
+  dualcred::rotation::pg::admin_config c;
   c.admin_conninfo = secret(pg.admin_conninfo());
   c.clients.host = pg.host();
   c.clients.port = pg.port();
   c.clients.dbname = "postgres";
   c.clients.connect_timeout = 10s;
-  const pg_single_role_admin single(c);
-  const pg_alternating_roles_admin alternating(c, "durable_a", "durable_b");
+  const dualcred::rotation::pg::single_role_admin single(c);
+  const dualcred::rotation::pg::alternating_roles_admin alternating(c, "durable_a", "durable_b");
   pg.exec("CREATE ROLE durable_a LOGIN");
   pg.exec("CREATE ROLE durable_b LOGIN");
 

@@ -18,7 +18,7 @@
 
 #include <doctest/doctest.h>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/pg_topology.hpp>
 #include <dualcred_testing/scoped_env.hpp>
@@ -59,8 +59,8 @@ struct topology {
                                                            bouncer_admin_pw, super_pw);
   }
 
-  pg::params at(int port) const {
-    pg::params p;
+  dualcred::pg::params at(int port) const {
+    dualcred::pg::params p;
     p.host = "127.0.0.1";
     p.port = port;
     p.dbname = "postgres";
@@ -68,23 +68,24 @@ struct topology {
     return p;
   }
   // Through PgBouncer 1.18 a refused login is SQLSTATE 08P01: clients need the rule.
-  pg::params via(const dt::pgbouncer_server& b) const {
-    pg::params p = at(b.port());
-    p.sqlstate_rules = pg::pgbouncer_sqlstate_rules();
+  dualcred::pg::params via(const dt::pgbouncer_server& b) const {
+    dualcred::pg::params p = at(b.port());
+    p.sqlstate_rules = dualcred::pg::pgbouncer_sqlstate_rules();
     return p;
   }
-  pg::params primary_params() const { return at(primary.port()); }
-  pg::params standby_params() const { return at(standby->port()); }
+  dualcred::pg::params primary_params() const { return at(primary.port()); }
+  dualcred::pg::params standby_params() const { return at(standby->port()); }
   // Through PgBouncer clients log in over TCP with the admin conninfo's host/port swapped.
   std::string admin_conninfo() const {
     return "host=127.0.0.1 port=" + std::to_string(primary.port()) +
            " user=postgres dbname=postgres connect_timeout=10 password=" + super_pw;
   }
-  postgres::pgbouncer_endpoint bouncer(const dt::pgbouncer_server& b) const {
+  dualcred::rotation::pg::pgbouncer_endpoint bouncer(const dt::pgbouncer_server& b) const {
     return {via(b), credential{"pgb_admin", secret(bouncer_admin_pw)}};
   }
-  pg_admin_config config(const dt::pgbouncer_server& b, bool with_auth_file) const {
-    pg_admin_config c{secret(admin_conninfo()), primary_params(), 10s};
+  dualcred::rotation::pg::admin_config config(const dt::pgbouncer_server& b,
+                                              bool with_auth_file) const {
+    dualcred::rotation::pg::admin_config c{secret(admin_conninfo()), primary_params(), 10s};
     c.standbys = {standby_params()};
     c.replay_timeout = 30s;
     c.pgbouncers = {bouncer(b)};
@@ -109,16 +110,16 @@ std::string verifier_of(const std::string& role) {
 void wait_replayed() {
   // A change made with exec() reaches the standby shortly; the tests' own writes use the admin.
   const auto rows = topo().primary.exec("SELECT pg_current_wal_insert_lsn()::text");
-  const auto target = postgres::parse_lsn(rows[0][0]);
+  const auto target = dualcred::rotation::pg::parse_lsn(rows[0][0]);
   REQUIRE(target);
   const secret info(topo().admin_conninfo());
-  const postgres::standby_check sc{info, 10s, "test"};
-  auto ok = postgres::wait_for_replay(sc, {topo().standby_params()}, *target, 30s);
+  const dualcred::rotation::pg::standby_check sc{info, 10s, "test"};
+  auto ok = dualcred::rotation::pg::wait_for_replay(sc, {topo().standby_params()}, *target, 30s);
   REQUIRE_MESSAGE(ok, ok.error().detail);
 }
 
 void reload(const dt::pgbouncer_server& b) {
-  auto ok = postgres::pgbouncer_command(topo().bouncer(b), "RELOAD");
+  auto ok = dualcred::rotation::pg::pgbouncer_command(topo().bouncer(b), "RELOAD");
   REQUIRE_MESSAGE(ok, ok.error().detail);
 }
 
@@ -136,7 +137,8 @@ void seed_alternating(const std::string& stem, const std::string& pw,
   pg.exec("ALTER ROLE " + stem + "_b PASSWORD NULL");
   if (with_file != nullptr) {
     const secret v(verifier_of(stem + "_a"));
-    auto ok = postgres::update_auth_file(with_file->auth_file(), {stem + "_a", &v, false});
+    auto ok =
+        dualcred::rotation::pg::update_auth_file(with_file->auth_file(), {stem + "_a", &v, false});
     REQUIRE_MESSAGE(ok, ok.error().detail);
     reload(*with_file);
   }
@@ -151,14 +153,14 @@ std::string read_file(const std::string& path) {
 }
 
 // A login and SELECT 1: through PgBouncer a login alone may ride a pooled server connection.
-result<void> login(const pg::params& p, const credential& c) {
-  DUALCRED_TRY(conn, pg::connector(p)(c));
+result<void> login(const dualcred::pg::params& p, const credential& c) {
+  DUALCRED_TRY(conn, dualcred::pg::connector(p)(c));
   if (!rotation_tests::usable(conn)) return fail(errc::backend_unavailable, "SELECT 1 failed");
   return boost::outcome_v2::success();
 }
 
 rotation_state state_of(const std::string& path) {
-  auto raw = file_store(path).read();
+  auto raw = dualcred::rotation::stores::file_store(path).read();
   REQUIRE(raw);
   auto st = parse_state(raw.value().data, rotation_keys::for_prefix("DB"), path);
   REQUIRE(st);
@@ -186,11 +188,13 @@ void soak(const std::string& store, Admin admin, const dt::pgbouncer_server& b,
           const std::string& name) {
   // 3 cycles unless DUALCRED_ROTATION_CYCLES asks (10 for the issue's full soak): CI time.
   const int n = std::getenv("DUALCRED_ROTATION_CYCLES") != nullptr ? rotation_tests::cycles() : 3;
-  auto through = make_dual_credential(pg::connector(topo().via(b)),
-                                      store_provider<file_store>(file_store(store)),
+  auto through = make_dual_credential(dualcred::pg::connector(topo().via(b)),
+                                      store_provider<dualcred::rotation::stores::file_store>(
+                                          dualcred::rotation::stores::file_store(store)),
                                       rotation_tests::client_options());
-  auto on_standby = make_dual_credential(pg::connector(topo().standby_params()),
-                                         store_provider<file_store>(file_store(store)),
+  auto on_standby = make_dual_credential(dualcred::pg::connector(topo().standby_params()),
+                                         store_provider<dualcred::rotation::stores::file_store>(
+                                             dualcred::rotation::stores::file_store(store)),
                                          rotation_tests::client_options());
   REQUIRE(through);
   REQUIRE(on_standby);
@@ -207,7 +211,8 @@ void soak(const std::string& store, Admin admin, const dt::pgbouncer_server& b,
             10s,
             10ms,
             {}};
-  rotator r(file_store(store), std::move(admin), rotation_keys::for_prefix("DB"), o);
+  rotator r(dualcred::rotation::stores::file_store(store), std::move(admin),
+            rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
     auto done = r.run_all();
@@ -265,18 +270,19 @@ TEST_CASE(
   t.primary.create_login_role("sq_user", pw);
   t.primary.create_login_role("sq_other_salt", pw);
   const secret other(verifier_of("sq_other_salt"));
-  REQUIRE(postgres::update_auth_file(t.file_bouncer->auth_file(), {"sq_user", &other, false}));
+  REQUIRE(dualcred::rotation::pg::update_auth_file(t.file_bouncer->auth_file(),
+                                                   {"sq_user", &other, false}));
   reload(*t.file_bouncer);
 
   const credential wrong{"sq_user", secret("not-the-password")};
   const credential unknown{"sq_nobody", secret(pw)};
   for (const auto* c : {&wrong, &unknown}) {
-    auto bare = pg::connector(plain)(*c);
+    auto bare = dualcred::pg::connector(plain)(*c);
     REQUIRE_FALSE(bare);
     MESSAGE("refused by PgBouncer: " << bare.error().detail);
     CHECK(bare.error().detail.find("08P01") != std::string::npos);
     CHECK(bare.error().is(errc::backend_unavailable));
-    auto ruled = pg::connector(via)(*c);
+    auto ruled = dualcred::pg::connector(via)(*c);
     REQUIRE_FALSE(ruled);
     CHECK(ruled.error().is(errc::auth_rejected));
   }
@@ -288,13 +294,14 @@ TEST_CASE(
   CHECK(server.error().is(errc::auth_rejected));
   // From then on PgBouncer holds new clients of that pool until server_login_retry (15 s)
   // instead of refusing them: why a verifier must never reach PgBouncer before the server.
-  pg::params quick = via;
+  dualcred::pg::params quick = via;
   quick.connect_timeout = 1500ms;
   auto held = login(quick, credential{"sq_user", secret(pw)});
   REQUIRE_FALSE(held);
   MESSAGE("after a failed server login: " << held.error().detail);
   CHECK(held.error().is(errc::timeout));
-  REQUIRE(postgres::update_auth_file(t.file_bouncer->auth_file(), {"sq_user", nullptr, false}));
+  REQUIRE(dualcred::rotation::pg::update_auth_file(t.file_bouncer->auth_file(),
+                                                   {"sq_user", nullptr, false}));
   reload(*t.file_bouncer);
 }
 
@@ -304,7 +311,9 @@ TEST_CASE("soak: alternating roles, PgBouncer auth_file and a standby, zero fail
   const std::string pw = random_pw();
   seed_alternating("tf", pw, t.file_bouncer.get());
   const std::string store = dir.write("db.env", "DB_USER=tf_a\nDB_PASS_CURRENT=" + pw + "\n");
-  soak(store, pg_alternating_roles_admin(t.config(*t.file_bouncer, true), "tf_a", "tf_b"),
+  soak(store,
+       dualcred::rotation::pg::alternating_roles_admin(t.config(*t.file_bouncer, true), "tf_a",
+                                                       "tf_b"),
        *t.file_bouncer, "alternating/auth_file");
   // The auth_file holds the server's verifier for CURRENT, and no line for PREVIOUS.
   const auto st = state_of(store);
@@ -321,7 +330,9 @@ TEST_CASE("soak: alternating roles, PgBouncer auth_query and a standby, zero fai
   const std::string pw = random_pw();
   seed_alternating("tq", pw, nullptr);
   const std::string store = dir.write("db.env", "DB_USER=tq_a\nDB_PASS_CURRENT=" + pw + "\n");
-  soak(store, pg_alternating_roles_admin(t.config(*t.query_bouncer, false), "tq_a", "tq_b"),
+  soak(store,
+       dualcred::rotation::pg::alternating_roles_admin(t.config(*t.query_bouncer, false), "tq_a",
+                                                       "tq_b"),
        *t.query_bouncer, "alternating/auth_query");
 }
 
@@ -334,8 +345,8 @@ TEST_CASE("soak: single role, PgBouncer auth_query and a standby, zero failed co
   t.primary.create_login_role("tsr1", pw);
   wait_replayed();
   const std::string store = dir.write("db.env", "DB_USER=tsr1\nDB_PASS_CURRENT=" + pw + "\n");
-  soak(store, pg_single_role_admin(t.config(*t.query_bouncer, false)), *t.query_bouncer,
-       "single/auth_query");
+  soak(store, dualcred::rotation::pg::single_role_admin(t.config(*t.query_bouncer, false)),
+       *t.query_bouncer, "single/auth_query");
 }
 
 TEST_CASE(
@@ -471,7 +482,7 @@ TEST_CASE(
   struct stat before {};
   REQUIRE(::stat(path.c_str(), &before) == 0);
   const secret v("SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy");
-  REQUIRE(postgres::update_auth_file(path, {"bo\"b", &v, false}));
+  REQUIRE(dualcred::rotation::pg::update_auth_file(path, {"bo\"b", &v, false}));
   CHECK(read_file(path) == "; header comment\n\"alice\" \"pw\"\n\n# other\n\"bo\"\"b\" \"" +
                                std::string(v.reveal()) + "\"\n");
   struct stat after {};
@@ -480,9 +491,9 @@ TEST_CASE(
   CHECK(after.st_uid == before.st_uid);
   CHECK(after.st_gid == before.st_gid);
   // A new user is appended; removing it gives the file back.
-  REQUIRE(postgres::update_auth_file(path, {"carol", &v, false}));
+  REQUIRE(dualcred::rotation::pg::update_auth_file(path, {"carol", &v, false}));
   CHECK(read_file(path).ends_with("\"carol\" \"" + std::string(v.reveal()) + "\"\n"));
-  REQUIRE(postgres::update_auth_file(path, {"carol", nullptr, false}));
+  REQUIRE(dualcred::rotation::pg::update_auth_file(path, {"carol", nullptr, false}));
   CHECK(read_file(path).find("carol") == std::string::npos);
 
   // Another writer holds the lock: the update waits, then gives up with a conflict.
@@ -492,7 +503,7 @@ TEST_CASE(
     REQUIRE(::flock(lock, LOCK_EX) == 0);
     const pid_t child = ::fork();
     if (child == 0) {
-      auto r = postgres::update_auth_file(path, {"dave", &v, false});
+      auto r = dualcred::rotation::pg::update_auth_file(path, {"dave", &v, false});
       ::_exit(!r && r.error().is(errc::conflict) ? 0 : 1);
     }
     int status = 0;
@@ -503,7 +514,7 @@ TEST_CASE(
   }
   // A line in another format is named by number, its text not shown.
   const std::string bad = dir.write("bad.txt", "\"alice\" \"pw\"\nbob hunter2-secret\n", 0600);
-  auto malformed = postgres::update_auth_file(bad, {"alice", &v, false});
+  auto malformed = dualcred::rotation::pg::update_auth_file(bad, {"alice", &v, false});
   REQUIRE_FALSE(malformed);
   CHECK(malformed.error().is(errc::malformed));
   CHECK(malformed.error().detail.find("line 2") != std::string::npos);
@@ -514,8 +525,8 @@ TEST_CASE(
     const pid_t child = ::fork();
     if (child == 0) {
       if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
-      auto dry = postgres::update_auth_file(root_owned, {"alice", &v, true});
-      auto r = postgres::update_auth_file(root_owned, {"alice", &v, false});
+      auto dry = dualcred::rotation::pg::update_auth_file(root_owned, {"alice", &v, true});
+      auto r = dualcred::rotation::pg::update_auth_file(root_owned, {"alice", &v, false});
       ::_exit(!dry && dry.error().is(errc::permission_denied) && !r &&
                       r.error().is(errc::permission_denied)
                   ? 0
@@ -530,7 +541,7 @@ TEST_CASE(
 
 TEST_CASE("single role with a PgBouncer auth_file is refused, pointing to alternating roles") {
   auto& t = topo();
-  pg_single_role_admin admin(t.config(*t.file_bouncer, true));
+  dualcred::rotation::pg::single_role_admin admin(t.config(*t.file_bouncer, true));
   auto r = admin.accept(credential{"nobody_here", secret(random_pw())});
   REQUIRE_FALSE(r);
   CHECK(r.error().is(errc::invalid_argument));

@@ -12,7 +12,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
@@ -30,8 +30,9 @@ using rotation_tests::pg_params;
 
 namespace {
 
-pg_admin_config admin_config() {
-  return pg_admin_config{secret(pg_fixture().admin_conninfo()), pg_params(), 10s};
+dualcred::rotation::pg::admin_config admin_config() {
+  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()), pg_params(),
+                                              10s};
 }
 
 std::string random_pw() {
@@ -73,11 +74,11 @@ rotator_options settled() {
 }
 
 bool logs_in(const credential& c) {
-  return static_cast<bool>(pg::connector(pg_params())(c));
+  return static_cast<bool>(dualcred::pg::connector(pg_params())(c));
 }
 
 rotation_state state_of(const std::string& path) {
-  auto raw = file_store(path).read();
+  auto raw = dualcred::rotation::stores::file_store(path).read();
   REQUIRE(raw);
   auto st = parse_state(raw.value().data, rotation_keys::for_prefix("DB"), path);
   REQUIRE(st);
@@ -95,7 +96,8 @@ rotation_state state_of(const std::string& path) {
 template <class Admin>
 void soak(const std::string& path, Admin admin, const std::string& name, int n,
           std::chrono::milliseconds stall = 0ms) {
-  auto stalled_login = [stall, login = pg::connector(pg_params())](const credential& cred) {
+  auto stalled_login = [stall,
+                        login = dualcred::pg::connector(pg_params())](const credential& cred) {
     if (stall.count() > 0) {
       thread_local std::minstd_rand rng(
           static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id())));
@@ -103,7 +105,9 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
     }
     return login(cred);
   };
-  auto dc = make_dual_credential(stalled_login, store_provider<file_store>(file_store(path)),
+  auto dc = make_dual_credential(stalled_login,
+                                 store_provider<dualcred::rotation::stores::file_store>(
+                                     dualcred::rotation::stores::file_store(path)),
                                  rotation_tests::client_options());
   REQUIRE(dc);
   auto& creds = dc.value();
@@ -116,7 +120,8 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
                       10s,
                       10ms,
                       {}};
-  rotator r(file_store(path), std::move(admin), rotation_keys::for_prefix("DB"), o);
+  rotator r(dualcred::rotation::stores::file_store(path), std::move(admin),
+            rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
     auto done = r.run_all();
@@ -145,8 +150,8 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
 
 TEST_CASE("soak: PostgreSQL single role under 4 client threads, zero failed connects") {
   testing::temp_dir dir;
-  soak(seed_single(dir, "soak_single"), pg_single_role_admin(admin_config()), "postgres single",
-       rotation_tests::cycles());
+  soak(seed_single(dir, "soak_single"), dualcred::rotation::pg::single_role_admin(admin_config()),
+       "postgres single", rotation_tests::cycles());
 }
 
 TEST_CASE("soak: PostgreSQL single role, logins that stall up to 600 ms, zero failed connects") {
@@ -155,19 +160,20 @@ TEST_CASE("soak: PostgreSQL single role, logins that stall up to 600 ms, zero fa
   // newer sets, so this passes even without the fleet check (the deterministic test of it
   // is in test_dual_credential.cpp, "snapshot: a connect in flight ...").
   testing::temp_dir dir;
-  soak(seed_single(dir, "soak_stall"), pg_single_role_admin(admin_config()),
+  soak(seed_single(dir, "soak_stall"), dualcred::rotation::pg::single_role_admin(admin_config()),
        "postgres single, stalled logins", 3, 600ms);
 }
 
 TEST_CASE("soak: PostgreSQL alternating roles under 4 client threads, zero failed connects") {
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "soak_alt");
-  soak(path, pg_alternating_roles_admin(admin_config(), "soak_alt_a", "soak_alt_b"),
+  soak(path,
+       dualcred::rotation::pg::alternating_roles_admin(admin_config(), "soak_alt_a", "soak_alt_b"),
        "postgres alternating", rotation_tests::cycles());
   // Both roles read the group's table; the live one is whichever CURRENT names.
   const auto st = state_of(path);
   CHECK((st.current.user == "soak_alt_a" || st.current.user == "soak_alt_b"));
-  auto conn = pg::connector(pg_params())(st.current);
+  auto conn = dualcred::pg::connector(pg_params())(st.current);
   REQUIRE(conn);
   std::unique_ptr<PGresult, void (*)(PGresult*)> res(
       PQexec(conn.value().get(), "SELECT count(*) FROM soak_alt_data"), PQclear);
@@ -177,7 +183,8 @@ TEST_CASE("soak: PostgreSQL alternating roles under 4 client threads, zero faile
 TEST_CASE("alternating roles: NEXT names the other role, the old one is decommissioned") {
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "alt");
-  rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), "alt_a", "alt_b"),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "alt_a", "alt_b"),
             rotation_keys::for_prefix("DB"));
   REQUIRE(r.prepare());
   auto st = r.state().value();
@@ -201,7 +208,8 @@ TEST_CASE("alternating roles: NEXT names the other role, the old one is decommis
   CHECK(set.value().current.user == "alt_b");
   CHECK(set.value().next->user == "alt_a");
   // A current user that is neither role is refused before anything is written.
-  rotator wrong(file_store(path), pg_alternating_roles_admin(admin_config(), "x_a", "x_b"),
+  rotator wrong(dualcred::rotation::stores::file_store(path),
+                dualcred::rotation::pg::alternating_roles_admin(admin_config(), "x_a", "x_b"),
                 rotation_keys::for_prefix("DB"));
   auto e = wrong.apply();
   REQUIRE_FALSE(e);
@@ -214,7 +222,8 @@ TEST_CASE("the plaintext never reaches the server: only a SCRAM verifier is sent
   const std::string path = seed_single(dir, "scram_only");
   auto& pg = pg_fixture();
   pg.exec("ALTER ROLE postgres SET log_statement = 'all'");
-  rotator r(file_store(path), pg_single_role_admin(admin_config()),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::single_role_admin(admin_config()),
             rotation_keys::for_prefix("DB"));
   REQUIRE(r.prepare());
   const std::string next(r.state().value().next->password.reveal());
@@ -235,19 +244,21 @@ TEST_CASE("crash-resume, single role: stopped after each step, resumed, consiste
                         step::decommission};
   testing::temp_dir dir;
   const std::string path = seed_single(dir, "resume_single");
-  auto dc = make_dual_credential(pg::connector(pg_params()), file_provider(path),
+  auto dc = make_dual_credential(dualcred::pg::connector(pg_params()), file_provider(path),
                                  rotation_tests::client_options());
   REQUIRE(dc);
   rotation_tests::clients<std::remove_reference_t<decltype(dc.value())>> c(dc.value(), 2);
   for (int stop_after = 0; stop_after < 5; ++stop_after) {
     CAPTURE(stop_after);
     {
-      rotator first(file_store(path), pg_single_role_admin(admin_config()),
+      rotator first(dualcred::rotation::stores::file_store(path),
+                    dualcred::rotation::pg::single_role_admin(admin_config()),
                     rotation_keys::for_prefix("DB"), settled());
       for (int i = 0; i <= stop_after; ++i) REQUIRE(first.run(steps[i]));
     }
     std::this_thread::sleep_for(60ms);
-    rotator again(file_store(path), pg_single_role_admin(admin_config()),
+    rotator again(dualcred::rotation::stores::file_store(path),
+                  dualcred::rotation::pg::single_role_admin(admin_config()),
                   rotation_keys::for_prefix("DB"), settled());
     auto rest = again.run_all();
     REQUIRE_MESSAGE(rest, rest.error().detail);
@@ -265,7 +276,7 @@ TEST_CASE("rollback after promote, single role: clients keep connecting througho
   testing::temp_dir dir;
   const std::string path = seed_single(dir, "rollback_single");
   const credential original = state_of(path).current;
-  auto dc = make_dual_credential(pg::connector(pg_params()), file_provider(path),
+  auto dc = make_dual_credential(dualcred::pg::connector(pg_params()), file_provider(path),
                                  rotation_tests::client_options());
   REQUIRE(dc);
   rotation_tests::clients<std::remove_reference_t<decltype(dc.value())>> c(dc.value(), 4);
@@ -273,8 +284,9 @@ TEST_CASE("rollback after promote, single role: clients keep connecting througho
   // longer than 400 ms, so give connects in flight a full second before each backend change.
   rotator_options o = settled();
   o.settle = 1000ms;
-  rotator r(file_store(path), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"),
-            o);
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::single_role_admin(admin_config()),
+            rotation_keys::for_prefix("DB"), o);
   REQUIRE(r.prepare());
   REQUIRE(r.apply());
   REQUIRE(r.promote());
@@ -297,7 +309,8 @@ TEST_CASE("rollback after decommission, alternating roles: the old role logs in 
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "rb_alt");
   const credential original = state_of(path).current;
-  rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), "rb_alt_a", "rb_alt_b"),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "rb_alt_a", "rb_alt_b"),
             rotation_keys::for_prefix("DB"));
   REQUIRE(r.run_all());
   CHECK_FALSE(logs_in(original));
@@ -315,11 +328,12 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   const auto before = state_of(path);
   pg_fixture().create_login_role("weak_admin", "weak-admin-pw");
   SUBCASE("admin lacks privilege") {
-    pg_admin_config cfg = admin_config();
+    dualcred::rotation::pg::admin_config cfg = admin_config();
     cfg.admin_conninfo = secret(
         fmt::format("host=127.0.0.1 port={} dbname=postgres user=weak_admin password=weak-admin-pw",
                     pg_fixture().port()));
-    rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+    rotator r(dualcred::rotation::stores::file_store(path),
+              dualcred::rotation::pg::single_role_admin(std::move(cfg)),
               rotation_keys::for_prefix("DB"));
     REQUIRE(r.prepare());
     const std::string next(r.state().value().next->password.reveal());
@@ -335,11 +349,12 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     CHECK(logs_in(before.current));
   }
   SUBCASE("admin login refused") {
-    pg_admin_config cfg = admin_config();
+    dualcred::rotation::pg::admin_config cfg = admin_config();
     cfg.admin_conninfo = secret(fmt::format(
         "host=127.0.0.1 port={} dbname=postgres user=weak_admin password=not-the-password",
         pg_fixture().port()));
-    rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+    rotator r(dualcred::rotation::stores::file_store(path),
+              dualcred::rotation::pg::single_role_admin(std::move(cfg)),
               rotation_keys::for_prefix("DB"));
     REQUIRE(r.prepare());
     auto e = r.apply();
@@ -356,9 +371,10 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     };
     for (const std::string& conninfo : bad) {
       CAPTURE(&conninfo - bad);  // not the text: it holds the password
-      pg_admin_config cfg = admin_config();
+      dualcred::rotation::pg::admin_config cfg = admin_config();
       cfg.admin_conninfo = secret(conninfo);
-      rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+      rotator r(dualcred::rotation::stores::file_store(path),
+                dualcred::rotation::pg::single_role_admin(std::move(cfg)),
                 rotation_keys::for_prefix("DB"));
       REQUIRE(r.prepare());
       auto e = r.apply();
@@ -374,8 +390,9 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   SUBCASE("a password with a NUL byte is refused, not cut short") {
     const credential cut{"victim", secret(std::string("before\0after", 12))};
     for (const auto& e :
-         {pg_single_role_admin(admin_config()).accept(cut),
-          pg_alternating_roles_admin(admin_config(), "victim", "other").accept(cut)}) {
+         {dualcred::rotation::pg::single_role_admin(admin_config()).accept(cut),
+          dualcred::rotation::pg::alternating_roles_admin(admin_config(), "victim", "other")
+              .accept(cut)}) {
       REQUIRE_FALSE(e);
       CHECK(e.error().is(errc::invalid_argument));
       CHECK(e.error().detail.find("NUL") != std::string::npos);
@@ -385,11 +402,12 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     CHECK_FALSE(logs_in(credential{"victim", secret("before")}));
   }
   SUBCASE("server unreachable") {
-    pg_admin_config cfg = admin_config();
+    dualcred::rotation::pg::admin_config cfg = admin_config();
     const int port = testing::free_port();
     cfg.admin_conninfo = secret(fmt::format("host=127.0.0.1 port={} user=x password=pw-x", port));
     cfg.clients.port = port;
-    rotator r(file_store(path), pg_single_role_admin(std::move(cfg)),
+    rotator r(dualcred::rotation::stores::file_store(path),
+              dualcred::rotation::pg::single_role_admin(std::move(cfg)),
               rotation_keys::for_prefix("DB"));
     auto e = r.run_all();
     REQUIRE_FALSE(e);
@@ -399,14 +417,17 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   }
   SUBCASE("the role does not exist") {
     const std::string p = dir.write("ghost.env", "DB_USER=ghost_role\nDB_PASS_CURRENT=ghost-pw\n");
-    rotator r(file_store(p), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"));
+    rotator r(dualcred::rotation::stores::file_store(p),
+              dualcred::rotation::pg::single_role_admin(admin_config()),
+              rotation_keys::for_prefix("DB"));
     auto e = r.run_all();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::not_found));
     CHECK(e.error().detail.find("ghost_role") != std::string::npos);
   }
   SUBCASE("verify fails when the backend lost the new password") {
-    rotator r(file_store(path), pg_single_role_admin(admin_config()),
+    rotator r(dualcred::rotation::stores::file_store(path),
+              dualcred::rotation::pg::single_role_admin(admin_config()),
               rotation_keys::for_prefix("DB"));
     REQUIRE(r.prepare());
     REQUIRE(r.apply());
@@ -428,8 +449,9 @@ TEST_CASE("NEXT equal to CURRENT: apply refuses, naming the keys; the role keeps
   const std::string path = seed_single(dir, "samepw");
   const auto st = state_of(path);
   std::ofstream(path, std::ios::app) << "DB_PASS_NEXT=" << st.current.password.reveal() << "\n";
-  rotator r(file_store(path), pg_single_role_admin(admin_config()), rotation_keys::for_prefix("DB"),
-            settled());
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::single_role_admin(admin_config()),
+            rotation_keys::for_prefix("DB"), settled());
   auto e = r.run_all();
   REQUIRE_FALSE(e);
   CHECK(r.last_failure() == failure_site::order);
@@ -448,7 +470,8 @@ TEST_CASE("alternating roles: decommission never revokes the role CURRENT logs i
   dir.write("secrets/DB_USER_NEXT", "held_b");
   dir.write("secrets/DB_PASS_NEXT", "next-" + testing::random_token(12));
   dir.write("secrets/DB_ROTATION_PHASE", "verified");
-  rotator r(file_store(d), pg_alternating_roles_admin(admin_config(), "held_a", "held_b"),
+  rotator r(dualcred::rotation::stores::file_store(d),
+            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "held_a", "held_b"),
             rotation_keys::for_prefix("DB"));
   auto done = r.decommission();
   REQUIRE_MESSAGE(done, done.error().detail);
@@ -475,8 +498,9 @@ TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and
       secret_map v;
       v.emplace("DB_USER", secret(role));
       v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
-      REQUIRE(file_store(path).write(v, 0));
-      rotator r(file_store(path), pg_single_role_admin(admin_config()),
+      REQUIRE(dualcred::rotation::stores::file_store(path).write(v, 0));
+      rotator r(dualcred::rotation::stores::file_store(path),
+                dualcred::rotation::pg::single_role_admin(admin_config()),
                 rotation_keys::for_prefix("DB"));
       auto all = r.run_all();
       REQUIRE_MESSAGE(all, all.error().detail);
@@ -507,8 +531,9 @@ TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and
       secret_map v;
       v.emplace("DB_USER", secret(a));
       v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
-      REQUIRE(file_store(path).write(v, 0));
-      rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), a, b),
+      REQUIRE(dualcred::rotation::stores::file_store(path).write(v, 0));
+      rotator r(dualcred::rotation::stores::file_store(path),
+                dualcred::rotation::pg::alternating_roles_admin(admin_config(), a, b),
                 rotation_keys::for_prefix("DB"));
       auto all = r.run_all();
       REQUIRE_MESSAGE(all, all.error().detail);
@@ -527,13 +552,16 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "fleet");
   // Three instances reading the store itself: their status version is the store revision.
-  using creds_t = dual_credential<pg::connector, store_provider<file_store>>;
+  using creds_t = dual_credential<dualcred::pg::connector,
+                                  store_provider<dualcred::rotation::stores::file_store>>;
   std::vector<std::unique_ptr<creds_t>> instances;
   for (int i = 0; i < 3; ++i) {
     dualcred::options o;
     o.refresh_interval = i == 2 ? 0ms : 50ms;  // instance 2 never refreshes by itself
-    auto dc = make_dual_credential(pg::connector(pg_params()),
-                                   store_provider<file_store>(file_store(path)), o);
+    auto dc = make_dual_credential(dualcred::pg::connector(pg_params()),
+                                   store_provider<dualcred::rotation::stores::file_store>(
+                                       dualcred::rotation::stores::file_store(path)),
+                                   o);
     REQUIRE(dc);
     instances.push_back(std::make_unique<creds_t>(std::move(dc).value()));
   }
@@ -550,7 +578,8 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
   rotator_options o;
   o.instances = f;
   o.on_progress = [&](std::string_view line) { lines.emplace_back(line); };
-  rotator r(file_store(path), pg_alternating_roles_admin(admin_config(), "fleet_a", "fleet_b"),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "fleet_a", "fleet_b"),
             rotation_keys::for_prefix("DB"), o);
   const credential old = state_of(path).current;
   REQUIRE(r.prepare());

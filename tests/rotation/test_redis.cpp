@@ -10,7 +10,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
@@ -42,12 +42,13 @@ std::string seed(const testing::temp_dir& dir, const std::string& user) {
 }
 
 auto make_rotator(const std::string& path, rotator_options o = {}) {
-  return rotator(file_store(path), redis_acl_admin(redis_params(), admin()),
+  return rotator(dualcred::rotation::stores::file_store(path),
+                 dualcred::rotation::redis::acl_admin(redis_params(), admin()),
                  rotation_keys::for_prefix("REDIS"), std::move(o));
 }
 
 auto make_clients_creds(const std::string& path) {
-  auto dc = make_dual_credential(redis::connector(redis_params()),
+  auto dc = make_dual_credential(dualcred::redis::connector(redis_params()),
                                  file_provider(path, key_names::for_prefix("REDIS")),
                                  rotation_tests::client_options());
   REQUIRE(dc);
@@ -69,12 +70,12 @@ int password_count(const std::string& user) {
 }
 
 bool logs_in(const credential& c) {
-  return static_cast<bool>(redis::connector(redis_params())(c));
+  return static_cast<bool>(dualcred::redis::connector(redis_params())(c));
 }
 
 // The store and the backend agree: CURRENT logs in, PREVIOUS (after decommission) does not.
 void check_consistent(const std::string& path, const std::string& user) {
-  file_store fs(path);
+  dualcred::rotation::stores::file_store fs(path);
   auto raw = fs.read();
   REQUIRE(raw);
   auto st = parse_state(raw.value().data, rotation_keys::for_prefix("REDIS"), path);
@@ -115,7 +116,7 @@ TEST_CASE("soak: Redis ACL rotations under 4 client threads, zero failed connect
   CHECK(c.counts.ok > n);
   // Every write accounted for: the first prepare, then apply, promote, verify and
   // decommission per cycle.
-  auto raw = file_store(path).read();
+  auto raw = dualcred::rotation::stores::file_store(path).read();
   REQUIRE(raw);
   CHECK(raw.value().revision == static_cast<std::uint64_t>(1 + 4 * n));
   check_consistent(path, "soak");
@@ -151,7 +152,7 @@ namespace {
 // A store whose next write fails, as if the rotator died between the backend change and
 // the store write.
 struct dying_store {
-  file_store inner;
+  dualcred::rotation::stores::file_store inner;
   int writes_left = 0;
   result<stored> read() { return inner.read(); }
   result<std::uint64_t> write(const secret_map& v, std::uint64_t expected) {
@@ -167,7 +168,8 @@ TEST_CASE("crash-resume: killed inside a step, after the backend changed") {
     CAPTURE(writes);
     testing::temp_dir dir;
     const std::string path = seed(dir, "inside");
-    rotator dying(dying_store{file_store(path), writes}, redis_acl_admin(redis_params(), admin()),
+    rotator dying(dying_store{dualcred::rotation::stores::file_store(path), writes},
+                  dualcred::rotation::redis::acl_admin(redis_params(), admin()),
                   rotation_keys::for_prefix("REDIS"));
     auto failed = dying.run_all();
     REQUIRE_FALSE(failed);
@@ -188,11 +190,11 @@ TEST_CASE("every step is idempotent: running each twice changes nothing the seco
     CAPTURE(to_string(s));
     auto one = r.run(s);
     REQUIRE_MESSAGE(one, one.error().detail);
-    const auto rev = file_store(path).read().value().revision;
+    const auto rev = dualcred::rotation::stores::file_store(path).read().value().revision;
     auto two = r.run(s);
     REQUIRE_MESSAGE(two, two.error().detail);
     CHECK_FALSE(two.value().changed);
-    CHECK(file_store(path).read().value().revision == rev);
+    CHECK(dualcred::rotation::stores::file_store(path).read().value().revision == rev);
   }
   check_consistent(path, "twice");
 }
@@ -201,7 +203,7 @@ TEST_CASE("the order cannot go wrong") {
   testing::temp_dir dir;
   const std::string path = seed(dir, "order");
   auto r = make_rotator(path);
-  const auto rev0 = file_store(path).read().value().revision;
+  const auto rev0 = dualcred::rotation::stores::file_store(path).read().value().revision;
   auto early = r.promote();  // NEXT not applied
   REQUIRE_FALSE(early);
   CHECK(r.last_failure() == failure_site::order);
@@ -210,7 +212,7 @@ TEST_CASE("the order cannot go wrong") {
   REQUIRE_FALSE(no_next);
   CHECK(no_next.error().is(errc::not_found));
   CHECK(r.decommission().value().changed == false);  // idle: nothing to do
-  CHECK(file_store(path).read().value().revision == rev0);
+  CHECK(dualcred::rotation::stores::file_store(path).read().value().revision == rev0);
 
   REQUIRE(r.prepare());
   REQUIRE(r.apply());
@@ -293,7 +295,7 @@ TEST_CASE("the phase x step rules: every cell runs, is already done, or is refus
     testing::temp_dir dir;
     const std::string path = seed_phase(dir, c.in);
     auto r = make_rotator(path);
-    const auto rev = file_store(path).read().value().revision;
+    const auto rev = dualcred::rotation::stores::file_store(path).read().value().revision;
     auto got = r.run(c.s);
     if (c.ok) {
       REQUIRE_MESSAGE(got, got.error().detail);
@@ -304,7 +306,8 @@ TEST_CASE("the phase x step rules: every cell runs, is already done, or is refus
       CHECK(r.last_failure() == failure_site::order);
       CHECK(got.error().is(errc::invalid_argument));
       CHECK(got.error().detail == fmt::format("{}: {}", to_string(c.s), c.detail));
-      CHECK(file_store(path).read().value().revision == rev);  // nothing written
+      CHECK(dualcred::rotation::stores::file_store(path).read().value().revision ==
+            rev);  // nothing written
     }
   }
   // run_all picks up where the phase stands, and refuses during a rollback.
@@ -405,7 +408,7 @@ TEST_CASE("awkward user names and operator-seeded passwords: whole rotations and
     v.emplace("REDIS_USER", secret(user));
     v.emplace("REDIS_PASS_CURRENT", secret(passwords[i]));
     v.emplace("DB_PASS_CURRENT", secret("db-untouched"));
-    REQUIRE(file_store(path).write(v, 0));
+    REQUIRE(dualcred::rotation::stores::file_store(path).write(v, 0));
 
     auto r = make_rotator(path);
     auto all = r.run_all();
@@ -429,8 +432,11 @@ TEST_CASE("awkward user names and operator-seeded passwords: whole rotations and
 TEST_CASE("rollback after promote: clients keep connecting throughout") {
   testing::temp_dir dir;
   const std::string path = seed(dir, "rollback");
-  const std::string original =
-      std::string(file_store(path).read().value().data.at("REDIS_PASS_CURRENT").reveal());
+  const std::string original = std::string(dualcred::rotation::stores::file_store(path)
+                                               .read()
+                                               .value()
+                                               .data.at("REDIS_PASS_CURRENT")
+                                               .reveal());
   auto creds = make_clients_creds(path);
   rotation_tests::clients<decltype(creds)> c(creds, 4);
   auto r = make_rotator(path);
@@ -467,7 +473,7 @@ TEST_CASE("rollback after promote: clients keep connecting throughout") {
 TEST_CASE("bad input: each a clear error, nothing half-written, no password in any detail") {
   testing::temp_dir dir;
   const std::string path = seed(dir, "bad");
-  const auto before = file_store(path).read().value();
+  const auto before = dualcred::rotation::stores::file_store(path).read().value();
   const std::string current(before.data.at("REDIS_PASS_CURRENT").reveal());
 
   SUBCASE("store unreachable") {
@@ -481,9 +487,10 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
   SUBCASE("the admin lacks the ACL privilege") {
     redis_fixture().must(
         {"ACL", "SETUSER", "weak", "reset", "on", ">weakpw", "~*", "+@read", "+ping", "+auth"});
-    rotator r(file_store(path),
-              redis_acl_admin(redis_params(), credential{"weak", secret("weakpw")}),
-              rotation_keys::for_prefix("REDIS"));
+    rotator r(
+        dualcred::rotation::stores::file_store(path),
+        dualcred::rotation::redis::acl_admin(redis_params(), credential{"weak", secret("weakpw")}),
+        rotation_keys::for_prefix("REDIS"));
     REQUIRE(r.prepare());
     const std::string next(r.state().value().next->password.reveal());
     auto e = r.apply();
@@ -496,9 +503,10 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     CHECK_FALSE(logs_in(*r.state().value().next));
   }
   SUBCASE("the admin's own login is refused") {
-    rotator r(file_store(path),
-              redis_acl_admin(redis_params(), credential{"admin", secret("wrong")}),
-              rotation_keys::for_prefix("REDIS"));
+    rotator r(
+        dualcred::rotation::stores::file_store(path),
+        dualcred::rotation::redis::acl_admin(redis_params(), credential{"admin", secret("wrong")}),
+        rotation_keys::for_prefix("REDIS"));
     REQUIRE(r.prepare());
     auto e = r.apply();
     REQUIRE_FALSE(e);
@@ -528,8 +536,8 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     REQUIRE(a.prepare());
     REQUIRE(a.apply());
     // b read the store at the same revision as a, then a promoted first.
-    dying_store stale{file_store(path), 100};
-    const auto seen = file_store(path).read().value();
+    dying_store stale{dualcred::rotation::stores::file_store(path), 100};
+    const auto seen = dualcred::rotation::stores::file_store(path).read().value();
     REQUIRE(a.promote());
     secret_map mine = seen.data;
     mine.insert_or_assign("REDIS_PASS_CURRENT", secret("would-clobber"));
@@ -555,7 +563,7 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     CHECK(e.error().detail.find(current) == std::string::npos);
   }
   // The original store is as it was unless the subcase meant to change it.
-  const auto after = file_store(path).read();
+  const auto after = dualcred::rotation::stores::file_store(path).read();
   REQUIRE(after);
   CHECK(logs_in(credential{"bad", secret(current)}));
 }

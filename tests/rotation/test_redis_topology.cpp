@@ -1,7 +1,7 @@
 // The Redis runbook on every node of a deployment: a primary with two replicas and three
 // Sentinels, and a cluster, each started once for the whole suite. Soaks with client threads
-// (through redis::sentinel_connector, and to every cluster primary) during rotation cycles
-// with a SENTINEL FAILOVER between apply and decommission; masterauth following the
+// (through dualcred::redis::sentinel_connector, and to every cluster primary) during rotation
+// cycles with a SENTINEL FAILOVER between apply and decommission; masterauth following the
 // replication user; bad input. Cycles: DUALCRED_ROTATION_CYCLES, else 10.
 #include <sys/wait.h>
 
@@ -26,7 +26,7 @@
 #include <dualcred/backend/hiredis_sentinel.hpp>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
 
 #include <dualcred_testing/redis_topology.hpp>
 #include <dualcred_testing/scoped_env.hpp>
@@ -61,24 +61,25 @@ testing::redis_cluster& cluster() {
   return c;
 }
 
-redis::sentinel_params sentinel_params() {
-  redis::sentinel_params s;
+dualcred::redis::sentinel_params sentinel_params() {
+  dualcred::redis::sentinel_params s;
   for (auto& p : sentinel_group().sentinels()) s.sentinels.push_back({"127.0.0.1", p->port()});
   s.master_name = sentinel_group().master_name();
   s.timeout = 2s;
   return s;
 }
 
-redis_admin_options sentinel_topology(std::vector<std::string>* lines = nullptr) {
-  redis_admin_options o;
-  o.topology.how = redis_discovery::sentinel;
+dualcred::rotation::redis::admin_options sentinel_topology(
+    std::vector<std::string>* lines = nullptr) {
+  dualcred::rotation::redis::admin_options o;
+  o.topology.how = dualcred::rotation::redis::discovery::sentinel;
   o.topology.sentinel = sentinel_params();
   if (lines != nullptr) o.on_node = [lines](std::string_view l) { lines->emplace_back(l); };
   return o;
 }
 
-redis::params at_port(int port) {
-  redis::params p;
+dualcred::redis::params at_port(int port) {
+  dualcred::redis::params p;
   p.port = port;
   p.timeout = 5s;
   return p;
@@ -108,7 +109,7 @@ std::string seed(Topology& t, const testing::temp_dir& dir, const std::string& u
 // After a cycle: every node accepts CURRENT and refuses the decommissioned password.
 void check_every_node(const std::vector<int>& nodes, const std::string& path,
                       const std::string& gone, const char* what) {
-  const auto st = file_store(path).read().value();
+  const auto st = dualcred::rotation::stores::file_store(path).read().value();
   // The store reads every value as a secret; the user name is public text.
   const std::string user(st.data.at("REDIS_USER").reveal_public());
   const std::string current(st.data.at("REDIS_PASS_CURRENT").reveal());
@@ -182,7 +183,7 @@ class counting_clients {
 };
 
 std::string current_password(const std::string& path) {
-  const auto st = file_store(path).read().value();
+  const auto st = dualcred::rotation::stores::file_store(path).read().value();
   (void)st.data.at("REDIS_USER").reveal_public();  // a user name, read as a secret by the store
   return std::string(st.data.at("REDIS_PASS_CURRENT").reveal());
 }
@@ -193,14 +194,14 @@ TEST_CASE("discovery: Sentinel, a replica's replication group and a cluster name
   auto& g = sentinel_group();
   std::vector<int> all = ports(g.nodes());
   std::sort(all.begin(), all.end());
-  const auto found_ports = [](const redis_deployment& d) {
+  const auto found_ports = [](const dualcred::rotation::redis::deployment& d) {
     std::vector<int> out;
     for (const auto& n : d.nodes) out.push_back(n.at.port);
     std::sort(out.begin(), out.end());
     return out;
   };
-  auto by_sentinel = discover_redis_nodes(sentinel_topology().topology,
-                                          at_port(g.nodes()[1]->port()), group_admin());
+  auto by_sentinel = dualcred::rotation::redis::discover_nodes(
+      sentinel_topology().topology, at_port(g.nodes()[1]->port()), group_admin());
   REQUIRE(by_sentinel);
   CHECK(found_ports(by_sentinel.value()) == all);
   CHECK(by_sentinel.value().nodes[0].at.port == g.primary_port());
@@ -209,28 +210,30 @@ TEST_CASE("discovery: Sentinel, a replica's replication group and a cluster name
   // From a replica: up to its primary, then down to every replica.
   const int replica =
       g.primary_port() == g.nodes()[1]->port() ? g.nodes()[2]->port() : g.nodes()[1]->port();
-  auto group_of = discover_redis_nodes({}, at_port(replica), group_admin());
+  auto group_of = dualcred::rotation::redis::discover_nodes({}, at_port(replica), group_admin());
   REQUIRE(group_of);
   CHECK(found_ports(group_of.value()) == all);
   CHECK(group_of.value().nodes[0].role == "primary");
 
-  redis_topology one;
-  one.how = redis_discovery::single_node;
-  auto single = discover_redis_nodes(one, at_port(replica), group_admin());
+  dualcred::rotation::redis::topology one;
+  one.how = dualcred::rotation::redis::discovery::single_node;
+  auto single = dualcred::rotation::redis::discover_nodes(one, at_port(replica), group_admin());
   REQUIRE(single);
   CHECK(single.value().nodes.size() == 1);
 
   auto& c = cluster();
   std::vector<int> every = ports(c.nodes());
   std::sort(every.begin(), every.end());
-  redis_topology ct;
-  ct.how = redis_discovery::cluster;
-  ct.nodes = {redis::endpoint{"127.0.0.1", c.nodes()[0]->port()}};
-  auto by_cluster = discover_redis_nodes(ct, at_port(c.nodes()[0]->port()), cluster_admin());
+  dualcred::rotation::redis::topology ct;
+  ct.how = dualcred::rotation::redis::discovery::cluster;
+  ct.nodes = {dualcred::redis::endpoint{"127.0.0.1", c.nodes()[0]->port()}};
+  auto by_cluster =
+      dualcred::rotation::redis::discover_nodes(ct, at_port(c.nodes()[0]->port()), cluster_admin());
   REQUIRE(by_cluster);
   CHECK(found_ports(by_cluster.value()) == every);
   // The default finds the whole cluster from any node.
-  auto by_default = discover_redis_nodes({}, at_port(c.nodes()[4]->port()), cluster_admin());
+  auto by_default =
+      dualcred::rotation::redis::discover_nodes({}, at_port(c.nodes()[4]->port()), cluster_admin());
   REQUIRE(by_default);
   CHECK(found_ports(by_default.value()) == every);
 }
@@ -241,9 +244,9 @@ TEST_CASE(
   auto& g = sentinel_group();
   testing::temp_dir dir;
   const std::string path = seed(g, dir, "conn_user");
-  redis::sentinel_params s = sentinel_params();
+  dualcred::redis::sentinel_params s = sentinel_params();
   s.sentinels.insert(s.sentinels.begin(), {"127.0.0.1", testing::free_port()});
-  redis::sentinel_connector c(s);
+  dualcred::redis::sentinel_connector c(s);
   const credential good{"conn_user", secret(current_password(path))};
   auto conn = c(good);
   REQUIRE_MESSAGE(conn, conn.error().detail);
@@ -257,7 +260,7 @@ TEST_CASE(
   CHECK(c.authenticate(opened.value(), good));
   // An unknown master name is not_found, whatever the Sentinels' order.
   s.master_name = "no-such-master";
-  auto unknown = redis::sentinel_connector(s).open();
+  auto unknown = dualcred::redis::sentinel_connector(s).open();
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().is(errc::not_found));
   CHECK(unknown.error().detail.find("no-such-master") != std::string::npos);
@@ -270,10 +273,11 @@ TEST_CASE(
   testing::temp_dir dir;
   const std::string path = seed(g, dir, "soak_user");
   std::vector<std::string> lines;
-  rotator r(file_store(path),
-            redis_acl_admin(at_port(g.primary_port()), group_admin(), sentinel_topology(&lines)),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::redis::acl_admin(at_port(g.primary_port()), group_admin(),
+                                                 sentinel_topology(&lines)),
             rotation_keys::for_prefix("REDIS"));
-  auto dc = make_dual_credential(redis::sentinel_connector(sentinel_params()),
+  auto dc = make_dual_credential(dualcred::redis::sentinel_connector(sentinel_params()),
                                  file_provider(path, key_names::for_prefix("REDIS")),
                                  rotation_tests::client_options());
   REQUIRE(dc);
@@ -328,7 +332,8 @@ TEST_CASE(
   std::vector<std::string> lines;
   auto o = sentinel_topology(&lines);
   o.acl_save = true;
-  rotator r(file_store(path), redis_acl_admin(at_port(g.primary_port()), group_admin(), o),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::redis::acl_admin(at_port(g.primary_port()), group_admin(), o),
             rotation_keys::for_prefix("REDIS"));
   auto done = r.run_all();
   REQUIRE_MESSAGE(done, done.error().detail);
@@ -416,8 +421,9 @@ TEST_CASE(
   const std::string path =
       dir.write("sent.env", "REDIS_USER=" + user + "\nREDIS_PASS_CURRENT=" + first + "\n");
   std::vector<std::string> lines;
-  rotator r(file_store(path),
-            redis_acl_admin(at_port(g.primary_port()), group_admin(), sentinel_topology(&lines)),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::redis::acl_admin(at_port(g.primary_port()), group_admin(),
+                                                 sentinel_topology(&lines)),
             rotation_keys::for_prefix("REDIS"));
   auto done = r.run_all();
   REQUIRE_MESSAGE(done, done.error().detail);
@@ -449,19 +455,20 @@ TEST_CASE("cluster soak: clients on every primary, every node checked after ever
   testing::temp_dir dir;
   const std::string path = seed(c, dir, "cl_user");
   std::vector<std::string> lines;
-  redis_admin_options o;
-  o.topology.how = redis_discovery::cluster;
-  o.topology.nodes = {redis::endpoint{"127.0.0.1", c.nodes()[0]->port()}};
+  dualcred::rotation::redis::admin_options o;
+  o.topology.how = dualcred::rotation::redis::discovery::cluster;
+  o.topology.nodes = {dualcred::redis::endpoint{"127.0.0.1", c.nodes()[0]->port()}};
   o.on_node = [&lines](std::string_view l) { lines.emplace_back(l); };
-  rotator r(file_store(path), redis_acl_admin(at_port(c.nodes()[0]->port()), cluster_admin(), o),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::redis::acl_admin(at_port(c.nodes()[0]->port()), cluster_admin(), o),
             rotation_keys::for_prefix("REDIS"));
-  using creds_t = decltype(make_dual_credential(redis::connector(at_port(0)),
+  using creds_t = decltype(make_dual_credential(dualcred::redis::connector(at_port(0)),
                                                 file_provider(path, key_names::for_prefix("REDIS")),
                                                 rotation_tests::client_options()))::value_type;
   std::vector<std::unique_ptr<creds_t>> per_primary;
   std::vector<creds_t*> raw;
   for (const int port : c.primary_ports()) {
-    auto dc = make_dual_credential(redis::connector(at_port(port)),
+    auto dc = make_dual_credential(dualcred::redis::connector(at_port(port)),
                                    file_provider(path, key_names::for_prefix("REDIS")),
                                    rotation_tests::client_options());
     REQUIRE(dc);
@@ -497,8 +504,8 @@ TEST_CASE(
   const credential admin{"admin", secret(admin_pw)};
   const std::string first = "conf-" + testing::random_token(16);
   const auto options = [](std::vector<std::string>* lines) {
-    redis_admin_options o;
-    o.topology.how = redis_discovery::single_node;
+    dualcred::rotation::redis::admin_options o;
+    o.topology.how = dualcred::rotation::redis::discovery::single_node;
     o.acl_save = true;
     o.on_node = [lines](std::string_view l) { lines->emplace_back(l); };
     return o;
@@ -513,7 +520,8 @@ TEST_CASE(
   const std::string path =
       dir.write("conf.env", "REDIS_USER=conf_user\nREDIS_PASS_CURRENT=" + first + "\n");
   std::vector<std::string> lines;
-  rotator r(file_store(path), redis_acl_admin(at_port(conf_node.port()), admin, options(&lines)),
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::redis::acl_admin(at_port(conf_node.port()), admin, options(&lines)),
             rotation_keys::for_prefix("REDIS"));
   auto done = r.run_all();
   REQUIRE_MESSAGE(done, done.error().detail);
@@ -541,7 +549,8 @@ TEST_CASE(
   const std::string bare_path =
       dir.write("bare.env", "REDIS_USER=bare_user\nREDIS_PASS_CURRENT=" + first + "\n");
   lines.clear();
-  rotator refused(file_store(bare_path), redis_acl_admin(at_port(port), admin, options(&lines)),
+  rotator refused(dualcred::rotation::stores::file_store(bare_path),
+                  dualcred::rotation::redis::acl_admin(at_port(port), admin, options(&lines)),
                   rotation_keys::for_prefix("REDIS"));
   auto e = refused.run_all();
   REQUIRE_FALSE(e);
@@ -552,7 +561,7 @@ TEST_CASE(
   // it and not the NEXT that prepare wrote.
   CHECK(current_password(bare_path) == first);
   CHECK(testing::redis_logs_in(port, "bare_user", first));
-  const auto st = file_store(bare_path).read().value();
+  const auto st = dualcred::rotation::stores::file_store(bare_path).read().value();
   REQUIRE(st.data.count("REDIS_PASS_NEXT") == 1);
   CHECK_FALSE(testing::redis_logs_in(port, "bare_user",
                                      std::string(st.data.at("REDIS_PASS_NEXT").reveal())));
@@ -563,10 +572,11 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
   auto& g = sentinel_group();
   testing::temp_dir dir;
   const std::string path = seed(g, dir, "bad_user");
-  const auto before = file_store(path).read().value();
+  const auto before = dualcred::rotation::stores::file_store(path).read().value();
   // run_all prepared NEXT, then the backend step failed: the store says so and no more.
   const auto unchanged = [&] {
-    rotator r(file_store(path), redis_acl_admin(at_port(g.primary_port()), group_admin()),
+    rotator r(dualcred::rotation::stores::file_store(path),
+              dualcred::rotation::redis::acl_admin(at_port(g.primary_port()), group_admin()),
               rotation_keys::for_prefix("REDIS"));
     const auto st = r.state();
     REQUIRE(st);
@@ -574,8 +584,10 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
     CHECK(st.value().next);
     CHECK(st.value().current.password.reveal() == before.data.at("REDIS_PASS_CURRENT").reveal());
   };
-  const auto apply_with = [&](redis_admin_options o, redis::params seed) {
-    rotator r(file_store(path), redis_acl_admin(seed, group_admin(), std::move(o)),
+  const auto apply_with = [&](dualcred::rotation::redis::admin_options o,
+                              dualcred::redis::params seed) {
+    rotator r(dualcred::rotation::stores::file_store(path),
+              dualcred::rotation::redis::acl_admin(seed, group_admin(), std::move(o)),
               rotation_keys::for_prefix("REDIS"));
     auto done = r.run_all();
     const failure_site site = r.last_failure();
@@ -585,10 +597,10 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
 
   SUBCASE("an unreachable node in the list") {
     const int dead = testing::free_port();
-    redis_admin_options o;
-    o.topology.how = redis_discovery::node_list;
-    o.topology.nodes = {redis::endpoint{"127.0.0.1", g.nodes()[0]->port()},
-                        redis::endpoint{"127.0.0.1", dead}};
+    dualcred::rotation::redis::admin_options o;
+    o.topology.how = dualcred::rotation::redis::discovery::node_list;
+    o.topology.nodes = {dualcred::redis::endpoint{"127.0.0.1", g.nodes()[0]->port()},
+                        dualcred::redis::endpoint{"127.0.0.1", dead}};
     auto [e, site] = apply_with(o, at_port(g.nodes()[0]->port()));
     REQUIRE_FALSE(e);
     CHECK(site == failure_site::backend);
@@ -596,7 +608,7 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
     CHECK(e.error().detail.find(std::to_string(dead)) != std::string::npos);
     unchanged();
     // Nothing changed on the reachable node either: it was checked first.
-    const auto st = file_store(path).read().value();
+    const auto st = dualcred::rotation::stores::file_store(path).read().value();
     CHECK_FALSE(testing::redis_logs_in(g.nodes()[0]->port(), "bad_user",
                                        std::string(st.data.at("REDIS_PASS_NEXT").reveal())));
   }
@@ -610,9 +622,9 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
     unchanged();
   }
   SUBCASE("a cluster seed not in cluster mode") {
-    redis_admin_options o;
-    o.topology.how = redis_discovery::cluster;
-    o.topology.nodes = {redis::endpoint{"127.0.0.1", g.primary_port()}};
+    dualcred::rotation::redis::admin_options o;
+    o.topology.how = dualcred::rotation::redis::discovery::cluster;
+    o.topology.nodes = {dualcred::redis::endpoint{"127.0.0.1", g.primary_port()}};
     auto [e, site] = apply_with(o, at_port(g.primary_port()));
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::invalid_argument));

@@ -14,7 +14,7 @@
 #include <dualcred/concepts.hpp>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/detail/sha256.hpp>
+#include <dualcred/rotation/redis/detail/sha256.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
 
@@ -26,8 +26,8 @@ TEST_SUITE_BEGIN("rotation_units");
 using namespace dualcred;
 using namespace dualcred::rotation;
 
-static_assert(writable_store<file_store>);
-static_assert(secret_provider<store_provider<file_store>>);
+static_assert(writable_store<dualcred::rotation::stores::file_store>);
+static_assert(secret_provider<store_provider<dualcred::rotation::stores::file_store>>);
 struct not_a_store {
   int read();
 };
@@ -224,7 +224,7 @@ TEST_CASE(
 }
 
 TEST_CASE("sha256_hex, the Redis ACL password hash: FIPS 180-4 vectors, every padding case") {
-  using rotation::detail::sha256_hex;
+  using rotation::redis::detail::sha256_hex;
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
@@ -238,7 +238,7 @@ TEST_CASE("file store, dotenv: atomic rewrite, escaping, revision, CAS, file_pro
   testing::temp_dir dir;
   const std::string path =
       dir.write("app.env", "# a comment\nDB_USER=app\nDB_PASS_CURRENT=one\n", 0640);
-  file_store fs(path);
+  dualcred::rotation::stores::file_store fs(path);
   auto r0 = fs.read();
   REQUIRE(r0);
   CHECK(r0.value().revision == 0);
@@ -281,7 +281,7 @@ TEST_CASE("file store: concurrent writers with one revision, exactly one wins") 
   std::vector<std::thread> writers;
   for (int i = 0; i < 6; ++i)
     writers.emplace_back([&, i] {
-      file_store fs(path);
+      dualcred::rotation::stores::file_store fs(path);
       auto w = fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", i % 2 ? "x" : "y"}}), 0);
       if (w)
         ++won;
@@ -291,7 +291,7 @@ TEST_CASE("file store: concurrent writers with one revision, exactly one wins") 
   for (auto& t : writers) t.join();
   CHECK(won == 1);
   CHECK(lost == 5);
-  CHECK(file_store(path).read().value().revision == 1);
+  CHECK(dualcred::rotation::stores::file_store(path).read().value().revision == 1);
 }
 
 TEST_CASE("file store, directory: ..data swap, key links, readers never see a torn set") {
@@ -300,7 +300,7 @@ TEST_CASE("file store, directory: ..data swap, key links, readers never see a to
   std::filesystem::create_directory(d);
   dir.write("secrets/DB_USER", "app");
   dir.write("secrets/DB_PASS_CURRENT", "gen-0");
-  file_store fs(d);
+  dualcred::rotation::stores::file_store fs(d);
   REQUIRE(fs.read());
 
   std::atomic<bool> stop{false};
@@ -349,7 +349,8 @@ TEST_CASE("file store, directory: ..data swap, key links, readers never see a to
 TEST_CASE("store_provider: the set's version is the store revision") {
   testing::temp_dir dir;
   const std::string path = dir.write("app.env", "DB_USER=app\nDB_PASS_CURRENT=one\n");
-  store_provider<file_store> p{file_store(path)};
+  store_provider<dualcred::rotation::stores::file_store> p{
+      dualcred::rotation::stores::file_store(path)};
   CHECK(p.load().value().version == "0");
   REQUIRE(p.store().write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
   auto s = p.load();
@@ -389,7 +390,7 @@ TEST_CASE("file stores refuse at write, naming the key, every value file_provide
     for (const std::string& path : {s.dotenv, s.secrets}) {
       CAPTURE(what);
       CAPTURE(path);
-      file_store fs(path);
+      dualcred::rotation::stores::file_store fs(path);
       const auto before = fs.read();
       REQUIRE(before);
       secret_map v = before.value().data;
@@ -432,7 +433,7 @@ TEST_CASE("directory store: ..data must name a ..-prefixed entry; nothing outsid
     CAPTURE(target);
     store_dirs s;
     std::filesystem::create_directory_symlink(target, s.secrets + "/..data");
-    file_store fs(s.secrets);
+    dualcred::rotation::stores::file_store fs(s.secrets);
     // Written first: the old store wrote, then removed the old `..data` target, outside.
     CHECK_FALSE(fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
     CHECK(std::filesystem::exists(outside / "DB_PASS_CURRENT"));
@@ -449,7 +450,7 @@ TEST_CASE("directory store: a key file that is a symlink is refused, not followe
   outside.write("stolen", "outside-value\n");
   store_dirs s;
   std::filesystem::create_symlink(outside / "stolen", s.secrets + "/DB_PASS_NEXT");
-  auto r = file_store(s.secrets).read();
+  auto r = dualcred::rotation::stores::file_store(s.secrets).read();
   REQUIRE_FALSE(r);
   CHECK(r.error().detail.find("DB_PASS_NEXT is a symbolic link") != std::string::npos);
 }
@@ -461,7 +462,8 @@ TEST_CASE("file stores: a lock file that is a symlink is refused, its target not
   std::filesystem::create_symlink(outside / "dir-target", s.secrets + "/..dualcred.lock");
   for (const std::string& path : {s.dotenv, s.secrets}) {
     CAPTURE(path);
-    auto w = file_store(path).write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0);
+    auto w = dualcred::rotation::stores::file_store(path).write(
+        vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0);
     REQUIRE_FALSE(w);
     CHECK(w.error().detail.find("lock file") != std::string::npos);
   }
@@ -473,12 +475,13 @@ TEST_CASE("file stores: what a crashed writer left is removed by the next write"
   store_dirs s;
   // dotenv: a temporary file that was never renamed over the store.
   const std::string tmp = s.dir.write(".app.env.tmp.Ab12Cd", std::string("DB_PASS_NEXT=") + canary);
-  REQUIRE(file_store(s.dotenv).write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
+  REQUIRE(dualcred::rotation::stores::file_store(s.dotenv).write(
+      vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
   CHECK_FALSE(std::filesystem::exists(tmp));
   CHECK(std::filesystem::exists(s.dotenv));
 
   // directory: a revision that never went live, and a temporary link.
-  file_store fs(s.secrets);
+  dualcred::rotation::stores::file_store fs(s.secrets);
   REQUIRE(fs.write(vals({{"DB_USER", "app"}, {"DB_PASS_CURRENT", "two"}}), 0));
   std::filesystem::create_directory(s.secrets + "/..rev_2.Zz99Yy");
   s.dir.write("secrets/..rev_2.Zz99Yy/DB_PASS_CURRENT", canary);
@@ -502,7 +505,7 @@ TEST_CASE("file stores: the revision cannot wrap past 2^64-1") {
   s.dir.write("secrets/DUALCRED_REVISION", "18446744073709551615\n");
   for (const std::string& path : {s.dotenv, s.secrets}) {
     CAPTURE(path);
-    file_store fs(path);
+    dualcred::rotation::stores::file_store fs(path);
     const auto r = fs.read();
     REQUIRE(r);
     CHECK(r.value().revision == UINT64_MAX);
@@ -514,7 +517,7 @@ TEST_CASE("file stores: the revision cannot wrap past 2^64-1") {
   }
   s.dir.write("app.env",
               "DB_USER=app\nDB_PASS_CURRENT=one\nDUALCRED_REVISION=18446744073709551616\n");
-  CHECK(file_store(s.dotenv).read().error().is(errc::malformed));
+  CHECK(dualcred::rotation::stores::file_store(s.dotenv).read().error().is(errc::malformed));
 }
 
 TEST_SUITE_END();

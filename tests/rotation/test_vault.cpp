@@ -11,9 +11,9 @@
 #include <dualcred/http/curl.hpp>
 #include <dualcred/provider/vault.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
-#include <dualcred/rotation/vault_store.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
+#include <dualcred/rotation/stores/vault.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
 #include "rotation_helpers.hpp"
@@ -32,14 +32,15 @@ using rotation_tests::redis_fixture;
 
 namespace {
 
-using store_t = rotation::vault_store<curl_transport>;
+using store_t = rotation::stores::vault_store<curl_transport>;
 
 store_t store_of(const kv2_server& s, const std::string& path = "mutt/prod") {
   return store_t(curl_transport{}, s.config(path));
 }
 
-pg_admin_config pg_admin() {
-  return pg_admin_config{secret(pg_fixture().admin_conninfo()), rotation_tests::pg_params(), 10s};
+dualcred::rotation::pg::admin_config pg_admin() {
+  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()),
+                                              rotation_tests::pg_params(), 10s};
 }
 
 credential redis_admin_cred() {
@@ -62,11 +63,11 @@ void seed(const kv2_server& s, const std::string& path, const std::string& stem)
 TEST_CASE("Vault store: PostgreSQL and Redis rotated in one secret, clients never fail") {
   kv2_server s;
   seed(s, "mutt/prod", "vault_soak");
-  auto pg_dc = make_dual_credential(pg::connector(rotation_tests::pg_params()),
+  auto pg_dc = make_dual_credential(dualcred::pg::connector(rotation_tests::pg_params()),
                                     vault_kv2_provider(curl_transport{}, s.config()),
                                     rotation_tests::client_options());
   auto rd_dc = make_dual_credential(
-      redis::connector(rotation_tests::redis_params()),
+      dualcred::redis::connector(rotation_tests::redis_params()),
       vault_kv2_provider(curl_transport{}, s.config(), key_names::for_prefix("REDIS")),
       rotation_tests::client_options());
   REQUIRE(pg_dc);
@@ -87,9 +88,12 @@ TEST_CASE("Vault store: PostgreSQL and Redis rotated in one secret, clients neve
                       20ms,
                       {}};
   // No settle, even for the single role: the fleet check waits out connects in flight.
-  rotator db(store_of(s), pg_single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"), o);
-  rotator rd(store_of(s), redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
-             rotation_keys::for_prefix("REDIS"), o);
+  rotator db(store_of(s), dualcred::rotation::pg::single_role_admin(pg_admin()),
+             rotation_keys::for_prefix("DB"), o);
+  rotator rd(
+      store_of(s),
+      dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
+      rotation_keys::for_prefix("REDIS"), o);
   int n = rotation_tests::cycles();
   if (n > 5 && std::getenv("DUALCRED_ROTATION_CYCLES") == nullptr) n = 5;  // the file soaks do 10
   const auto start = std::chrono::steady_clock::now();
@@ -143,9 +147,10 @@ TEST_CASE("Vault store: PostgreSQL and Redis rotated in one secret, clients neve
 TEST_CASE("Vault store: two rotators racing on promote, exactly one wins (check-and-set)") {
   kv2_server s;
   seed(s, "mutt/race", "vault_race");
-  rotator prep(store_of(s, "mutt/race"),
-               redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
-               rotation_keys::for_prefix("REDIS"));
+  rotator prep(
+      store_of(s, "mutt/race"),
+      dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
+      rotation_keys::for_prefix("REDIS"));
   REQUIRE(prep.prepare());
   REQUIRE(prep.apply());
   const auto before = store_of(s, "mutt/race").read().value().revision;
@@ -153,9 +158,10 @@ TEST_CASE("Vault store: two rotators racing on promote, exactly one wins (check-
   std::vector<std::thread> racers;
   for (int i = 0; i < 4; ++i)
     racers.emplace_back([&] {
-      rotator r(store_of(s, "mutt/race"),
-                redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
-                rotation_keys::for_prefix("REDIS"));
+      rotator r(
+          store_of(s, "mutt/race"),
+          dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
+          rotation_keys::for_prefix("REDIS"));
       auto done = r.promote();
       if (done && done.value().changed)
         ++promoted;
@@ -180,27 +186,30 @@ TEST_CASE("Vault store: unreachable, refused token, missing secret: clear errors
   SUBCASE("unreachable") {
     vault_config c = s.config("mutt/bad");
     c.address = "http://127.0.0.1:" + std::to_string(testing::free_port());
-    rotator r(store_t(curl_transport{}, std::move(c)),
-              redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
-              rotation_keys::for_prefix("REDIS"));
+    rotator r(
+        store_t(curl_transport{}, std::move(c)),
+        dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
+        rotation_keys::for_prefix("REDIS"));
     auto e = r.run_all();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::provider_unavailable));
     CHECK(r.last_failure() == failure_site::store);
   }
   SUBCASE("token refused") {
-    rotator r(store_t(curl_transport{}, s.config("mutt/bad", "not-a-token")),
-              redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
-              rotation_keys::for_prefix("REDIS"));
+    rotator r(
+        store_t(curl_transport{}, s.config("mutt/bad", "not-a-token")),
+        dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
+        rotation_keys::for_prefix("REDIS"));
     auto e = r.prepare();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::permission_denied));
     CHECK(e.error().detail.find("not-a-token") == std::string::npos);
   }
   SUBCASE("missing secret") {
-    rotator r(store_of(s, "mutt/none"),
-              redis_acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
-              rotation_keys::for_prefix("REDIS"));
+    rotator r(
+        store_of(s, "mutt/none"),
+        dualcred::rotation::redis::acl_admin(rotation_tests::redis_params(), redis_admin_cred()),
+        rotation_keys::for_prefix("REDIS"));
     auto e = r.prepare();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::not_found));

@@ -12,7 +12,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/http/curl.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/vault_store.hpp>
+#include <dualcred/rotation/stores/vault.hpp>
 #include <nlohmann/json.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
@@ -70,7 +70,7 @@ std::string pg_flags() {
 }
 
 secret_map read_all(const std::string& path) {
-  auto raw = file_store(path).read();
+  auto raw = dualcred::rotation::stores::file_store(path).read();
   REQUIRE(raw);
   return raw.value().data;
 }
@@ -222,7 +222,9 @@ TEST_CASE("init on Vault: DB and REDIS at one path, then all for DB keeps every 
                            " REDIS_ADMIN_PASSWORD=" + redis_fixture().admin_password());
   REQUIRE_MESSAGE(rd.code == 0, (rd.out + rd.err));
   const auto read = [&] {
-    auto raw = vault_store<curl_transport>(curl_transport{}, kv.config("mutt/prod")).read();
+    auto raw = dualcred::rotation::stores::vault_store<curl_transport>(curl_transport{},
+                                                                       kv.config("mutt/prod"))
+                   .read();
     REQUIRE(raw);
     return raw.value().data;
   };

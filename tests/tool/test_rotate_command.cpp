@@ -45,7 +45,7 @@ std::string pg_flags() {
 
 // No value of the store appears in `text`.
 void no_secrets(const std::string& path, const std::string& text) {
-  auto raw = file_store(path).read();
+  auto raw = dualcred::rotation::stores::file_store(path).read();
   REQUIRE(raw);
   for (const auto& entry : raw.value().data)
     if (entry.first.find("PASS") != std::string::npos)
@@ -403,7 +403,7 @@ TEST_CASE(
   CHECK_MESSAGE(plain.code == 0, plain.output);
 
   // The admin on the Unix socket (where libpq does no TLS), so it is verify's login over TCP,
-  // through pg::params::sslmode, that requires TLS and fails: exit 7, saying why.
+  // through dualcred::pg::params::sslmode, that requires TLS and fails: exit 7, saying why.
   pg_fixture().create_login_role("cmd_tls_verify", "cmd-tls-verify-seed");
   const std::string verify_store =
       dir.write("verify.env", "DB_USER=cmd_tls_verify\nDB_PASS_CURRENT=cmd-tls-verify-seed\n");

@@ -16,9 +16,10 @@
 
 #include <fmt/format.h>
 
-#include <dualcred/rotation/ops/create_user.hpp>
-#include <dualcred/rotation/ops/report.hpp>
 #include <dualcred/rotation/password.hpp>
+#include <dualcred/rotation/pg/create_user.hpp>
+#include <dualcred/rotation/redis/create_user.hpp>
+#include <dualcred/rotation/report.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
 #include "args.hpp"
@@ -108,7 +109,7 @@ inline int day2_option(std::string_view a, std::string_view v, day2_settings& d)
       at = end + 1;
     }
     for (const auto& r : d.acl_rules)
-      if (const auto why = dualcred::rotation::ops::acl_rule_problem(r); !why.empty())
+      if (const auto why = dualcred::rotation::redis::acl_rule_problem(r); !why.empty())
         return day2_usage_error(fmt::format("--acl-rules: a rule is {}", why));
   } else if (a == "--password-policy") {
     auto p = dualcred::rotation::parse_password_policy(v);
@@ -128,10 +129,10 @@ inline int day2_option(std::string_view a, std::string_view v, day2_settings& d)
 
 /// The `create_user` hook of `init --create-user` for PostgreSQL.
 inline std::function<dualcred::result<void>(const std::string&)> day2_pg_creator(
-    const dualcred::rotation::pg_admin_config& c, const day2_settings& d) {
+    const dualcred::rotation::pg::admin_config& c, const day2_settings& d) {
   if (!d.create_user) return {};
   return [c, grants = d.grants](const std::string& user) {
-    return dualcred::rotation::ops::pg_create_login_role(c, user, grants);
+    return dualcred::rotation::pg::create_login_role(c, user, grants);
   };
 }
 
@@ -140,7 +141,7 @@ inline std::function<dualcred::result<void>(const std::string&)> day2_redis_crea
     const dualcred::redis::params& p, const dualcred::credential& admin, const day2_settings& d) {
   if (!d.create_user) return {};
   return [p, admin, rules = d.acl_rules](const std::string& user) {
-    return dualcred::rotation::ops::redis_create_acl_user(p, admin, user, rules);
+    return dualcred::rotation::redis::create_acl_user(p, admin, user, rules);
   };
 }
 
@@ -214,9 +215,9 @@ std::optional<int> run_day2(Rotator& r, const day2_settings& d, const std::strin
   // status --json / --prometheus / --stuck-after
   auto st = r.state();
   if (!st) return failed(st.error());
-  const auto s = ops::make_status(st.value(), prefix, r.store().describe(), r.now());
-  if (d.json) fmt::print("{}\n", ops::to_json(s, d.stuck_after));
-  if (d.prometheus) fmt::print("{}", ops::to_prometheus(s));
+  const auto s = dualcred::rotation::make_status(st.value(), prefix, r.store().describe(), r.now());
+  if (d.json) fmt::print("{}\n", dualcred::rotation::to_json(s, d.stuck_after));
+  if (d.prometheus) fmt::print("{}", dualcred::rotation::to_prometheus(s));
   if (!d.json && !d.prometheus)
     fmt::print("phase={} revision={} current_user={} phase_age_seconds={}\n", s.phase, s.revision,
                s.current_user,

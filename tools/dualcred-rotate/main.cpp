@@ -22,9 +22,9 @@
 
 #include <dualcred/http/curl.hpp>
 #include <dualcred/rotation.hpp>
-#include <dualcred/rotation/postgres_admin.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
-#include <dualcred/rotation/vault_store.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
+#include <dualcred/rotation/stores/vault.hpp>
 
 #include "args.hpp"
 #include "day2.hpp"
@@ -245,7 +245,7 @@ int run(Store store, Admin admin, const settings& s,
 template <class Store>
 int with_backend(Store store, const settings& s) {
   if (s.backend == "redis") {
-    redis::params p;
+    dualcred::redis::params p;
     p.host = s.redis_host;
     p.port = s.redis_port;
     secret password;
@@ -258,18 +258,18 @@ int with_backend(Store store, const settings& s) {
     }
     credential admin{s.redis_admin_user, std::move(password)};
     auto create = day2_redis_creator(p, admin, s.day2);
-    redis_admin_options ro;
+    dualcred::rotation::redis::admin_options ro;
     ro.acl_save = s.redis_acl_save;
     auto topology = redis_topology_from(s.redis_topology, p.timeout);
     if (!topology) return usage_error(topology.error().detail);
     ro.topology = std::move(topology).value();
     ro.on_node = [](std::string_view line) { fmt::print("dualcred-rotate: {}\n", line); };
-    redis_acl_admin ra(p, std::move(admin), std::move(ro));
+    dualcred::rotation::redis::acl_admin ra(p, std::move(admin), std::move(ro));
     if (const auto code = redis_topology_precheck(ra, s.command, exit_for)) return *code;
     return run(std::move(store), std::move(ra), s, std::move(create));
   }
 
-  pg_admin_config c;
+  dualcred::rotation::pg::admin_config c;
   if (!s.pg_admin_file.empty()) {
     auto read = read_private_file("--pg-admin-file", s.pg_admin_file);
     if (!read) return usage_error(read.error().detail);
@@ -294,13 +294,14 @@ int with_backend(Store store, const settings& s) {
   if (const auto why = apply_pg_topology(s.pg_topology, s.pg_strategy, c)) return usage_error(*why);
   auto create = day2_pg_creator(c, s.day2);
   if (s.pg_strategy == "single")
-    return run(std::move(store), pg_single_role_admin(std::move(c)), s, std::move(create));
+    return run(std::move(store), dualcred::rotation::pg::single_role_admin(std::move(c)), s,
+               std::move(create));
   const auto comma = s.pg_roles.find(',');
   if (comma == std::string::npos || comma == 0 || comma + 1 == s.pg_roles.size())
     return usage_error("--pg-strategy alternating needs --pg-roles ROLE_A,ROLE_B");
   return run(std::move(store),
-             pg_alternating_roles_admin(std::move(c), s.pg_roles.substr(0, comma),
-                                        s.pg_roles.substr(comma + 1)),
+             dualcred::rotation::pg::alternating_roles_admin(
+                 std::move(c), s.pg_roles.substr(0, comma), s.pg_roles.substr(comma + 1)),
              s, std::move(create));
 }
 
@@ -448,7 +449,7 @@ int main(int argc, char** argv) {
 
   if (s.store == "file") {
     if (s.file.empty()) return usage_error("--store file needs --file PATH");
-    return with_backend(file_store(s.file), s);
+    return with_backend(dualcred::rotation::stores::file_store(s.file), s);
   }
   if (s.store != "vault") return usage_error("--store is file or vault");
   if (s.vault_path.empty()) return usage_error("--store vault needs --vault-path PATH");
@@ -461,7 +462,7 @@ int main(int argc, char** argv) {
     config.value().token_file.clear();
   }
   // As the Vault CLI: VAULT_CACERT / VAULT_CAPATH name the CAs to trust for VAULT_ADDR.
-  return with_backend(vault_store<curl_transport>(curl_transport{curl_options_from_vault_env()},
-                                                  std::move(config).value()),
+  return with_backend(dualcred::rotation::stores::vault_store<curl_transport>(
+                          curl_transport{curl_options_from_vault_env()}, std::move(config).value()),
                       s);
 }

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include <dualcred/rotation/postgres_admin.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
 #include "args.hpp"
@@ -105,10 +105,10 @@ inline bool parse_pg_topology_flag(std::string_view flag, std::string_view value
 /// Adds the topology to the admin's configuration; a usage error's text when it does not fit.
 [[nodiscard]] inline std::optional<std::string> apply_pg_topology(
     const pg_topology_settings& s, const std::string& strategy,
-    dualcred::rotation::pg_admin_config& c) {
+    dualcred::rotation::pg::admin_config& c) {
   using namespace dualcred;
   if (!s.auth_files.empty() && strategy != "alternating")
-    return rotation::pg_single_role_admin::auth_file_refusal();
+    return rotation::pg::single_role_admin::auth_file_refusal();
   if (!s.auth_files.empty() && s.pgbouncers.empty())
     return std::string(
         "--pgbouncer-auth-file needs --pgbouncer HOST:PORT: PgBouncer reads "
@@ -130,7 +130,7 @@ inline bool parse_pg_topology_flag(std::string_view flag, std::string_view value
         "--pgbouncer-auth-file needs PGBOUNCER_ADMIN_USER (and "
         "PGBOUNCER_ADMIN_PASSWORD) for RELOAD on PgBouncer's admin console");
   for (const auto& hp : s.pgbouncers) {
-    rotation::postgres::pgbouncer_endpoint b;
+    dualcred::rotation::pg::pgbouncer_endpoint b;
     b.clients = c.clients;
     b.clients.host = hp.host;
     b.clients.port = hp.port;

@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 
 #include <dualcred/backend/hiredis_sentinel.hpp>
+#include <dualcred/rotation/redis/admin.hpp>
 #include <dualcred/rotation/redis/topology.hpp>
-#include <dualcred/rotation/redis_admin.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
 #include "pg_deployment_flags.hpp"
@@ -93,11 +93,11 @@ inline bool is_redis_topology_switch(std::string_view flag, redis_topology_flags
 
 /// The admin's topology from the flags (and REDIS_SENTINEL_PASSWORD); a usage error's text
 /// when they do not fit together.
-inline dualcred::result<dualcred::rotation::redis_topology> redis_topology_from(
+inline dualcred::result<dualcred::rotation::redis::topology> redis_topology_from(
     const redis_topology_flags& f, std::chrono::milliseconds timeout) {
   using dualcred::errc;
   using dualcred::fail;
-  using dualcred::rotation::redis_discovery;
+  using dualcred::rotation::redis::discovery;
   const int sources = (f.nodes.empty() ? 0 : 1) + (f.sentinels.empty() ? 0 : 1) +
                       (f.cluster ? 1 : 0) + (f.single_node ? 1 : 0);
   if (sources > 1)
@@ -108,19 +108,19 @@ inline dualcred::result<dualcred::rotation::redis_topology> redis_topology_from(
     return fail(errc::invalid_argument, "--redis-master goes with --redis-sentinel");
   if (!f.sentinel_user.empty() && f.sentinels.empty())
     return fail(errc::invalid_argument, "--redis-sentinel-user goes with --redis-sentinel");
-  dualcred::rotation::redis_topology t;
+  dualcred::rotation::redis::topology t;
   if (f.single_node) {
-    t.how = redis_discovery::single_node;
+    t.how = dualcred::rotation::redis::discovery::single_node;
   } else if (!f.nodes.empty()) {
-    t.how = redis_discovery::node_list;
+    t.how = dualcred::rotation::redis::discovery::node_list;
     t.nodes = f.nodes;
   } else if (f.cluster) {
-    t.how = redis_discovery::cluster;
+    t.how = dualcred::rotation::redis::discovery::cluster;
     t.nodes = {*f.cluster};
   } else if (!f.sentinels.empty()) {
     if (f.master.empty())
       return fail(errc::invalid_argument, "--redis-sentinel needs --redis-master NAME");
-    t.how = redis_discovery::sentinel;
+    t.how = dualcred::rotation::redis::discovery::sentinel;
     t.sentinel.sentinels = f.sentinels;
     t.sentinel.master_name = f.master;
     t.sentinel.timeout = timeout;
@@ -138,7 +138,7 @@ inline dualcred::result<dualcred::rotation::redis_topology> redis_topology_from(
 /// Before a step that changes or checks the backend: every node reachable and letting the
 /// admin in, so an unreachable node fails before the store is written. An exit code then.
 template <class ExitFor>
-std::optional<int> redis_topology_precheck(const dualcred::rotation::redis_acl_admin& admin,
+std::optional<int> redis_topology_precheck(const dualcred::rotation::redis::acl_admin& admin,
                                            std::string_view command, ExitFor exit_for) {
   static constexpr std::string_view steps[] = {"prepare",      "apply",    "promote", "verify",
                                                "decommission", "rollback", "all"};

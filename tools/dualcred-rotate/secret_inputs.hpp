@@ -15,7 +15,7 @@
 
 #include <dualcred/detail/secure_zero.hpp>
 #include <dualcred/error.hpp>
-#include <dualcred/provider/detail/read_file.hpp>
+#include <dualcred/file/read.hpp>
 #include <dualcred/secret.hpp>
 
 namespace dualcred_rotate {
@@ -75,10 +75,10 @@ inline conninfo_check check(const char* text, int depth) {
 /// Errors name `flag` and the path, never the content.
 [[nodiscard]] inline dualcred::result<dualcred::secret> read_private_file(std::string_view flag,
                                                                           const std::string& path) {
-  dualcred::detail::read_limits limits;
+  dualcred::file::read_limits limits;
   limits.refuse_shared_permissions = true;
   limits.follow_symlink = false;
-  auto read = dualcred::detail::read_secret_file(path, limits);
+  auto read = dualcred::file::read_secret_file(path, limits);
   if (!read)
     return boost::outcome_v2::failure(
         dualcred::error(read.error().code, fmt::format("{}: {}", flag, read.error().detail)));

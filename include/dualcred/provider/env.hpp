@@ -7,7 +7,7 @@
 
 #include "../error.hpp"
 #include "../secret.hpp"
-#include "detail/assemble.hpp"
+#include "assemble.hpp"
 #include "detail/version_stamp.hpp"
 #include "key_names.hpp"
 
@@ -23,12 +23,12 @@ class env_provider {
   explicit env_provider(key_names keys = key_names::for_prefix("DB")) : keys_(std::move(keys)) {}
 
   [[nodiscard]] result<credential_set> load() {
-    auto set = detail::assemble(keys_, "the environment",
-                                [](const std::string& name) -> result<std::optional<secret>> {
-                                  const char* value = std::getenv(name.c_str());
-                                  if (value == nullptr) return std::optional<secret>();
-                                  return std::optional<secret>(secret(std::string_view(value)));
-                                });
+    auto set = provider::assemble(keys_, "the environment",
+                                  [](const std::string& name) -> result<std::optional<secret>> {
+                                    const char* value = std::getenv(name.c_str());
+                                    if (value == nullptr) return std::optional<secret>();
+                                    return std::optional<secret>(secret(std::string_view(value)));
+                                  });
     if (set) stamp_.stamp(set.value());
     return set;
   }
@@ -37,7 +37,7 @@ class env_provider {
 
  private:
   key_names keys_;
-  detail::version_stamp stamp_;
+  provider::detail::version_stamp stamp_;
 };
 
 }  // namespace dualcred

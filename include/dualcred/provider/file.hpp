@@ -13,11 +13,11 @@
 #include <fmt/format.h>
 
 #include "../error.hpp"
+#include "../file/dotenv.hpp"
+#include "../file/read.hpp"
+#include "../file/secret_dir.hpp"
 #include "../secret.hpp"
-#include "detail/assemble.hpp"
-#include "detail/dotenv.hpp"
-#include "detail/read_file.hpp"
-#include "detail/secret_dir.hpp"
+#include "assemble.hpp"
 #include "detail/version_stamp.hpp"
 #include "key_names.hpp"
 
@@ -49,7 +49,7 @@ class file_provider {
   [[nodiscard]] result<credential_set> load() {
     struct stat st {};
     if (::stat(path_.c_str(), &st) != 0)
-      return boost::outcome_v2::failure(detail::file_errno_error(errno, path_, "read"));
+      return boost::outcome_v2::failure(file::file_errno_error(errno, path_, "read"));
     auto set = S_ISDIR(st.st_mode) ? load_directory() : load_dotenv();
     if (set) stamp_.stamp(set.value());
     return set;
@@ -58,28 +58,28 @@ class file_provider {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
-  [[nodiscard]] detail::read_limits limits() const {
+  [[nodiscard]] file::read_limits limits() const {
     return {opts_.max_size, opts_.refuse_shared_permissions};
   }
 
   result<credential_set> load_dotenv() {
-    DUALCRED_TRY(raw, detail::read_secret_file(path_, limits()));
+    DUALCRED_TRY(raw, file::read_secret_file(path_, limits()));
     if (!raw) return fail(errc::not_found, fmt::format("{} does not exist", path_));
-    DUALCRED_TRY(entries, detail::dotenv_parser::parse(raw->reveal(), path_));
-    return detail::assemble(keys_, path_,
-                            [&](const std::string& key) -> result<std::optional<secret>> {
-                              const auto it = entries.find(key);
-                              if (it == entries.end()) return std::optional<secret>();
-                              return std::optional<secret>(std::move(it->second));
-                            });
+    DUALCRED_TRY(entries, file::dotenv_parser::parse(raw->reveal(), path_));
+    return provider::assemble(keys_, path_,
+                              [&](const std::string& key) -> result<std::optional<secret>> {
+                                const auto it = entries.find(key);
+                                if (it == entries.end()) return std::optional<secret>();
+                                return std::optional<secret>(std::move(it->second));
+                              });
   }
 
   result<credential_set> load_directory() {
     // Kubernetes publishes a new revision by swapping the `..data` symlink; reading through
     // the revision's descriptor and checking the link did not move gives a consistent set.
     for (int attempt = 0; attempt < 5; ++attempt) {
-      DUALCRED_TRY(dir, detail::secret_dir::open(path_));
-      auto set = detail::assemble(
+      DUALCRED_TRY(dir, file::secret_dir::open(path_));
+      auto set = provider::assemble(
           keys_, path_, [&](const std::string& key) { return dir.read_key(key, limits()); });
       if (dir.unchanged()) return set;
     }
@@ -90,7 +90,7 @@ class file_provider {
   std::string path_;
   key_names keys_;
   file_options opts_;
-  detail::version_stamp stamp_;
+  provider::detail::version_stamp stamp_;
 };
 
 }  // namespace dualcred

@@ -9,7 +9,7 @@
 #include "../error.hpp"
 #include "../http/types.hpp"
 #include "../secret.hpp"
-#include "detail/assemble.hpp"
+#include "assemble.hpp"
 #include "key_names.hpp"
 #include "vault/config.hpp"
 #include "vault/kv2_client.hpp"
@@ -30,8 +30,8 @@ namespace dualcred {
 /// `malformed`. A missing CURRENT key is `not_found` naming it, NEXT may be absent, and a
 /// value that is not a string is `malformed` naming the key. No detail holds a token or a
 /// value. The response body and the parsed JSON strings are zeroed after use; see
-/// `detail::scrubbed_json` for the parser buffers that cannot be. The KV v2 exchange itself is
-/// `vault_kv2_client`'s (`provider/vault/kv2_client.hpp`).
+/// `provider::vault::detail::scrubbed_json` for the parser buffers that cannot be. The KV v2
+/// exchange itself is `vault_kv2_client`'s (`provider/vault/kv2_client.hpp`).
 ///
 /// One secret often holds several logins (`DB_*` and `REDIS_*`): make one provider per
 /// `key_names` over the same path.
@@ -64,7 +64,7 @@ class vault_kv2_provider {
       if (it == read.values.end()) return std::optional<secret>();
       return std::optional<secret>(it->second);
     };
-    DUALCRED_TRY(set, detail::assemble(keys_, source, lookup));
+    DUALCRED_TRY(set, provider::assemble(keys_, source, lookup));
     set.version = std::to_string(read.metadata.version);
     return set;
   }

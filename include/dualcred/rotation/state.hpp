@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "../error.hpp"
-#include "../provider/detail/assemble.hpp"
+#include "../provider/assemble.hpp"
 #include "../provider/key_names.hpp"
 #include "../provider/secret_map.hpp"
 #include "../secret.hpp"
@@ -156,7 +156,7 @@ struct rotation_state {
   std::optional<password_policy> policy;  ///< the store's password policy
 };
 
-/// Reads `keys` out of `data` by the providers' rules (`detail::assemble`): CURRENT and its
+/// Reads `keys` out of `data` by the providers' rules (`provider::assemble`): CURRENT and its
 /// user are required (`not_found`); an empty value, one that is not a line of text, or an
 /// unknown phase is `malformed`. Errors name keys and `source`, never values.
 [[nodiscard]] inline result<rotation_state> parse_state(const secret_map& data,
@@ -167,18 +167,18 @@ struct rotation_state {
     if (it == data.end()) return std::optional<secret>();
     return std::optional<secret>(secret(it->second.reveal()));
   };
-  DUALCRED_TRY(set, dualcred::detail::assemble(keys.names, source, lookup));
+  DUALCRED_TRY(set, provider::assemble(keys.names, source, lookup));
   rotation_state st;
   st.current = std::move(set.current);
   st.next = std::move(set.next);
-  DUALCRED_TRY(previous, dualcred::detail::lookup_value(keys.previous, source, lookup));
-  DUALCRED_TRY(user_previous, dualcred::detail::lookup_value(keys.user_previous, source, lookup));
+  DUALCRED_TRY(previous, provider::lookup_value(keys.previous, source, lookup));
+  DUALCRED_TRY(user_previous, provider::lookup_value(keys.user_previous, source, lookup));
   if (previous)
     st.previous =
         credential{user_previous ? std::string(user_previous->reveal_public()) : st.current.user,
                    std::move(*previous)};
 
-  DUALCRED_TRY(ph, dualcred::detail::lookup_value(keys.phase, source, lookup));
+  DUALCRED_TRY(ph, provider::lookup_value(keys.phase, source, lookup));
   if (ph) {
     const auto parsed = parse_phase(ph->reveal_public());
     if (!parsed)
@@ -191,7 +191,7 @@ struct rotation_state {
   for (auto [key, into] : {std::pair{&keys.rotated_at, &st.rotated_at},
                            std::pair{&keys.phase_since, &st.phase_since}}) {
     if (key->empty()) continue;
-    DUALCRED_TRY(text, dualcred::detail::lookup_value(*key, source, lookup));
+    DUALCRED_TRY(text, provider::lookup_value(*key, source, lookup));
     if (!text) continue;
     *into = parse_rfc3339(text->reveal_public());
     if (!*into)
@@ -200,7 +200,7 @@ struct rotation_state {
                               source));
   }
   if (!keys.policy.empty()) {
-    DUALCRED_TRY(spec, dualcred::detail::lookup_value(keys.policy, source, lookup));
+    DUALCRED_TRY(spec, provider::lookup_value(keys.policy, source, lookup));
     if (spec) {
       auto parsed = parse_password_policy(spec->reveal_public());
       if (!parsed)

@@ -16,7 +16,7 @@ namespace dualcred::rotation {
 ///   `data` only if the revision is still `expected` (else `errc::conflict`, nothing
 ///   written), atomically (a reader sees all of the old or all of the new), and returns the
 ///   new revision, which is greater than `expected`. A value its provider would refuse on
-///   read (`dualcred::detail::value_defect`: a NUL, a line break, another control byte) is
+///   read (`provider::value_defect`: a NUL, a line break, another control byte) is
 ///   refused here instead (`errc::invalid_argument`, naming the key, never the value), and
 ///   nothing is written.
 /// - `s.describe()` names the store for messages (`"file /run/app/db.env"`), no secrets.

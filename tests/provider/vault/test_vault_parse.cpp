@@ -103,9 +103,9 @@ TEST_CASE("the captured modern read parses, unknown fields ignored") {
 }
 
 TEST_CASE("the captured modern write answer gives the new version") {
-  detail::scrubbed_json doc;
+  dualcred::provider::vault::detail::scrubbed_json doc;
   REQUIRE(doc.parse(read_data("kv2-write-ok.modern-captured.json")));
-  auto v = detail::parse_kv2_write(doc.value(), "w");
+  auto v = dualcred::provider::vault::detail::parse_kv2_write(doc.value(), "w");
   REQUIRE(v);
   CHECK(v.value().version == 1);
   CHECK_FALSE(v.value().deleted());
@@ -347,10 +347,10 @@ TEST_CASE("bad configuration is invalid_argument before any request") {
 }
 
 TEST_CASE("metadata, auth and lookup bodies") {
-  detail::scrubbed_json doc;
+  dualcred::provider::vault::detail::scrubbed_json doc;
   REQUIRE(doc.parse(
       R"({"data":{"cas_required":true,"created_time":"2018-03-22T02:24:06.945319214Z","current_version":3,"delete_version_after":"3h25m19s","max_versions":0,"oldest_version":0,"updated_time":"2018-03-22T02:36:43.986212308Z","custom_metadata":{"foo":"abc"},"versions":{"1":{"created_time":"2018-03-22T02:24:06.945319214Z","deletion_time":"","destroyed":false},"2":{"created_time":"2018-03-22T02:36:33.954880664Z","deletion_time":"","destroyed":true},"3":{"created_time":"2018-03-22T02:36:43.986212308Z","deletion_time":"2018-03-23T02:36:43Z","destroyed":false},"x":{}}},"mount_type":"kv"})"));
-  auto m = detail::parse_kv2_metadata(doc.value(), "m");
+  auto m = dualcred::provider::vault::detail::parse_kv2_metadata(doc.value(), "m");
   REQUIRE(m);
   CHECK(m.value().current_version == 3);
   CHECK(m.value().cas_required);
@@ -361,7 +361,7 @@ TEST_CASE("metadata, auth and lookup bodies") {
 
   REQUIRE(doc.parse(
       R"({"request_id":"r","lease_id":"","renewable":false,"lease_duration":0,"data":null,"wrap_info":null,"warnings":null,"auth":{"client_token":"hvs.login","accessor":"a","policies":["default","mutt"],"token_policies":["default","mutt"],"metadata":{"role_name":"mutt"},"lease_duration":1200,"renewable":true,"entity_id":"e","token_type":"service","orphan":true,"mfa_requirement":null,"num_uses":0},"mount_type":""})"));
-  auto a = detail::parse_auth(doc.value(), "login");
+  auto a = dualcred::provider::vault::detail::parse_auth(doc.value(), "login");
   REQUIRE(a);
   CHECK(a.value().token.reveal() == "hvs.login");
   CHECK(a.value().lease_duration == std::chrono::seconds(1200));
@@ -369,28 +369,33 @@ TEST_CASE("metadata, auth and lookup bodies") {
 
   REQUIRE(
       doc.parse(R"({"data":{"id":"hvs.x","ttl":2764790,"renewable":false,"policies":["root"]}})"));
-  auto l = detail::parse_lookup_self(doc.value(), "lookup");
+  auto l = dualcred::provider::vault::detail::parse_lookup_self(doc.value(), "lookup");
   REQUIRE(l);
   CHECK(l.value().ttl == std::chrono::seconds(2764790));
   CHECK_FALSE(l.value().renewable);
 
   REQUIRE(doc.parse(R"({"auth":null})"));
-  CHECK(detail::parse_auth(doc.value(), "login").error().is(errc::malformed));
+  CHECK(dualcred::provider::vault::detail::parse_auth(doc.value(), "login")
+            .error()
+            .is(errc::malformed));
 }
 
 TEST_CASE("scrubbing zeroes every string value in place") {
-  detail::json doc = detail::json::parse(R"({"a":"secret-a","b":["secret-b",{"c":"secret-c"}]})");
+  dualcred::provider::vault::detail::json doc = dualcred::provider::vault::detail::json::parse(
+      R"({"a":"secret-a","b":["secret-b",{"c":"secret-c"}]})");
   const std::string* a = &doc["a"].get_ref<const std::string&>();
-  detail::scrub_json(doc);
+  dualcred::provider::vault::detail::scrub_json(doc);
   CHECK(*a == std::string(8, '\0'));
   CHECK(doc["b"][0].get<std::string>() == std::string(8, '\0'));
   CHECK(doc["b"][1]["c"].get<std::string>() == std::string(8, '\0'));
 }
 
 TEST_CASE("paths are percent-encoded segment by segment") {
-  CHECK(detail::encode_vault_path("/a b/c%d/é/", "path").value() == "a%20b/c%25d/%C3%A9");
-  CHECK(detail::encode_vault_path("mutt/prod", "path").value() == "mutt/prod");
-  CHECK_FALSE(detail::encode_vault_path("a/./b", "path"));
+  CHECK(dualcred::provider::vault::detail::encode_vault_path("/a b/c%d/é/", "path").value() ==
+        "a%20b/c%25d/%C3%A9");
+  CHECK(dualcred::provider::vault::detail::encode_vault_path("mutt/prod", "path").value() ==
+        "mutt/prod");
+  CHECK_FALSE(dualcred::provider::vault::detail::encode_vault_path("a/./b", "path"));
   CHECK(detail::redact("x hvs.1 y hvs.1", {"hvs.1", ""}) == "x *** y ***");
 }
 

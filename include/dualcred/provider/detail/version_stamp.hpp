@@ -8,7 +8,7 @@
 
 #include "../../secret.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::provider::detail {
 
 // Gives sources with no revision of their own (environment, plain files) a version that
 // changes exactly when the credentials do. It counts changes rather than hashing values, so
@@ -40,4 +40,4 @@ class version_stamp {
   std::unique_ptr<state> state_;  // behind a pointer so providers stay movable
 };
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider::detail

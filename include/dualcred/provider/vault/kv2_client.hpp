@@ -20,7 +20,7 @@
 namespace dualcred {
 
 /// A client for one Vault KV version 2 secret (every key of `config.path`): the one place
-/// that reads and writes it. `vault_kv2_provider` reads through it; `rotation::vault_store`
+/// that reads and writes it. `vault_kv2_provider` reads through it; `rotation::stores::vault_store`
 /// reads the current version from the metadata, any version's values (for rollback), and
 /// writes guarded by check-and-set, so two rotations racing on one secret cannot both win.
 ///
@@ -45,11 +45,11 @@ class vault_kv2_client {
   [[nodiscard]] result<kv2_metadata> metadata() {
     DUALCRED_TRY(url, api_path("metadata", {}));
     DUALCRED_TRY(resp, session_.send("GET", url));
-    detail::scrub_on_exit guard(resp.body);
-    detail::scrubbed_json doc;
+    provider::vault::detail::scrub_on_exit guard(resp.body);
+    provider::vault::detail::scrubbed_json doc;
     const std::string what = source_ + " metadata";
     DUALCRED_TRY(session_.check(resp, doc, what));
-    return detail::parse_kv2_metadata(doc.value(), what);
+    return provider::vault::detail::parse_kv2_metadata(doc.value(), what);
   }
 
   /// The values of `version`, or of the latest version. A soft-deleted or destroyed version
@@ -58,11 +58,11 @@ class vault_kv2_client {
                                         kv2_other_types other = kv2_other_types::refuse) {
     DUALCRED_TRY(url, api_path("data", version));
     DUALCRED_TRY(resp, session_.send("GET", url));
-    detail::scrub_on_exit guard(resp.body);
-    detail::scrubbed_json doc;
+    provider::vault::detail::scrub_on_exit guard(resp.body);
+    provider::vault::detail::scrubbed_json doc;
     const std::string what = version ? fmt::format("{} version {}", source_, *version) : source_;
     DUALCRED_TRY(session_.check(resp, doc, what));
-    DUALCRED_TRY(read, detail::parse_kv2_read(doc.value(), what));
+    DUALCRED_TRY(read, provider::vault::detail::parse_kv2_read(doc.value(), what));
     if (!read.has_data)
       return fail(errc::not_found,
                   fmt::format("{}: version {} is {}", source_, read.value.metadata.version,
@@ -84,22 +84,22 @@ class vault_kv2_client {
                                             std::optional<std::uint64_t> cas) {
     DUALCRED_TRY(url, api_path("data", {}));
     DUALCRED_TRY(writable(values));
-    std::string body = detail::kv2_write_body(values, cas);
+    std::string body = provider::vault::detail::kv2_write_body(values, cas);
     DUALCRED_TRY(resp, session_.send("POST", url, std::move(body)));
-    detail::scrub_on_exit guard(resp.body);
-    detail::scrubbed_json doc;
+    provider::vault::detail::scrub_on_exit guard(resp.body);
+    provider::vault::detail::scrubbed_json doc;
     const std::string what = source_ + " write";
     auto checked = check_write(resp, doc, what, values);
     if (!checked) {
       if (cas && resp.status == 400 && checked.error().is(errc::invalid_argument) &&
-          detail::mentions(doc.value(), "check-and-set parameter did not match"))
+          provider::vault::detail::mentions(doc.value(), "check-and-set parameter did not match"))
         return fail(errc::conflict,
                     fmt::format("{}: the current version is no longer {} (check-and-set, HTTP "
                                 "400)",
                                 what, *cas));
       return std::move(checked).as_failure();
     }
-    DUALCRED_TRY(written, detail::parse_kv2_write(doc.value(), what));
+    DUALCRED_TRY(written, provider::vault::detail::parse_kv2_write(doc.value(), what));
     return written.version;
   }
 
@@ -111,8 +111,8 @@ class vault_kv2_client {
  private:
   result<std::string> api_path(std::string_view kind, std::optional<std::uint64_t> version) {
     const vault_config& cfg = session_.config();
-    DUALCRED_TRY(mount, detail::encode_vault_path(cfg.mount, "mount"));
-    DUALCRED_TRY(path, detail::encode_vault_path(cfg.path, "path"));
+    DUALCRED_TRY(mount, provider::vault::detail::encode_vault_path(cfg.mount, "mount"));
+    DUALCRED_TRY(path, provider::vault::detail::encode_vault_path(cfg.path, "path"));
     if (version) return fmt::format("{}/{}/{}?version={}", mount, kind, path, *version);
     return fmt::format("{}/{}/{}", mount, kind, path);
   }
@@ -125,15 +125,16 @@ class vault_kv2_client {
     const std::string* largest = nullptr;
     std::size_t largest_size = 0;
     for (const auto& [key, value] : values) {
-      if (!detail::valid_utf8(key))
+      if (!provider::vault::detail::valid_utf8(key))
         return fail(errc::invalid_argument,
                     fmt::format("{}: a key ({} bytes) is not valid UTF-8", what, key.size()));
-      if (!detail::valid_utf8(value.reveal()))
+      if (!provider::vault::detail::valid_utf8(value.reveal()))
         return fail(errc::invalid_argument,
                     fmt::format("{}: the value of {} is not valid UTF-8 (JSON, and so Vault, "
                                 "takes UTF-8 only)",
                                 what, key));
-      const std::size_t size = detail::escaped_size(key) + detail::escaped_size(value.reveal());
+      const std::size_t size = provider::vault::detail::escaped_size(key) +
+                               provider::vault::detail::escaped_size(value.reveal());
       total += size + 6;
       if (size > largest_size) largest = &key, largest_size = size;
     }
@@ -150,7 +151,7 @@ class vault_kv2_client {
   }
 
   // The write's own check: the values just sent are redacted from any quoted error text.
-  result<void> check_write(const http_response& resp, detail::scrubbed_json& doc,
+  result<void> check_write(const http_response& resp, provider::vault::detail::scrubbed_json& doc,
                            std::string_view what, const secret_map& values) {
     std::vector<std::string_view> sent;
     if (resp.status != 200) {
@@ -161,7 +162,7 @@ class vault_kv2_client {
   }
 
   std::string source_;
-  detail::vault_session<Http> session_;
+  provider::vault::detail::vault_session<Http> session_;
 };
 
 }  // namespace dualcred

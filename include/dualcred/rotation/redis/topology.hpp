@@ -18,31 +18,31 @@
 #include "../../error.hpp"
 #include "../../secret.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::redis {
 
 /// Where the nodes come from.
-enum class redis_discovery {
+enum class discovery {
   /// The admin's node and its replication group: its primary if it is a replica, and every
   /// replica (`INFO replication`, followed down chained replicas); a cluster node gives the
   /// whole cluster. The default, so one address is enough.
   replication_group,
   single_node,  ///< the admin's node alone
-  node_list,    ///< `redis_topology::nodes`, as given
+  node_list,    ///< `topology::nodes`, as given
   sentinel,     ///< the primary and replicas the Sentinels report for `sentinel.master_name`
   cluster,      ///< every primary and replica of the cluster `nodes` (seeds) belong to
 };
 
-struct redis_topology {
-  redis_discovery how = redis_discovery::replication_group;
+struct topology {
+  discovery how = discovery::replication_group;
   /// `node_list`: the nodes; `cluster`: seeds, the first reachable one is asked.
-  std::vector<redis::endpoint> nodes;
+  std::vector<dualcred::redis::endpoint> nodes;
   /// `sentinel`: the Sentinels, the master name and Sentinel's own login.
-  redis::sentinel_params sentinel;
+  dualcred::redis::sentinel_params sentinel;
 };
 
 /// A node found, with its role when discovery knows it ("primary", "replica", or empty).
-struct redis_node {
-  redis::endpoint at;
+struct node {
+  dualcred::redis::endpoint at;
   std::string role;
   [[nodiscard]] std::string name() const {
     return role.empty() ? fmt::format("{}:{}", at.host, at.port)
@@ -51,22 +51,23 @@ struct redis_node {
 };
 
 /// The nodes found and the Sentinels that watch them (for `auth-pass`).
-struct redis_deployment {
-  std::vector<redis_node> nodes;
-  std::vector<redis::endpoint> sentinels;
+struct deployment {
+  std::vector<node> nodes;
+  std::vector<dualcred::redis::endpoint> sentinels;
 };
 
 namespace detail {
 
-inline redis::params redis_params_at(const redis::endpoint& at, const redis::params& like) {
-  redis::params p = like;
+inline dualcred::redis::params redis_params_at(const dualcred::redis::endpoint& at,
+                                               const dualcred::redis::params& like) {
+  dualcred::redis::params p = like;
   p.host = at.host;
   p.port = at.port;
   p.db = 0;
   return p;
 }
 
-inline std::string redis_where(const redis::endpoint& at) {
+inline std::string redis_where(const dualcred::redis::endpoint& at) {
   return fmt::format("Redis {}:{}", at.host, at.port);
 }
 
@@ -97,9 +98,10 @@ inline std::string kv_field(std::string_view list, std::string_view key) {
   return {};
 }
 
-inline result<redis::connection> redis_login(const redis::endpoint& at, const redis::params& like,
-                                             const credential& admin) {
-  redis::connector c(redis_params_at(at, like));
+inline result<dualcred::redis::connection> redis_login(const dualcred::redis::endpoint& at,
+                                                       const dualcred::redis::params& like,
+                                                       const credential& admin) {
+  dualcred::redis::connector c(redis_params_at(at, like));
   auto conn = c(admin);
   if (!conn) {
     error e = conn.error();
@@ -109,20 +111,21 @@ inline result<redis::connection> redis_login(const redis::endpoint& at, const re
   return conn;
 }
 
-inline result<std::string> redis_info(redis::connection& conn, const redis::endpoint& at,
+inline result<std::string> redis_info(dualcred::redis::connection& conn,
+                                      const dualcred::redis::endpoint& at,
                                       std::string_view section) {
-  DUALCRED_TRY(r, redis::command(conn, {"INFO", section}, redis_where(at)));
-  return redis::reply_text(r.get());
+  DUALCRED_TRY(r, dualcred::redis::command(conn, {"INFO", section}, redis_where(at)));
+  return dualcred::redis::reply_text(r.get());
 }
 
-inline bool known(const std::vector<redis_node>& nodes, const redis::endpoint& at) {
-  return std::any_of(nodes.begin(), nodes.end(), [&](const redis_node& n) { return n.at == at; });
+inline bool known(const std::vector<node>& nodes, const dualcred::redis::endpoint& at) {
+  return std::any_of(nodes.begin(), nodes.end(), [&](const node& n) { return n.at == at; });
 }
 
 /// Parses `CLUSTER NODES`: every node with an address, primary or replica.
-inline result<std::vector<redis_node>> parse_cluster_nodes(std::string_view text,
-                                                           const redis::endpoint& asked) {
-  std::vector<redis_node> out;
+inline result<std::vector<node>> parse_cluster_nodes(std::string_view text,
+                                                     const dualcred::redis::endpoint& asked) {
+  std::vector<node> out;
   std::size_t at = 0;
   while (at < text.size()) {
     const std::size_t eol = std::min(text.find('\n', at), text.size());
@@ -151,7 +154,8 @@ inline result<std::vector<redis_node>> parse_cluster_nodes(std::string_view text
     if (host.empty()) host = asked.host;
     if (port <= 0 || port > 65535) continue;
     const bool primary = flags.find("master") != std::string_view::npos;
-    out.push_back({redis::endpoint{std::move(host), port}, primary ? "primary" : "replica"});
+    out.push_back(
+        {dualcred::redis::endpoint{std::move(host), port}, primary ? "primary" : "replica"});
   }
   if (out.empty())
     return fail(errc::backend_unavailable,
@@ -159,9 +163,9 @@ inline result<std::vector<redis_node>> parse_cluster_nodes(std::string_view text
   return out;
 }
 
-inline result<redis_deployment> discover_cluster(const std::vector<redis::endpoint>& seeds,
-                                                 const redis::params& like,
-                                                 const credential& admin) {
+inline result<deployment> discover_cluster(const std::vector<dualcred::redis::endpoint>& seeds,
+                                           const dualcred::redis::params& like,
+                                           const credential& admin) {
   std::string problems;
   for (const auto& seed : seeds) {
     auto conn = redis_login(seed, like, admin);
@@ -169,7 +173,7 @@ inline result<redis_deployment> discover_cluster(const std::vector<redis::endpoi
       problems += fmt::format("{}{}", problems.empty() ? "" : "; ", conn.error().detail);
       continue;
     }
-    auto r = redis::command(conn.value(), {"CLUSTER", "NODES"}, redis_where(seed));
+    auto r = dualcred::redis::command(conn.value(), {"CLUSTER", "NODES"}, redis_where(seed));
     if (!r) {
       // Not a transport problem: the seed answers but is no cluster node.
       if (r.error().detail.find("cluster support disabled") != std::string::npos)
@@ -180,17 +184,17 @@ inline result<redis_deployment> discover_cluster(const std::vector<redis::endpoi
                                 redis_where(seed)));
       return std::move(r).as_failure();
     }
-    DUALCRED_TRY(nodes, parse_cluster_nodes(redis::reply_text(r.value().get()), seed));
-    return redis_deployment{std::move(nodes), {}};
+    DUALCRED_TRY(nodes, parse_cluster_nodes(dualcred::redis::reply_text(r.value().get()), seed));
+    return deployment{std::move(nodes), {}};
   }
   return fail(errc::backend_unavailable, fmt::format("no cluster seed answered: {}", problems));
 }
 
 // From the top primary down: each node's replicas from `INFO replication`.
-inline result<std::vector<redis_node>> discover_group(const redis::endpoint& seed,
-                                                      const redis::params& like,
-                                                      const credential& admin) {
-  redis::endpoint top = seed;
+inline result<std::vector<node>> discover_group(const dualcred::redis::endpoint& seed,
+                                                const dualcred::redis::params& like,
+                                                const credential& admin) {
+  dualcred::redis::endpoint top = seed;
   // A replica's primary, followed up a chain (bounded: a loop is a misconfiguration).
   for (int hops = 0;; ++hops) {
     DUALCRED_TRY(conn, redis_login(top, like, admin));
@@ -201,19 +205,20 @@ inline result<std::vector<redis_node>> discover_group(const redis::endpoint& see
           errc::invalid_argument,
           fmt::format("{}: a replication chain longer than 8 (a loop?)", redis_where(seed)));
     const int port = std::atoi(info_field(info, "master_port").c_str());
-    top = redis::endpoint{info_field(info, "master_host"), port};
+    top = dualcred::redis::endpoint{info_field(info, "master_host"), port};
     if (top.host.empty() || port <= 0)
       return fail(errc::backend_unavailable,
                   fmt::format("{}: a replica that names no primary", redis_where(seed)));
   }
-  std::vector<redis_node> out{{top, "primary"}};
+  std::vector<node> out{{top, "primary"}};
   for (std::size_t i = 0; i < out.size(); ++i) {
     DUALCRED_TRY(conn, redis_login(out[i].at, like, admin));
     DUALCRED_TRY(info, redis_info(conn, out[i].at, "replication"));
     const int count = std::atoi(info_field(info, "connected_slaves").c_str());
     for (int k = 0; k < count; ++k) {
       const std::string entry = info_field(info, fmt::format("slave{}", k));
-      const redis::endpoint at{kv_field(entry, "ip"), std::atoi(kv_field(entry, "port").c_str())};
+      const dualcred::redis::endpoint at{kv_field(entry, "ip"),
+                                         std::atoi(kv_field(entry, "port").c_str())};
       if (at.host.empty() || at.port <= 0 || known(out, at)) continue;
       out.push_back({at, "replica"});
     }
@@ -221,47 +226,49 @@ inline result<std::vector<redis_node>> discover_group(const redis::endpoint& see
   return out;
 }
 
-inline result<redis_deployment> discover_sentinel(const redis::sentinel_params& s) {
-  return redis::ask_sentinels(
-      s, [&](redis::connection& conn, std::string_view where) -> result<redis_deployment> {
-        DUALCRED_TRY(
-            addr,
-            redis::command(conn, {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.master_name}, where));
+inline result<deployment> discover_sentinel(const dualcred::redis::sentinel_params& s) {
+  return dualcred::redis::ask_sentinels(
+      s, [&](dualcred::redis::connection& conn, std::string_view where) -> result<deployment> {
+        DUALCRED_TRY(addr,
+                     dualcred::redis::command(
+                         conn, {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.master_name}, where));
         if (addr->type == REDIS_REPLY_NIL)
           return fail(errc::not_found,
                       fmt::format("{} knows no master named '{}'", where, s.master_name));
         if (addr->type != REDIS_REPLY_ARRAY || addr->elements != 2)
           return fail(errc::backend_unavailable,
                       fmt::format("{}: an unexpected reply to GET-MASTER-ADDR-BY-NAME", where));
-        redis_deployment d;
-        d.nodes.push_back({redis::endpoint{redis::reply_text(addr->element[0]),
-                                           std::atoi(redis::reply_text(addr->element[1]).c_str())},
+        deployment d;
+        d.nodes.push_back({dualcred::redis::endpoint{
+                               dualcred::redis::reply_text(addr->element[0]),
+                               std::atoi(dualcred::redis::reply_text(addr->element[1]).c_str())},
                            "primary"});
         // Each replica and Sentinel is a flat array of field, value pairs (RESP2).
         const auto each = [&](const char* what, auto&& take) -> result<void> {
-          DUALCRED_TRY(list, redis::command(conn, {"SENTINEL", what, s.master_name}, where));
+          DUALCRED_TRY(list,
+                       dualcred::redis::command(conn, {"SENTINEL", what, s.master_name}, where));
           if (list->type != REDIS_REPLY_ARRAY)
             return fail(errc::backend_unavailable,
                         fmt::format("{}: an unexpected reply to SENTINEL {}", where, what));
           for (std::size_t i = 0; i < list->elements; ++i) {
             const redisReply* item = list->element[i];
-            redis::endpoint at;
+            dualcred::redis::endpoint at;
             for (std::size_t k = 0; item->type == REDIS_REPLY_ARRAY && k + 1 < item->elements;
                  k += 2) {
-              const std::string key = redis::reply_text(item->element[k]);
-              if (key == "ip") at.host = redis::reply_text(item->element[k + 1]);
+              const std::string key = dualcred::redis::reply_text(item->element[k]);
+              if (key == "ip") at.host = dualcred::redis::reply_text(item->element[k + 1]);
               if (key == "port")
-                at.port = std::atoi(redis::reply_text(item->element[k + 1]).c_str());
+                at.port = std::atoi(dualcred::redis::reply_text(item->element[k + 1]).c_str());
             }
             if (!at.host.empty() && at.port > 0) take(std::move(at));
           }
           return boost::outcome_v2::success();
         };
-        DUALCRED_TRY(each("REPLICAS", [&](redis::endpoint at) {
+        DUALCRED_TRY(each("REPLICAS", [&](dualcred::redis::endpoint at) {
           if (!known(d.nodes, at)) d.nodes.push_back({std::move(at), "replica"});
         }));
         d.sentinels = s.sentinels;
-        DUALCRED_TRY(each("SENTINELS", [&](redis::endpoint at) {
+        DUALCRED_TRY(each("SENTINELS", [&](dualcred::redis::endpoint at) {
           if (std::find(d.sentinels.begin(), d.sentinels.end(), at) == d.sentinels.end())
             d.sentinels.push_back(std::move(at));
         }));
@@ -274,22 +281,22 @@ inline result<redis_deployment> discover_sentinel(const redis::sentinel_params& 
 /// The nodes `t` names, asked as `admin` (Sentinels with `t.sentinel.sentinel_auth`). `seed`
 /// is the admin's own address and connection settings (timeout). Errors name the node or
 /// Sentinel that failed; a node that cannot be reached is `backend_unavailable`.
-[[nodiscard]] inline result<redis_deployment> discover_redis_nodes(const redis_topology& t,
-                                                                   const redis::params& seed,
-                                                                   const credential& admin) {
-  const redis::endpoint self{seed.host, seed.port};
+[[nodiscard]] inline result<deployment> discover_nodes(const topology& t,
+                                                       const dualcred::redis::params& seed,
+                                                       const credential& admin) {
+  const dualcred::redis::endpoint self{seed.host, seed.port};
   switch (t.how) {
-    case redis_discovery::single_node:
-      return redis_deployment{{{self, ""}}, {}};
-    case redis_discovery::node_list: {
+    case discovery::single_node:
+      return deployment{{{self, ""}}, {}};
+    case discovery::node_list: {
       if (t.nodes.empty()) return fail(errc::invalid_argument, "an empty Redis node list");
-      redis_deployment d;
+      deployment d;
       for (const auto& at : t.nodes)
         if (!detail::known(d.nodes, at)) d.nodes.push_back({at, ""});
       return d;
     }
-    case redis_discovery::sentinel: {
-      redis::sentinel_params s = t.sentinel;
+    case discovery::sentinel: {
+      dualcred::redis::sentinel_params s = t.sentinel;
       if (s.timeout.count() == 0) s.timeout = seed.timeout;
       DUALCRED_TRY(d, detail::discover_sentinel(s));
       // Sentinel learns a new primary's replicas from its INFO, seconds after a failover:
@@ -299,19 +306,19 @@ inline result<redis_deployment> discover_sentinel(const redis::sentinel_params& 
         if (!detail::known(d.nodes, n.at)) d.nodes.push_back(std::move(n));
       return d;
     }
-    case redis_discovery::cluster:
+    case discovery::cluster:
       return detail::discover_cluster(
-          t.nodes.empty() ? std::vector<redis::endpoint>{self} : t.nodes, seed, admin);
-    case redis_discovery::replication_group: {
+          t.nodes.empty() ? std::vector<dualcred::redis::endpoint>{self} : t.nodes, seed, admin);
+    case discovery::replication_group: {
       DUALCRED_TRY(conn, detail::redis_login(self, seed, admin));
       DUALCRED_TRY(info, detail::redis_info(conn, self, "cluster"));
       if (detail::info_field(info, "cluster_enabled") == "1")
         return detail::discover_cluster({self}, seed, admin);
       DUALCRED_TRY(nodes, detail::discover_group(self, seed, admin));
-      return redis_deployment{std::move(nodes), {}};
+      return deployment{std::move(nodes), {}};
     }
   }
   return fail(errc::invalid_argument, "unknown Redis discovery");
 }
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::redis

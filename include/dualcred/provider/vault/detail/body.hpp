@@ -16,7 +16,7 @@
 
 // Request bodies that carry secrets, each built in one buffer sized up front: growing a
 // string copies it and frees the old buffer unscrubbed.
-namespace dualcred::detail {
+namespace dualcred::provider::vault::detail {
 
 // The bytes `write_json_escaped` produces for `s`.
 inline std::size_t escaped_size(std::string_view s) noexcept {
@@ -80,9 +80,9 @@ void append_string_members(std::string& out, const Pairs& pairs) {
     if (!first) out += ',';
     first = false;
     out += '"';
-    write_json_escaped(std::back_inserter(out), std::string_view(k));
+    dualcred::detail::write_json_escaped(std::back_inserter(out), std::string_view(k));
     out += "\":\"";
-    write_json_escaped(std::back_inserter(out), std::string_view(v));
+    dualcred::detail::write_json_escaped(std::back_inserter(out), std::string_view(v));
     out += '"';
   }
 }
@@ -135,4 +135,4 @@ inline std::string kv2_write_body(const secret_map& values, std::optional<std::u
   return out;
 }
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider::vault::detail

@@ -22,7 +22,7 @@
 
 // Reading Vault's JSON responses without exceptions: every access checks the type first,
 // unknown fields are ignored, and no detail ever quotes a value from `data.data` or `auth`.
-namespace dualcred::detail {
+namespace dualcred::provider::vault::detail {
 
 inline const json* field(const json& object, const char* name) noexcept {
   if (!object.is_object()) return nullptr;
@@ -184,7 +184,7 @@ inline std::string error_messages(const json& doc, std::span<const std::string_v
   if (errors == nullptr || !errors->is_array()) return out;
   for (const auto& e : *errors) {
     if (!e.is_string()) continue;
-    std::string raw = redact(e.get<std::string>(), secrets);
+    std::string raw = dualcred::detail::redact(e.get<std::string>(), secrets);
     std::string one;
     bool space = false;
     for (const char c : raw) {
@@ -199,7 +199,7 @@ inline std::string error_messages(const json& doc, std::span<const std::string_v
       one += c;
     }
     raw.resize(raw.capacity());  // redaction shifted text left: zero the stale tail too
-    secure_zero(raw.data(), raw.size());
+    dualcred::detail::secure_zero(raw.data(), raw.size());
     if (one.empty()) continue;
     if (!out.empty()) out += "; ";
     out += one;
@@ -255,4 +255,4 @@ inline error status_error(int status, const json* doc, std::string_view what,
                fmt::format("{}: unexpected HTTP status {}{}", what, status, suffix));
 }
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider::vault::detail

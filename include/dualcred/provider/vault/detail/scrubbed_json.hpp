@@ -10,7 +10,7 @@
 
 #include "../../../detail/secure_zero.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::provider::vault::detail {
 
 using json = nlohmann::json;
 
@@ -19,7 +19,7 @@ inline void scrub_json(json& v) noexcept {
   switch (v.type()) {
     case json::value_t::string: {
       auto& s = v.get_ref<std::string&>();
-      secure_zero(s.data(), s.size());
+      dualcred::detail::secure_zero(s.data(), s.size());
       break;
     }
     case json::value_t::array:
@@ -48,7 +48,7 @@ class scrubbing_dom_builder {
   bool number_float(json::number_float_t v, const json::string_t&) { return put(v) != nullptr; }
   bool string(json::string_t& v) {
     const bool ok = put(v) != nullptr;
-    secure_zero(v.data(), v.size());
+    dualcred::detail::secure_zero(v.data(), v.size());
     return ok;
   }
   bool binary(json::binary_t&) { return false; }  // JSON text has none
@@ -153,4 +153,4 @@ class scrubbed_json {
   bool too_deep_ = false;
 };
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider::vault::detail

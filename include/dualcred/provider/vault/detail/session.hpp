@@ -16,15 +16,15 @@
 #include "../../../detail/redact.hpp"
 #include "../../../detail/secure_zero.hpp"
 #include "../../../error.hpp"
+#include "../../../file/read.hpp"
 #include "../../../http/types.hpp"
 #include "../../../secret.hpp"
-#include "../../detail/read_file.hpp"
 #include "../config.hpp"
 #include "body.hpp"
 #include "response.hpp"
 #include "scrubbed_json.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::provider::vault::detail {
 
 // Zeroes a string when it goes out of scope: response bodies and request bodies that held
 // secrets.
@@ -33,15 +33,15 @@ class scrub_on_exit {
   explicit scrub_on_exit(std::string& s) noexcept : s_(s) {}
   scrub_on_exit(const scrub_on_exit&) = delete;
   scrub_on_exit& operator=(const scrub_on_exit&) = delete;
-  ~scrub_on_exit() { secure_zero(s_.data(), s_.size()); }
+  ~scrub_on_exit() { dualcred::detail::secure_zero(s_.data(), s_.size()); }
 
  private:
   std::string& s_;
 };
 
 inline void scrub_request(http_request& r) noexcept {
-  for (auto& [name, value] : r.headers) secure_zero(value.data(), value.size());
-  secure_zero(r.body.data(), r.body.size());
+  for (auto& [name, value] : r.headers) dualcred::detail::secure_zero(value.data(), value.size());
+  dualcred::detail::secure_zero(r.body.data(), r.body.size());
 }
 
 // Percent-encodes each segment of a `/`-separated Vault path. Empty, `.` and `..` segments
@@ -91,7 +91,7 @@ inline result<std::string> normalize_address(std::string_view address) {
 // A token or JWT kept in a file: the whole file (the one secret-file reader's rules) minus
 // trailing whitespace, which editors and `echo` add.
 inline result<secret> read_token_file(const std::string& file, std::string_view what) {
-  auto read = read_secret_file(file, read_limits{});
+  auto read = file::read_secret_file(file, file::read_limits{});
   if (!read) {
     error e = std::move(read).error();
     e.detail = fmt::format("the {} file: {}", what, e.detail);
@@ -184,7 +184,7 @@ class vault_session {
     DUALCRED_TRY(token, token_for_request(false));
     auto r = exchange(method, api_path, &token, body);
     if (r && r.value().status == 403 && has_login()) {
-      secure_zero(r.value().body.data(), r.value().body.size());
+      dualcred::detail::secure_zero(r.value().body.data(), r.value().body.size());
       DUALCRED_TRY(fresh, token_for_request(true));
       r = exchange(method, api_path, &fresh, body);
     }
@@ -228,7 +228,8 @@ class vault_session {
     if (!r) {
       // A transport never sees the token outside a header, but a careless one could echo it.
       error e = std::move(r).error();
-      e.detail = redact(std::move(e.detail), {token ? token->reveal() : std::string_view()});
+      e.detail = dualcred::detail::redact(std::move(e.detail),
+                                          {token ? token->reveal() : std::string_view()});
       return boost::outcome_v2::failure(std::move(e));
     }
     return r;
@@ -363,4 +364,4 @@ class vault_session {
   std::unique_ptr<state> state_;
 };
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider::vault::detail

@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "../rotator.hpp"
-#include "../state.hpp"
+#include "rotator.hpp"
+#include "state.hpp"
 
-namespace dualcred::rotation::ops {
+namespace dualcred::rotation {
 
 /// One prefix's rotation as of `now`.
 struct rotation_status {
@@ -157,4 +157,4 @@ inline std::string label_value(std::string_view v) {
   return out;
 }
 
-}  // namespace dualcred::rotation::ops
+}  // namespace dualcred::rotation

@@ -17,12 +17,12 @@
 
 #include <fmt/format.h>
 
-#include "../../error.hpp"
-#include "../../secret.hpp"
-#include "read_file.hpp"
-#include "value_rules.hpp"
+#include "../error.hpp"
+#include "../provider/value_rules.hpp"
+#include "../secret.hpp"
+#include "read.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::file {
 
 // The name a Kubernetes secret volume (and the directory store) swaps to publish a revision.
 inline constexpr std::string_view data_link_name = "..data";
@@ -49,7 +49,7 @@ inline constexpr std::string_view data_link_name = "..data";
 [[nodiscard]] inline result<std::string_view> key_file_value(std::string_view raw,
                                                              const std::string& file) {
   raw = strip_end_of_line(raw);
-  const std::string_view defect = value_defect(raw);
+  const std::string_view defect = provider::value_defect(raw);
   if (!defect.empty()) return fail(errc::malformed, fmt::format("{} {}", file, defect));
   return raw;
 }
@@ -140,7 +140,7 @@ class secret_dir {
   [[nodiscard]] result<std::optional<secret>> read_key(std::string_view key, read_limits limits,
                                                        bool check_value = true) const {
     const std::string file = live_path_ + "/" + std::string(key);
-    if (!valid_key(key))
+    if (!provider::valid_key(key))
       return fail(errc::invalid_argument, fmt::format("{} cannot be a key file", file));
     if (live_fd() < 0) return std::optional<secret>();
     limits.follow_symlink = false;
@@ -156,7 +156,7 @@ class secret_dir {
   // and the revision directories are the directory's own).
   [[nodiscard]] result<std::vector<std::string>> keys() const {
     if (live_fd() < 0) return std::vector<std::string>();
-    DUALCRED_TRY(names, list_dir(live_fd(), live_path_, valid_key));
+    DUALCRED_TRY(names, list_dir(live_fd(), live_path_, provider::valid_key));
     std::sort(names.begin(), names.end());
     return names;
   }
@@ -177,4 +177,4 @@ class secret_dir {
   std::optional<std::string> link_;
 };
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::file

@@ -14,16 +14,16 @@
 
 #include <fmt/format.h>
 
-#include "../error.hpp"
-#include "../provider/detail/read_file.hpp"
-#include "../provider/detail/secret_dir.hpp"
-#include "../provider/detail/value_rules.hpp"
-#include "../secret.hpp"
-#include "detail/file_stores.hpp"
-#include "detail/posix_file.hpp"
-#include "state.hpp"
+#include "../../error.hpp"
+#include "../../file/read.hpp"
+#include "../../file/secret_dir.hpp"
+#include "../../file/write.hpp"
+#include "../../provider/value_rules.hpp"
+#include "../../secret.hpp"
+#include "../state.hpp"
+#include "detail/file_common.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::stores {
 
 /// A `writable_store` on a directory in the Kubernetes secret-volume layout, the shape
 /// `file_provider` reads from a directory: each revision is a directory `..rev_N.XXXXXX`
@@ -31,7 +31,7 @@ namespace dualcred::rotation {
 /// `KEY -> ..data/KEY` symlinks. A plain directory of key files is taken over into this
 /// layout on the first write.
 ///
-/// Reads go through `detail::secret_dir`, the reader `file_provider` uses: `..data` must
+/// Reads go through `file::secret_dir`, the reader `file_provider` uses: `..data` must
 /// name a `..`-prefixed entry of the directory, and every file is opened relative to it
 /// without following symlinks, so neither a read nor a write's clean-up ever reaches outside
 /// the directory. Writes hold an flock on `DIR/..dualcred.lock` across the check and the
@@ -57,7 +57,7 @@ class secret_dir_store {
     DUALCRED_TRY(dir, open_dir());
     DUALCRED_TRY(held, lock(dir.get(), true));
     (void)held;
-    DUALCRED_TRY(live, dualcred::detail::read_data_link(dir.get(), path_));
+    DUALCRED_TRY(live, file::read_data_link(dir.get(), path_));
     remove_leftovers(dir.get(), live);
     DUALCRED_TRY(current, read_unlocked());
     DUALCRED_TRY(next, detail::next_revision(current.revision, expected, describe()));
@@ -73,19 +73,19 @@ class secret_dir_store {
   static constexpr std::string_view revision_prefix = "..rev_";
   static constexpr std::string_view temp_suffix = ".dualcred-tmp";
 
-  result<detail::unique_fd> open_dir() const {
-    detail::unique_fd fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return boost::outcome_v2::failure(detail::errno_error(errno, path_, "open"));
+  result<file::unique_fd> open_dir() const {
+    file::unique_fd fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return boost::outcome_v2::failure(file::errno_error(errno, path_, "open"));
     return fd;
   }
 
-  result<detail::unique_fd> lock(int dir, bool exclusive) const {
-    return detail::lock_file(dir, std::string(lock_name), fmt::format("{}/{}", path_, lock_name),
-                             exclusive);
+  result<file::unique_fd> lock(int dir, bool exclusive) const {
+    return file::lock_file(dir, std::string(lock_name), fmt::format("{}/{}", path_, lock_name),
+                           exclusive);
   }
 
   result<stored> read_unlocked() const {
-    DUALCRED_TRY(dir, dualcred::detail::secret_dir::open(path_));
+    DUALCRED_TRY(dir, file::secret_dir::open(path_));
     DUALCRED_TRY(keys, dir.keys());
     secret_map data;
     for (const auto& key : keys) {
@@ -101,7 +101,7 @@ class secret_dir_store {
   // temporary link; both may hold secrets. Only `..rev_*` entries (this store's own names)
   // other than the live one are removed, never through a symlink.
   void remove_leftovers(int dir, const std::optional<std::string>& live) const {
-    auto names = detail::list_dir(dir, path_, [&](std::string_view name) {
+    auto names = file::list_dir(dir, path_, [&](std::string_view name) {
       return (name.starts_with(revision_prefix) && name != live) || name.ends_with(temp_suffix);
     });
     if (!names) return;
@@ -109,7 +109,7 @@ class secret_dir_store {
       if (name.ends_with(temp_suffix))
         ::unlinkat(dir, name.c_str(), 0);
       else
-        detail::remove_flat_dir(dir, name);
+        file::remove_flat_dir(dir, name);
     }
   }
 
@@ -117,13 +117,13 @@ class secret_dir_store {
                               std::string_view value) const {
     const std::string name(key);
     const std::string file = rev_path + "/" + name;
-    detail::unique_fd fd(::openat(rev, name.c_str(),
-                                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                  opts_.mode & 0666));
-    if (!fd) return boost::outcome_v2::failure(detail::errno_error(errno, file, "create"));
-    DUALCRED_TRY(detail::write_all(fd.get(), value, file));
+    file::unique_fd fd(::openat(rev, name.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                opts_.mode & 0666));
+    if (!fd) return boost::outcome_v2::failure(file::errno_error(errno, file, "create"));
+    DUALCRED_TRY(file::write_all(fd.get(), value, file));
     if (::fsync(fd.get()) != 0)
-      return boost::outcome_v2::failure(detail::errno_error(errno, file, "fsync"));
+      return boost::outcome_v2::failure(file::errno_error(errno, file, "fsync"));
     return boost::outcome_v2::success();
   }
 
@@ -134,11 +134,11 @@ class secret_dir_store {
     ::unlinkat(dir, tmp.c_str(), 0);
     if (::symlinkat(target.c_str(), dir, tmp.c_str()) != 0)
       return boost::outcome_v2::failure(
-          detail::errno_error(errno, path_ + "/" + tmp, "create the symlink"));
+          file::errno_error(errno, path_ + "/" + tmp, "create the symlink"));
     if (::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0) {
       const int err = errno;
       ::unlinkat(dir, tmp.c_str(), 0);
-      return boost::outcome_v2::failure(detail::errno_error(err, path_ + "/" + name, "replace"));
+      return boost::outcome_v2::failure(file::errno_error(err, path_ + "/" + name, "replace"));
     }
     return boost::outcome_v2::success();
   }
@@ -147,44 +147,43 @@ class secret_dir_store {
                               const secret_map& data, std::uint64_t revision) const {
     std::string rev_path = fmt::format("{}/{}{}.XXXXXX", path_, revision_prefix, revision);
     if (::mkdtemp(rev_path.data()) == nullptr)
-      return boost::outcome_v2::failure(detail::errno_error(errno, path_, "create a revision in"));
-    const std::string rev_name = detail::base_name(rev_path);
+      return boost::outcome_v2::failure(file::errno_error(errno, path_, "create a revision in"));
+    const std::string rev_name = file::base_name(rev_path);
     struct remove_on_fail {
       int dir;
       const std::string& name;
       bool done = false;
       ~remove_on_fail() {
-        if (!done) detail::remove_flat_dir(dir, name);
+        if (!done) file::remove_flat_dir(dir, name);
       }
     } cleanup{dir, rev_name};
-    detail::unique_fd rev(
+    file::unique_fd rev(
         ::openat(dir, rev_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!rev) return boost::outcome_v2::failure(detail::errno_error(errno, rev_path, "open"));
+    if (!rev) return boost::outcome_v2::failure(file::errno_error(errno, rev_path, "open"));
     ::fchmod(rev.get(), (opts_.mode & 0777) | ((opts_.mode & 0444) >> 2));  // r → x
     for (const auto& [key, value] : data) {
       DUALCRED_TRY(write_key_file(rev.get(), rev_path, key, value.reveal()));
     }
     DUALCRED_TRY(write_key_file(rev.get(), rev_path, opts_.revision_key, std::to_string(revision)));
-    DUALCRED_TRY(detail::sync_dir(rev.get(), rev_path));
-    DUALCRED_TRY(swap_symlink(dir, rev_name, std::string(dualcred::detail::data_link_name)));
+    DUALCRED_TRY(file::sync_dir(rev.get(), rev_path));
+    DUALCRED_TRY(swap_symlink(dir, rev_name, std::string(file::data_link_name)));
     cleanup.done = true;
     // Top-level names follow `..data`; a key that is gone loses its link (or, in a plain
     // directory just taken over, its file).
     for (const auto& [key, value] : data) {
-      DUALCRED_TRY(
-          swap_symlink(dir, std::string(dualcred::detail::data_link_name) + "/" + key, key));
+      DUALCRED_TRY(swap_symlink(dir, std::string(file::data_link_name) + "/" + key, key));
     }
-    auto stale = detail::list_dir(dir, path_, [&](std::string_view name) {
-      return dualcred::detail::valid_key(name) && !data.contains(name);
+    auto stale = file::list_dir(dir, path_, [&](std::string_view name) {
+      return provider::valid_key(name) && !data.contains(name);
     });
     if (stale)
       for (const auto& name : stale.value()) ::unlinkat(dir, name.c_str(), 0);
-    if (old_live) detail::remove_flat_dir(dir, *old_live);
-    return detail::sync_dir(dir, path_);
+    if (old_live) file::remove_flat_dir(dir, *old_live);
+    return file::sync_dir(dir, path_);
   }
 
   std::string path_;
   file_store_options opts_;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::stores

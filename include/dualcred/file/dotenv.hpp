@@ -6,13 +6,13 @@
 
 #include <fmt/format.h>
 
-#include "../../detail/secure_zero.hpp"
-#include "../../error.hpp"
-#include "../../secret.hpp"
-#include "../secret_map.hpp"
-#include "value_rules.hpp"
+#include "../detail/secure_zero.hpp"
+#include "../error.hpp"
+#include "../provider/secret_map.hpp"
+#include "../provider/value_rules.hpp"
+#include "../secret.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::file {
 
 // Parses a dotenv file: `KEY=VALUE` lines, an optional `export ` prefix, `#` comments,
 // single quotes (literal) and double quotes (with \n \t \" \\ escapes). Errors name the
@@ -57,7 +57,7 @@ class dotenv_parser {
     if (line.starts_with("export ")) line = trim_left(line.substr(7));
 
     std::size_t k = 0;
-    while (k < line.size() && is_key_char(line[k], k == 0)) ++k;
+    while (k < line.size() && provider::is_key_char(line[k], k == 0)) ++k;
     if (k == 0)
       return fail(errc::malformed,
                   fmt::format("{} line {}: expected a KEY=VALUE line", source, line_no));
@@ -70,7 +70,7 @@ class dotenv_parser {
 
     std::string value;
     value.reserve(rest.size());  // no reallocation, so no stray copy of the value is left
-    auto scrub = [&] { secure_zero(value.data(), value.size()); };
+    auto scrub = [&] { dualcred::detail::secure_zero(value.data(), value.size()); };
     if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
       const char quote = rest.front();
       std::size_t i = 1;
@@ -152,4 +152,4 @@ struct dotenv_writer {
   }
 };
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::file

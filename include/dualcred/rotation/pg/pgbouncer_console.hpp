@@ -12,17 +12,17 @@
 #include "../../error.hpp"
 #include "../../secret.hpp"
 
-namespace dualcred::rotation::postgres {
+namespace dualcred::rotation::pg {
 
 /// One PgBouncer: where clients connect through it, and its admin console's login (a user in
 /// its `admin_users`).
 struct pgbouncer_endpoint {
   /// host, port and dbname (the PgBouncer database clients use); `verify` logs in here.
-  pg::params clients;
+  dualcred::pg::params clients;
   credential admin;
 };
 
-[[nodiscard]] inline std::string pgbouncer_where(const pg::params& p) {
+[[nodiscard]] inline std::string pgbouncer_where(const dualcred::pg::params& p) {
   return fmt::format("PgBouncer {}:{}", p.host.empty() ? "(default host)" : p.host, p.port);
 }
 
@@ -30,10 +30,10 @@ struct pgbouncer_endpoint {
 /// refused command (not in admin_users) `permission_denied`.
 [[nodiscard]] inline result<void> pgbouncer_command(const pgbouncer_endpoint& b,
                                                     const char* command) {
-  pg::params console = b.clients;
+  dualcred::pg::params console = b.clients;
   console.dbname = "pgbouncer";
   console.extra.clear();
-  DUALCRED_TRY(conn, pg::connector(console)(b.admin));
+  DUALCRED_TRY(conn, dualcred::pg::connector(console)(b.admin));
   std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn.get(), command), PQclear);
   const auto st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return boost::outcome_v2::success();
@@ -42,7 +42,8 @@ struct pgbouncer_endpoint {
       errc::permission_denied,
       fmt::format("{} refused {} on its admin console as '{}': {}", pgbouncer_where(b.clients),
                   command, b.admin.user,
-                  primary != nullptr ? primary : pg::one_line_message(PQerrorMessage(conn.get()))));
+                  primary != nullptr ? primary
+                                     : dualcred::pg::one_line_message(PQerrorMessage(conn.get()))));
 }
 
-}  // namespace dualcred::rotation::postgres
+}  // namespace dualcred::rotation::pg

@@ -7,12 +7,12 @@
 #include <utility>
 #include <variant>
 
-#include "../error.hpp"
-#include "dotenv_store.hpp"
-#include "secret_dir_store.hpp"
-#include "state.hpp"
+#include "../../error.hpp"
+#include "../state.hpp"
+#include "dotenv.hpp"
+#include "secret_dir.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::stores {
 
 /// The file store for a path as `file_provider` would read it: a `secret_dir_store` when the
 /// path is a directory, else a `dotenv_store` (which creates the file on the first write).
@@ -51,4 +51,4 @@ class file_store {
   either store_;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::stores

@@ -7,12 +7,12 @@
 
 #include <fmt/format.h>
 
-#include "../../error.hpp"
-#include "../../secret.hpp"
-#include "../key_names.hpp"
+#include "../error.hpp"
+#include "../secret.hpp"
+#include "key_names.hpp"
 #include "value_rules.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::provider {
 
 // The key -> credential rules, written once for every provider and for the rotation state:
 // CURRENT and a user are required, NEXT is optional, a present value must be non-empty and
@@ -59,4 +59,4 @@ result<credential_set> assemble(const key_names& keys, std::string_view source, 
   return set;
 }
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider

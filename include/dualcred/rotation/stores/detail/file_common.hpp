@@ -12,11 +12,11 @@
 
 #include <fmt/format.h>
 
-#include "../../error.hpp"
-#include "../../provider/detail/value_rules.hpp"
-#include "../state.hpp"
+#include "../../../error.hpp"
+#include "../../../provider/value_rules.hpp"
+#include "../../state.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::stores {
 
 /// Options of the two file stores (`dotenv_store`, `secret_dir_store`).
 struct file_store_options {
@@ -29,9 +29,9 @@ struct file_store_options {
   std::size_t max_size = 1 << 20;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::stores
 
-namespace dualcred::rotation::detail {
+namespace dualcred::rotation::stores::detail {
 
 // What both file stores refuse before writing anything, naming the key and never the value:
 // their own revision key, a key neither shape can hold, and any value `file_provider` would
@@ -43,12 +43,12 @@ inline result<void> check_write(const secret_map& data, const file_store_options
   for (const auto& [key, value] : data) {
     if (key == opts.revision_key)
       return fail(errc::invalid_argument, fmt::format("{}: {} is the store's own key", store, key));
-    if (!dualcred::detail::valid_key(key))
+    if (!provider::valid_key(key))
       return fail(errc::invalid_argument,
                   fmt::format("{}: '{}' cannot be a key (letters, digits, _ . - only, not "
                               "starting with a digit, . or -)",
                               store, key));
-    const std::string_view defect = dualcred::detail::value_defect(value.reveal());
+    const std::string_view defect = provider::value_defect(value.reveal());
     if (!defect.empty())
       return fail(errc::invalid_argument,
                   fmt::format("{}: {} {}; a file store holds one line of text per key", store, key,
@@ -89,4 +89,4 @@ inline result<std::uint64_t> next_revision(std::uint64_t now, std::uint64_t expe
   return now + 1;
 }
 
-}  // namespace dualcred::rotation::detail
+}  // namespace dualcred::rotation::stores::detail

@@ -11,91 +11,91 @@
 
 #include <fmt/format.h>
 
-#include "../backend/libpq.hpp"
-#include "../error.hpp"
-#include "../secret.hpp"
-#include "detail/pg_admin_session.hpp"
-#include "postgres/pgbouncer_auth_file.hpp"
-#include "postgres/pgbouncer_console.hpp"
-#include "postgres/standby.hpp"
+#include "../../backend/libpq.hpp"
+#include "../../error.hpp"
+#include "../../secret.hpp"
+#include "detail/admin_session.hpp"
+#include "pgbouncer_auth_file.hpp"
+#include "pgbouncer_console.hpp"
+#include "standby.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::pg {
 
 /// How the admins reach PostgreSQL.
-struct pg_admin_config {
+struct admin_config {
   /// The admin's libpq connection string, e.g. `host=/run/postgresql user=rotator`; empty
   /// uses libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ...). It may
   /// hold a password, so it is a secret. The role needs CREATEROLE (or to be superuser).
   secret admin_conninfo;
-  /// Where clients log in: `verify` connects here with the `pg::connector`.
-  pg::params clients;
+  /// Where clients log in: `verify` connects here with the `dualcred::pg::connector`.
+  dualcred::pg::params clients;
   /// Bounds the admin's login.
   std::chrono::milliseconds admin_timeout{10'000};
   /// Hot standbys of the primary (host, port; dbname and TLS as for `clients`). The admin
   /// reaches each with `admin_conninfo` at that host and port. After every change on the
   /// primary the step waits until each has replayed it; `verify` logs in on each.
-  std::vector<pg::params> standbys{};
+  std::vector<dualcred::pg::params> standbys{};
   /// Bounds each wait for the standbys' replay (`errc::timeout`, `replay_timed_out()`).
   std::chrono::milliseconds replay_timeout{60'000};
   /// PgBouncers clients connect through: RELOADed after an auth_file change; `verify` logs
   /// in through each.
-  std::vector<postgres::pgbouncer_endpoint> pgbouncers{};
+  std::vector<pgbouncer_endpoint> pgbouncers{};
   /// PgBouncer auth_files that hold the users' SCRAM verifiers (empty with auth_query). Only
-  /// with alternating roles: see `pg_single_role_admin`.
+  /// with alternating roles: see `single_role_admin`.
   std::vector<std::string> pgbouncer_auth_files{};
 };
 
 namespace detail {
-inline std::string pg_where(const pg::params& p, std::string_view strategy) {
+inline std::string pg_where(const dualcred::pg::params& p, std::string_view strategy) {
   return fmt::format("PostgreSQL {}:{} ({})", p.host.empty() ? "(default host)" : p.host, p.port,
                      strategy);
 }
 
 // A login and one query: through PgBouncer the login alone may ride a pooled server connection.
-inline result<void> pg_login_and_query(const pg::params& p, const credential& cred,
+inline result<void> pg_login_and_query(const dualcred::pg::params& p, const credential& cred,
                                        std::string_view where) {
-  DUALCRED_TRY(conn, pg::connector(p)(cred));
+  DUALCRED_TRY(conn, dualcred::pg::connector(p)(cred));
   std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(conn.get(), "SELECT 1"), PQclear);
   if (!res || PQresultStatus(res.get()) != PGRES_TUPLES_OK)
     return fail(errc::backend_unavailable,
                 fmt::format("{}: logged in as '{}' but SELECT 1 failed: {}", where, cred.user,
-                            pg::one_line_message(PQerrorMessage(conn.get()))));
+                            dualcred::pg::one_line_message(PQerrorMessage(conn.get()))));
   return boost::outcome_v2::success();
 }
 
 // The primary, then every standby and every PgBouncer.
-inline result<void> pg_verify(const pg_admin_config& c, const credential& cred) {
-  pg::connector connect(c.clients);
+inline result<void> pg_verify(const admin_config& c, const credential& cred) {
+  dualcred::pg::connector connect(c.clients);
   DUALCRED_TRY(connect(cred));
   for (const auto& s : c.standbys) {
-    DUALCRED_TRY(pg_login_and_query(s, cred, fmt::format("standby {}", postgres::where(s))));
+    DUALCRED_TRY(pg_login_and_query(s, cred, fmt::format("standby {}", where(s))));
   }
   for (const auto& b : c.pgbouncers) {
-    DUALCRED_TRY(pg_login_and_query(b.clients, cred, postgres::pgbouncer_where(b.clients)));
+    DUALCRED_TRY(pg_login_and_query(b.clients, cred, pgbouncer_where(b.clients)));
   }
   return boost::outcome_v2::success();
 }
 
 // What can be checked before anything changes: every standby is a hot standby, every
 // auth_file is PgBouncer's format and this process may replace it.
-inline result<void> pg_precheck(const pg_admin_config& c, const std::string& where,
+inline result<void> pg_precheck(const admin_config& c, const std::string& where,
                                 const std::string& role) {
-  const postgres::standby_check sc{c.admin_conninfo, c.admin_timeout, where};
+  const standby_check sc{c.admin_conninfo, c.admin_timeout, where};
   for (const auto& s : c.standbys) {
-    DUALCRED_TRY(postgres::check_is_standby(sc, s));
+    DUALCRED_TRY(check_is_standby(sc, s));
   }
   for (const auto& f : c.pgbouncer_auth_files) {
-    DUALCRED_TRY(postgres::update_auth_file(f, {role, nullptr, /*dry_run=*/true}));
+    DUALCRED_TRY(update_auth_file(f, {role, nullptr, /*dry_run=*/true}));
   }
   return boost::outcome_v2::success();
 }
 
 // pg_precheck, and every PgBouncer takes RELOAD (a no-op while its files are unchanged).
-inline result<void> pg_check_topology(const pg_admin_config& c, const std::string& where) {
+inline result<void> pg_check_topology(const admin_config& c, const std::string& where) {
   DUALCRED_TRY(pg_precheck(c, where, "-"));
   if (!c.pgbouncer_auth_files.empty()) {
     for (const auto& b : c.pgbouncers) {
-      DUALCRED_TRY(postgres::pgbouncer_command(b, "RELOAD"));
+      DUALCRED_TRY(pgbouncer_command(b, "RELOAD"));
     }
   }
   return boost::outcome_v2::success();
@@ -108,19 +108,19 @@ inline result<void> pg_check_topology(const pg_admin_config& c, const std::strin
 // holds it, and leaves PgBouncer before the server drops it: PgBouncer then never accepts a
 // client it cannot log in for. Standbys and auth_files are checked before anything changes.
 // `password` null: the role's password is removed (and its auth_file line).
-inline result<void> pg_change(const pg_admin_config& c, const std::string& where,
+inline result<void> pg_change(const admin_config& c, const std::string& where,
                               const std::string& role, const secret* password,
                               bool& replay_timed_out) {
   replay_timed_out = false;
-  const postgres::standby_check sc{c.admin_conninfo, c.admin_timeout, where};
+  const standby_check sc{c.admin_conninfo, c.admin_timeout, where};
   DUALCRED_TRY(pg_precheck(c, where, role));
   auto on_pgbouncers = [&](const secret* verifier) -> result<void> {
     for (const auto& f : c.pgbouncer_auth_files) {
-      DUALCRED_TRY(postgres::update_auth_file(f, {role, verifier, false}));
+      DUALCRED_TRY(update_auth_file(f, {role, verifier, false}));
     }
     if (!c.pgbouncer_auth_files.empty())
       for (const auto& b : c.pgbouncers) {
-        DUALCRED_TRY(postgres::pgbouncer_command(b, "RELOAD"));
+        DUALCRED_TRY(pgbouncer_command(b, "RELOAD"));
       }
     return boost::outcome_v2::success();
   };
@@ -129,16 +129,15 @@ inline result<void> pg_change(const pg_admin_config& c, const std::string& where
   }
   secret verifier;
   {
-    pg_admin_session s(c.admin_conninfo, c.admin_timeout, where);
+    detail::admin_session s(c.admin_conninfo, c.admin_timeout, where);
     DUALCRED_TRY(s.ready());
     if (password != nullptr) {
       DUALCRED_TRY(s.check_login_role(role));
     }
     DUALCRED_TRY(s.set_password(role, password, &verifier));
     if (!c.standbys.empty()) {
-      DUALCRED_TRY(lsn, postgres::change_position(s, where));
-      DUALCRED_TRY(
-          postgres::wait_for_replay(sc, c.standbys, lsn, c.replay_timeout, &replay_timed_out));
+      DUALCRED_TRY(lsn, change_position(s, where));
+      DUALCRED_TRY(wait_for_replay(sc, c.standbys, lsn, c.replay_timeout, &replay_timed_out));
     }
   }
   if (password != nullptr) {
@@ -153,9 +152,9 @@ inline result<void> pg_change(const pg_admin_config& c, const std::string& where
 /// so the plaintext never reaches the server or its logs. A role holds one password, so
 /// from `apply` until `promote` clients log in with NEXT (dual_credential falls back to
 /// it); `revoke` has nothing left to do. NEXT is the same role.
-class pg_single_role_admin {
+class single_role_admin {
  public:
-  explicit pg_single_role_admin(pg_admin_config config) : c_(std::move(config)) {}
+  explicit single_role_admin(admin_config config) : c_(std::move(config)) {}
 
   [[nodiscard]] result<std::string> next_user(const std::string& current_user) const {
     return current_user;
@@ -201,7 +200,7 @@ class pg_single_role_admin {
   [[nodiscard]] std::string describe() const { return detail::pg_where(c_.clients, "single role"); }
 
  private:
-  pg_admin_config c_;
+  admin_config c_;
   mutable bool replay_timed_out_ = false;
 };
 
@@ -210,9 +209,9 @@ class pg_single_role_admin {
 /// untouched until `decommission` (`ALTER ROLE old PASSWORD NULL`). Objects the roles create
 /// should be owned by the group role (`SET ROLE group` or default privileges), or the roles
 /// will not see each other's.
-class pg_alternating_roles_admin {
+class alternating_roles_admin {
  public:
-  pg_alternating_roles_admin(pg_admin_config config, std::string role_a, std::string role_b)
+  alternating_roles_admin(admin_config config, std::string role_a, std::string role_b)
       : c_(std::move(config)), a_(std::move(role_a)), b_(std::move(role_b)) {}
 
   [[nodiscard]] result<std::string> next_user(const std::string& current_user) const {
@@ -261,10 +260,10 @@ class pg_alternating_roles_admin {
                 fmt::format("{}: '{}' is not one of the two roles", describe(), user));
   }
 
-  pg_admin_config c_;
+  admin_config c_;
   std::string a_;
   std::string b_;
   mutable bool replay_timed_out_ = false;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::pg

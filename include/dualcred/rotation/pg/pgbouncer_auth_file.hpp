@@ -26,7 +26,7 @@
 #include "../../error.hpp"
 #include "../../secret.hpp"
 
-namespace dualcred::rotation::postgres {
+namespace dualcred::rotation::pg {
 
 namespace detail {
 
@@ -289,4 +289,4 @@ struct auth_file_change {
   return boost::outcome_v2::success();
 }
 
-}  // namespace dualcred::rotation::postgres
+}  // namespace dualcred::rotation::pg

@@ -14,13 +14,13 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
-#include "../../backend/libpq.hpp"
-#include "../../detail/redact.hpp"
-#include "../../detail/secure_zero.hpp"
-#include "../../error.hpp"
-#include "../../secret.hpp"
+#include "../../../backend/libpq.hpp"
+#include "../../../detail/redact.hpp"
+#include "../../../detail/secure_zero.hpp"
+#include "../../../error.hpp"
+#include "../../../secret.hpp"
 
-namespace dualcred::rotation::detail {
+namespace dualcred::rotation::pg::detail {
 
 // A libpq-allocated string (PQescape*, PQencryptPasswordConn), scrubbed and freed on exit.
 struct pq_string {
@@ -57,11 +57,11 @@ inline errc classify_admin_sqlstate(std::string_view code) noexcept {
 
 // One admin connection, over a conninfo that may hold a password (kept as a secret and
 // redacted from every detail). Empty conninfo: libpq's environment (PGHOST, PGUSER, ...).
-class pg_admin_session {
+class admin_session {
  public:
   // `host`/`port`, when set, override the conninfo's (the same admin on a standby).
-  pg_admin_session(const secret& conninfo, std::chrono::milliseconds timeout, std::string where,
-                   const std::string& host = {}, int port = 0)
+  admin_session(const secret& conninfo, std::chrono::milliseconds timeout, std::string where,
+                const std::string& host = {}, int port = 0)
       : where_(std::move(where)) {
     // libpq's parse errors quote the conninfo, password and all, and without a parse there
     // is no password to redact: a conninfo libpq cannot parse is refused before any connect,
@@ -75,7 +75,7 @@ class pg_admin_session {
     const char* keys[] = {"dbname", "host", "port", nullptr};
     const char* values[] = {info.s.c_str(), host.empty() ? nullptr : host.c_str(),
                             port_text.empty() ? nullptr : port_text.c_str(), nullptr};
-    conn_ = pg::connection(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
+    conn_ = dualcred::pg::connection(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
     if (!conn_) {
       error_ = error(errc::backend_unavailable, fmt::format("{}: libpq is out of memory", where_));
       return;
@@ -113,9 +113,9 @@ class pg_admin_session {
       if (n > 0) state = PQconnectPoll(conn_.get());
     }
   }
-  pg_admin_session(const pg_admin_session&) = delete;
-  pg_admin_session& operator=(const pg_admin_session&) = delete;
-  ~pg_admin_session() { dualcred::detail::secure_zero(password_.data(), password_.size()); }
+  admin_session(const admin_session&) = delete;
+  admin_session& operator=(const admin_session&) = delete;
+  ~admin_session() { dualcred::detail::secure_zero(password_.data(), password_.size()); }
 
   // The login's outcome.
   [[nodiscard]] result<void> ready() const {
@@ -241,17 +241,17 @@ class pg_admin_session {
 
   void login_failed() {
     const std::string_view raw = PQerrorMessage(conn_.get());
-    const std::string_view code = pg::find_sqlstate(raw);
+    const std::string_view code = dualcred::pg::find_sqlstate(raw);
     const errc kind = code.empty() ? errc::backend_unavailable : classify_admin_sqlstate(code);
-    error_ = error(
-        kind,
-        redacted(fmt::format("{}: admin login failed: {}", where_, pg::one_line_message(raw)), {}));
+    error_ = error(kind, redacted(fmt::format("{}: admin login failed: {}", where_,
+                                              dualcred::pg::one_line_message(raw)),
+                                  {}));
   }
 
   result<void> statement_error(std::string_view what, std::string_view hide) const {
     return fail(errc::backend_unavailable,
                 redacted(fmt::format("{}: {} failed: {}", where_, what,
-                                     pg::one_line_message(PQerrorMessage(conn_.get()))),
+                                     dualcred::pg::one_line_message(PQerrorMessage(conn_.get()))),
                          hide));
   }
 
@@ -271,9 +271,9 @@ class pg_admin_session {
 
   std::string where_;
   std::string password_;  // the conninfo's own, only to redact it
-  pg::connection conn_;
+  dualcred::pg::connection conn_;
   std::optional<error> error_;
   bool durable_ = false;  // durable_commits() ran
 };
 
-}  // namespace dualcred::rotation::detail
+}  // namespace dualcred::rotation::pg::detail

@@ -7,12 +7,12 @@
 #include <string>
 #include <utility>
 
-#include "../error.hpp"
-#include "../provider/vault/config.hpp"
-#include "../provider/vault/kv2_client.hpp"
-#include "state.hpp"
+#include "../../error.hpp"
+#include "../../provider/vault/config.hpp"
+#include "../../provider/vault/kv2_client.hpp"
+#include "../state.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::stores {
 
 /// A `writable_store` over one Vault KV v2 secret (through `vault_kv2_client`): the revision is the
 /// KV version, and a write is a check-and-set on it, so two rotators cannot both win. Every
@@ -40,4 +40,4 @@ class vault_store {
   vault_kv2_client<Http> kv_;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::stores

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "../../detail/secure_zero.hpp"
+#include "../../../detail/secure_zero.hpp"
 
-namespace dualcred::rotation::detail {
+namespace dualcred::rotation::redis::detail {
 
 // SHA-256 (FIPS 180-4) of `data` as 64 lowercase hex digits: the form of a Redis ACL password
 // hash (`#<hash>` adds one, `!<hash>` removes one), so the plaintext never goes to the server.
@@ -80,4 +80,4 @@ inline std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-}  // namespace dualcred::rotation::detail
+}  // namespace dualcred::rotation::redis::detail

@@ -15,17 +15,14 @@
 
 #include <fmt/format.h>
 
-#include "../../error.hpp"
-#include "../../provider/detail/read_file.hpp"
-#include "../../provider/detail/secret_dir.hpp"
+#include "../error.hpp"
+#include "read.hpp"
+#include "secret_dir.hpp"
 
-namespace dualcred::rotation::detail {
-
-using dualcred::detail::list_dir;
-using dualcred::detail::unique_fd;
+namespace dualcred::file {
 
 inline error errno_error(int err, const std::string& path, std::string_view action) {
-  return dualcred::detail::file_errno_error(err, path, action);
+  return file::file_errno_error(err, path, action);
 }
 
 // Holds an flock(2) on `name` in `dir_fd` (AT_FDCWD for a path; created 0600 if missing)
@@ -46,7 +43,7 @@ inline result<unique_fd> lock_file(int dir_fd, const std::string& name, const st
     return boost::outcome_v2::failure(errno_error(errno, path, "stat"));
   if (!S_ISREG(st.st_mode))
     return fail(errc::invalid_argument, fmt::format("the lock file {} is not a regular file ({})",
-                                                    path, dualcred::detail::file_kind(st.st_mode)));
+                                                    path, file::file_kind(st.st_mode)));
   while (::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno == EINTR) continue;
     return boost::outcome_v2::failure(errno_error(errno, path, "lock"));
@@ -111,4 +108,4 @@ inline std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-}  // namespace dualcred::rotation::detail
+}  // namespace dualcred::file

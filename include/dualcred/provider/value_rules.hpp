@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "../../error.hpp"
+#include "../error.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::provider {
 
 // What a credential value may hold, for every provider (on read) and every store (on
 // write, so a store never writes what its provider then refuses): one line of text. A NUL
@@ -50,4 +50,4 @@ namespace dualcred::detail {
   return !key.empty();
 }
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::provider

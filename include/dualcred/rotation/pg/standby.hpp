@@ -16,9 +16,9 @@
 #include "../../backend/libpq.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
-#include "../detail/pg_admin_session.hpp"
+#include "detail/admin_session.hpp"
 
-namespace dualcred::rotation::postgres {
+namespace dualcred::rotation::pg {
 
 /// A WAL position (`pg_lsn`, `16/B374D848`) as a number; nullopt when it is not one.
 [[nodiscard]] constexpr std::optional<std::uint64_t> parse_lsn(std::string_view text) noexcept {
@@ -44,14 +44,14 @@ namespace dualcred::rotation::postgres {
   return (hi << 32) | lo;
 }
 
-[[nodiscard]] inline std::string where(const pg::params& p) {
+[[nodiscard]] inline std::string where(const dualcred::pg::params& p) {
   return fmt::format("{}:{}", p.host.empty() ? "(default host)" : p.host, p.port);
 }
 
 /// The WAL position a change just made on `primary` ends at (after its commit record, even
 /// with asynchronous commit: the insert position, which the WAL writer flushes on its own).
-[[nodiscard]] inline result<std::uint64_t> change_position(
-    rotation::detail::pg_admin_session& primary, std::string_view where) {
+[[nodiscard]] inline result<std::uint64_t> change_position(detail::admin_session& primary,
+                                                           std::string_view where) {
   DUALCRED_TRY(r, primary.row("SELECT pg_catalog.pg_current_wal_insert_lsn()::text",
                               "reading the primary's WAL position"));
   const auto lsn = parse_lsn(r.front());
@@ -70,10 +70,10 @@ struct standby_check {
 };
 
 /// Refuses a server that is not a hot standby (`invalid_argument`) or cannot be reached.
-[[nodiscard]] inline result<void> check_is_standby(const standby_check& c, const pg::params& s) {
-  rotation::detail::pg_admin_session session(c.admin_conninfo, c.admin_timeout,
-                                             fmt::format("{}: standby {}", c.what, where(s)),
-                                             s.host, s.port);
+[[nodiscard]] inline result<void> check_is_standby(const standby_check& c,
+                                                   const dualcred::pg::params& s) {
+  detail::admin_session session(c.admin_conninfo, c.admin_timeout,
+                                fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port);
   DUALCRED_TRY(session.ready());
   DUALCRED_TRY(r, session.row("SELECT pg_catalog.pg_is_in_recovery()::text",
                               "asking whether it is a standby"));
@@ -89,7 +89,7 @@ struct standby_check {
 /// wait is bounded by `timeout` (`errc::timeout`, naming the standby and both positions).
 /// `timed_out`, when given, is set on a timeout so callers can tell it from a slow login.
 [[nodiscard]] inline result<void> wait_for_replay(const standby_check& c,
-                                                  const std::vector<pg::params>& standbys,
+                                                  const std::vector<dualcred::pg::params>& standbys,
                                                   std::uint64_t target,
                                                   std::chrono::milliseconds timeout,
                                                   bool* timed_out = nullptr) {
@@ -98,9 +98,8 @@ struct standby_check {
     return fmt::format("{:X}/{:X}", v >> 32, v & 0xffffffffu);
   };
   for (const auto& s : standbys) {
-    rotation::detail::pg_admin_session session(c.admin_conninfo, c.admin_timeout,
-                                               fmt::format("{}: standby {}", c.what, where(s)),
-                                               s.host, s.port);
+    detail::admin_session session(c.admin_conninfo, c.admin_timeout,
+                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port);
     DUALCRED_TRY(session.ready());
     for (;;) {
       DUALCRED_TRY(r, session.row("SELECT pg_catalog.pg_is_in_recovery()::text, "
@@ -126,4 +125,4 @@ struct standby_check {
   return boost::outcome_v2::success();
 }
 
-}  // namespace dualcred::rotation::postgres
+}  // namespace dualcred::rotation::pg

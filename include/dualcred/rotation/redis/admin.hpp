@@ -14,24 +14,24 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
-#include "../backend/hiredis.hpp"
-#include "../backend/hiredis_sentinel.hpp"
-#include "../detail/redact.hpp"
-#include "../detail/secure_zero.hpp"
-#include "../error.hpp"
-#include "../secret.hpp"
+#include "../../backend/hiredis.hpp"
+#include "../../backend/hiredis_sentinel.hpp"
+#include "../../detail/redact.hpp"
+#include "../../detail/secure_zero.hpp"
+#include "../../error.hpp"
+#include "../../secret.hpp"
 #include "detail/sha256.hpp"
-#include "redis/topology.hpp"
+#include "topology.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::redis {
 
-struct redis_admin_options {
+struct admin_options {
   /// Persist each change on every node: `ACL SAVE` where an `aclfile` is set, else `CONFIG
   /// REWRITE` (users from the config file). A node with neither fails the step before any
   /// change: it would forget the new password on restart.
   bool acl_save = false;
   /// Which nodes: by default the admin's node and its replication group.
-  redis_topology topology{};
+  redis::topology topology{};
   /// One line per node changed or checked (the tool prints them). No secret in any line.
   std::function<void(std::string_view)> on_node;
   /// How long a replica whose `masterauth` followed may take to report
@@ -45,7 +45,7 @@ struct redis_admin_options {
 /// #<sha256>` to add, `!<sha256>` to remove), so the plaintext never crosses the admin's
 /// connection for the ACL and no byte of a password can be read as another rule.
 ///
-/// ACL users are not replicated, so each step finds the nodes afresh (`redis_topology`: a
+/// ACL users are not replicated, so each step finds the nodes afresh (`topology`: a
 /// failover may have moved the primary), checks every node first (admin login, the user
 /// exists, persistence possible), then changes each and verifies it there: `accept` logs in
 /// with the new password on that node, `revoke` sees it refused. Any node unreachable
@@ -65,9 +65,9 @@ struct redis_admin_options {
 /// cluster. The user must exist already on every node, with its permissions: the admin only
 /// changes passwords, and refuses to create a user (`errc::not_found`). Error details are
 /// redacted of the password Redis may echo.
-class redis_acl_admin {
+class acl_admin {
  public:
-  redis_acl_admin(redis::params server, credential admin, redis_admin_options opts = {})
+  acl_admin(dualcred::redis::params server, credential admin, admin_options opts = {})
       : server_(std::move(server)), admin_(std::move(admin)), opts_(std::move(opts)) {}
 
   [[nodiscard]] result<std::string> next_user(const std::string& current_user) const {
@@ -97,15 +97,15 @@ class redis_acl_admin {
 
   /// Before a step: every node found, reachable and letting the admin in (and able to keep
   /// the change, with `acl_save`), so a tool can refuse before it writes its store.
-  [[nodiscard]] result<redis_deployment> check() const {
+  [[nodiscard]] result<deployment> check() const {
     DUALCRED_TRY(found, nodes());
     DUALCRED_TRY(prepare(found, std::string()));
     return found;
   }
 
   /// The nodes the next step would change, discovered now.
-  [[nodiscard]] result<redis_deployment> nodes() const {
-    DUALCRED_TRY(found, discover_redis_nodes(opts_.topology, server_, admin_));
+  [[nodiscard]] result<deployment> nodes() const {
+    DUALCRED_TRY(found, discover_nodes(opts_.topology, server_, admin_));
     last_nodes_.clear();
     for (const auto& n : found.nodes) last_nodes_.push_back(n.name());
     return found;
@@ -113,28 +113,27 @@ class redis_acl_admin {
 
  private:
   struct node_session {
-    redis_node node;
-    redis::connection conn;
+    redis::node node;
+    dualcred::redis::connection conn;
     std::string persist;  // "ACL SAVE", "CONFIG REWRITE" or empty
     bool has_config_file = false;
   };
 
-  static std::string where(const redis_node& n) { return fmt::format("Redis {}", n.name()); }
+  static std::string where(const node& n) { return fmt::format("Redis {}", n.name()); }
 
   void progress(const std::string& line) const {
     if (opts_.on_node) opts_.on_node(line);
   }
 
-  result<void> log_in(const redis_node& n, const credential& cred) const {
-    redis::connector c(detail::redis_params_at(n.at, server_));
+  result<void> log_in(const node& n, const credential& cred) const {
+    dualcred::redis::connector c(detail::redis_params_at(n.at, server_));
     DUALCRED_TRY(conn, c(cred));
-    DUALCRED_TRY(redis::command(conn, {"PING"}, where(n)));
+    DUALCRED_TRY(dualcred::redis::command(conn, {"PING"}, where(n)));
     return boost::outcome_v2::success();
   }
 
   // Each node's admin session, the user's presence and persistence checked before any change.
-  result<std::vector<node_session>> prepare(const redis_deployment& d,
-                                            const std::string& user) const {
+  result<std::vector<node_session>> prepare(const deployment& d, const std::string& user) const {
     std::vector<node_session> out;
     for (const auto& n : d.nodes) {
       node_session s{n, {}, {}, false};
@@ -145,8 +144,8 @@ class redis_acl_admin {
         s.node.role = detail::info_field(info, "role") == "slave" ? "replica" : "primary";
       }
       DUALCRED_TRY(found,
-                   redis::command(s.conn, {"ACL", "GETUSER", user.empty() ? "default" : user},
-                                  where(s.node)));
+                   dualcred::redis::command(
+                       s.conn, {"ACL", "GETUSER", user.empty() ? "default" : user}, where(s.node)));
       if (!user.empty() && found->type == REDIS_REPLY_NIL)
         return fail(errc::not_found,
                     fmt::format("{}: there is no ACL user '{}'; create it with its permissions "
@@ -172,8 +171,9 @@ class redis_acl_admin {
   }
 
   result<std::string> config_get(node_session& s, std::string_view name) const {
-    DUALCRED_TRY(r, redis::command(s.conn, {"CONFIG", "GET", name}, where(s.node)));
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) return redis::reply_text(r->element[1]);
+    DUALCRED_TRY(r, dualcred::redis::command(s.conn, {"CONFIG", "GET", name}, where(s.node)));
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+      return dualcred::redis::reply_text(r->element[1]);
     // A map (RESP3) is not asked for; anything else means the setting does not exist.
     return std::string();
   }
@@ -181,9 +181,9 @@ class redis_acl_admin {
   result<void> persist(node_session& s, std::string_view what) const {
     if (s.persist.empty()) return boost::outcome_v2::success();
     if (s.persist == "ACL SAVE") {
-      DUALCRED_TRY(redis::command(s.conn, {"ACL", "SAVE"}, where(s.node)));
+      DUALCRED_TRY(dualcred::redis::command(s.conn, {"ACL", "SAVE"}, where(s.node)));
     } else {
-      DUALCRED_TRY(redis::command(s.conn, {"CONFIG", "REWRITE"}, where(s.node)));
+      DUALCRED_TRY(dualcred::redis::command(s.conn, {"CONFIG", "REWRITE"}, where(s.node)));
     }
     progress(fmt::format("{}: {} saved with {}", where(s.node), what, s.persist));
     return boost::outcome_v2::success();
@@ -235,7 +235,8 @@ class redis_acl_admin {
     const std::string_view hide = std::string_view(rule).substr(1);
     result<void> done = boost::outcome_v2::success();
     for (auto& s : sessions) {
-      auto set = redis::command(s.conn, {"ACL", "SETUSER", user, rule}, where(s.node), hide);
+      auto set =
+          dualcred::redis::command(s.conn, {"ACL", "SETUSER", user, rule}, where(s.node), hide);
       // Removing a password that is already gone is what revoke wants.
       if (!set && !(op == '!' && set.error().detail.find("does not exist") != std::string::npos)) {
         done = std::move(set).as_failure();
@@ -284,15 +285,15 @@ class redis_acl_admin {
       if (!uses) return std::move(uses).as_failure();
       if (!uses.value()) continue;
       if (!already) {
-        DUALCRED_TRY(
-            redis::command(s.conn, {"CONFIG", "SET", "masterauth", pw}, where(s.node), pw));
+        DUALCRED_TRY(dualcred::redis::command(s.conn, {"CONFIG", "SET", "masterauth", pw},
+                                              where(s.node), pw));
         if (opts_.acl_save) {
           if (!s.has_config_file)
             return fail(errc::invalid_argument,
                         fmt::format("{}: masterauth changed but there is no config file to keep "
                                     "it across a restart",
                                     where(s.node)));
-          DUALCRED_TRY(redis::command(s.conn, {"CONFIG", "REWRITE"}, where(s.node)));
+          DUALCRED_TRY(dualcred::redis::command(s.conn, {"CONFIG", "REWRITE"}, where(s.node)));
         }
       }
       if (s.node.role != "replica") {
@@ -320,15 +321,15 @@ class redis_acl_admin {
   }
 
   // Sentinels logged in to the primary as `user` get its new password as their auth-pass.
-  result<void> follow_sentinels(const redis_deployment& d, std::vector<node_session>& sessions,
+  result<void> follow_sentinels(const deployment& d, std::vector<node_session>& sessions,
                                 const std::string& user, std::string_view pw) const {
-    if (d.sentinels.empty() || opts_.topology.how != redis_discovery::sentinel)
+    if (d.sentinels.empty() || opts_.topology.how != discovery::sentinel)
       return boost::outcome_v2::success();
     bool used = false;
     for (auto& s : sessions) {
       if (s.node.role != "primary") continue;
-      DUALCRED_TRY(list, redis::command(s.conn, {"CLIENT", "LIST"}, where(s.node)));
-      const std::string text = redis::reply_text(list.get());
+      DUALCRED_TRY(list, dualcred::redis::command(s.conn, {"CLIENT", "LIST"}, where(s.node)));
+      const std::string text = dualcred::redis::reply_text(list.get());
       std::size_t at = 0;
       while (!used && at < text.size()) {
         const std::size_t eol = std::min(text.find('\n', at), text.size());
@@ -339,15 +340,15 @@ class redis_acl_admin {
       }
     }
     if (!used) return boost::outcome_v2::success();
-    const redis::sentinel_params& sp = opts_.topology.sentinel;
+    const dualcred::redis::sentinel_params& sp = opts_.topology.sentinel;
     for (const auto& at : d.sentinels) {
       const std::string w = fmt::format("Sentinel {}:{}", at.host, at.port);
-      redis::connector c(
-          redis::detail::params_for(at, sp.timeout.count() ? sp.timeout : server_.timeout));
+      dualcred::redis::connector c(dualcred::redis::detail::params_for(
+          at, sp.timeout.count() ? sp.timeout : server_.timeout));
       auto conn = sp.sentinel_auth ? c(*sp.sentinel_auth) : c.open();
       if (!conn) return std::move(conn).as_failure();
-      DUALCRED_TRY(redis::command(conn.value(),
-                                  {"SENTINEL", "SET", sp.master_name, "auth-pass", pw}, w, pw));
+      DUALCRED_TRY(dualcred::redis::command(
+          conn.value(), {"SENTINEL", "SET", sp.master_name, "auth-pass", pw}, w, pw));
       progress(fmt::format("{}: auth-pass for '{}' follows '{}'", w, sp.master_name, user));
     }
     return boost::outcome_v2::success();
@@ -358,11 +359,11 @@ class redis_acl_admin {
     return name;
   }
 
-  redis::params server_;
+  dualcred::redis::params server_;
   credential admin_;
-  redis_admin_options opts_;
+  admin_options opts_;
   // The nodes the last step found, for describe(); the rotator runs one step at a time.
   mutable std::vector<std::string> last_nodes_;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::redis

@@ -12,16 +12,16 @@
 
 #include <fmt/format.h>
 
-#include "../detail/secure_zero.hpp"
-#include "../error.hpp"
-#include "../provider/detail/dotenv.hpp"
-#include "../provider/detail/read_file.hpp"
-#include "../secret.hpp"
-#include "detail/file_stores.hpp"
-#include "detail/posix_file.hpp"
-#include "state.hpp"
+#include "../../detail/secure_zero.hpp"
+#include "../../error.hpp"
+#include "../../file/dotenv.hpp"
+#include "../../file/read.hpp"
+#include "../../file/write.hpp"
+#include "../../secret.hpp"
+#include "../state.hpp"
+#include "detail/file_common.hpp"
 
-namespace dualcred::rotation {
+namespace dualcred::rotation::stores {
 
 /// A `writable_store` on a dotenv file, the shape `file_provider` reads from a path that is
 /// not a directory. Each write rewrites the whole file into a temporary file beside it
@@ -64,28 +64,28 @@ class dotenv_store {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
-  result<detail::unique_fd> lock(bool exclusive) const {
+  result<file::unique_fd> lock(bool exclusive) const {
     const std::string lock_path = path_ + ".lock";
-    return detail::lock_file(AT_FDCWD, lock_path, lock_path, exclusive);
+    return file::lock_file(AT_FDCWD, lock_path, lock_path, exclusive);
   }
 
   result<stored> read_unlocked() const {
-    DUALCRED_TRY(raw, dualcred::detail::read_secret_file(path_, {opts_.max_size, false, true}));
+    DUALCRED_TRY(raw, file::read_secret_file(path_, {opts_.max_size, false, true}));
     if (!raw) return fail(errc::not_found, fmt::format("{} does not exist", describe()));
-    DUALCRED_TRY(entries, dualcred::detail::dotenv_parser::parse(raw->reveal(), path_));
+    DUALCRED_TRY(entries, file::dotenv_parser::parse(raw->reveal(), path_));
     return detail::take_revision(std::move(entries), opts_, describe());
   }
 
-  std::string temp_stem() const { return "." + detail::base_name(path_) + ".tmp"; }
+  std::string temp_stem() const { return "." + file::base_name(path_) + ".tmp"; }
 
   // A writer that died between creating its temporary file and renaming it left a copy of
   // the secrets; under the write lock no other writer's file is in flight.
   void remove_leftovers() const {
-    const std::string dir = detail::parent_dir(path_);
-    const detail::unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const std::string dir = file::parent_dir(path_);
+    const file::unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return;
     const std::string prefix = temp_stem() + ".";
-    auto names = detail::list_dir(fd.get(), dir, [&](std::string_view name) {
+    auto names = file::list_dir(fd.get(), dir, [&](std::string_view name) {
       return name.size() == prefix.size() + 6 && name.starts_with(prefix);
     });
     if (names)
@@ -93,7 +93,7 @@ class dotenv_store {
   }
 
   result<void> write_file(const secret_map& data, std::uint64_t revision) const {
-    using dualcred::detail::dotenv_writer;
+    using file::dotenv_writer;
     constexpr std::string_view header = "# Written by dualcred rotation; comments are not kept.\n";
     const std::string rev = std::to_string(revision);
     std::size_t size = header.size() + dotenv_writer::line_size(opts_.revision_key, rev);
@@ -108,9 +108,9 @@ class dotenv_store {
     for (const auto& [key, value] : data) dotenv_writer::append(text, key, value.reveal());
     dotenv_writer::append(text, opts_.revision_key, rev);
 
-    const std::string dir = detail::parent_dir(path_);
+    const std::string dir = file::parent_dir(path_);
     std::string tmp;
-    DUALCRED_TRY(fd, detail::temp_file(dir, temp_stem(), tmp));
+    DUALCRED_TRY(fd, file::temp_file(dir, temp_stem(), tmp));
     struct remove_on_fail {
       const std::string& path;
       bool done = false;
@@ -127,18 +127,18 @@ class dotenv_store {
     } else {
       ::fchmod(fd.get(), opts_.mode);
     }
-    DUALCRED_TRY(detail::write_all(fd.get(), text, tmp));
+    DUALCRED_TRY(file::write_all(fd.get(), text, tmp));
     if (::fsync(fd.get()) != 0)
-      return boost::outcome_v2::failure(detail::errno_error(errno, tmp, "fsync"));
+      return boost::outcome_v2::failure(file::errno_error(errno, tmp, "fsync"));
     fd.reset();
     if (::rename(tmp.c_str(), path_.c_str()) != 0)
-      return boost::outcome_v2::failure(detail::errno_error(errno, path_, "replace"));
+      return boost::outcome_v2::failure(file::errno_error(errno, path_, "replace"));
     cleanup.done = true;
-    return detail::sync_dir(dir);
+    return file::sync_dir(dir);
   }
 
   std::string path_;
   file_store_options opts_;
 };
 
-}  // namespace dualcred::rotation
+}  // namespace dualcred::rotation::stores

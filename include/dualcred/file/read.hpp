@@ -14,11 +14,11 @@
 
 #include <fmt/format.h>
 
-#include "../../detail/secure_zero.hpp"
-#include "../../error.hpp"
-#include "../../secret.hpp"
+#include "../detail/secure_zero.hpp"
+#include "../error.hpp"
+#include "../secret.hpp"
 
-namespace dualcred::detail {
+namespace dualcred::file {
 
 struct read_limits {
   std::size_t max_size = 64 * 1024;
@@ -130,7 +130,7 @@ inline result<std::optional<secret>> read_secret_file_at(int dir_fd, const char*
   struct scrub {
     std::string& s;
     std::size_t& used;
-    ~scrub() { secure_zero(s.data(), used); }
+    ~scrub() { dualcred::detail::secure_zero(s.data(), used); }
   } scrub_buffer{buffer, used};
   for (;;) {
     const ssize_t n = ::read(fd, buffer.data() + used, buffer.size() - used);
@@ -154,4 +154,4 @@ inline result<std::optional<secret>> read_secret_file(const std::string& path,
   return read_secret_file_at(AT_FDCWD, path.c_str(), path, limits);
 }
 
-}  // namespace dualcred::detail
+}  // namespace dualcred::file
