@@ -1,8 +1,8 @@
 #pragma once
 
 // dualcred-rotate's exit codes: one per kind of failure, so a scheduler or a script can react
-// to each. A contract: codes are only ever added (after 9), each documented in --help and the
-// README.
+// to each. A contract: codes are only ever added (after 9), each documented in --help and in
+// docs/operations.md's exit-code table.
 
 namespace dualcred_rotate {
 
