@@ -267,7 +267,14 @@ inline result<std::vector<dualcred::redis::endpoint>> sentinel_list(
 
 inline result<deployment> discover_sentinel(const dualcred::redis::sentinel_params& s,
                                             const allow_list& allowed) {
-  return dualcred::redis::ask_sentinels(
+  // A node outside the allowed set is the answer, not a Sentinel to skip for the next one.
+  std::optional<error> refused;
+  const auto admit = [&](const dualcred::redis::endpoint& at, std::string how) -> result<void> {
+    auto ok = detail::admit(allowed, at, how);
+    if (!ok) refused = ok.error();
+    return ok;
+  };
+  auto found = dualcred::redis::ask_sentinels(
       s, [&](dualcred::redis::connection& conn, std::string_view where) -> result<deployment> {
         DUALCRED_TRY(addr,
                      dualcred::redis::command(
@@ -284,12 +291,12 @@ inline result<deployment> discover_sentinel(const dualcred::redis::sentinel_para
         deployment d;
         const dualcred::redis::endpoint primary{dualcred::redis::reply_text(addr->element[0]),
                                                 *port};
-        DUALCRED_TRY(admit(allowed, primary, fmt::format("the primary {} names", where)));
+        DUALCRED_TRY(admit(primary, fmt::format("the primary {} names", where)));
         d.nodes.push_back({primary, "primary"});
         DUALCRED_TRY(replicas, sentinel_list(conn, "REPLICAS", s.master_name, max_replicas, where));
         for (auto& at : replicas) {
           if (known(d.nodes, at)) continue;
-          DUALCRED_TRY(admit(allowed, at, fmt::format("a replica {} lists", where)));
+          DUALCRED_TRY(admit(at, fmt::format("a replica {} lists", where)));
           d.nodes.push_back({std::move(at), "replica"});
         }
         d.sentinels = s.sentinels;
@@ -299,6 +306,8 @@ inline result<deployment> discover_sentinel(const dualcred::redis::sentinel_para
             d.unnamed_sentinels.push_back(std::move(at));
         return d;
       });
+  if (!found && refused) return boost::outcome_v2::failure(std::move(*refused));
+  return found;
 }
 
 }  // namespace detail
