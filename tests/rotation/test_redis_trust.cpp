@@ -5,6 +5,9 @@
 // the allow list itself.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,7 +20,9 @@
 
 #include <dualcred_testing/fake_redis_node.hpp>
 #include <dualcred_testing/redis_topology.hpp>
+#include <dualcred_testing/scoped_env.hpp>
 #include <dualcred_testing/temp_dir.hpp>
+#include "rotation_helpers.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_redis_trust {
@@ -308,6 +313,48 @@ TEST_CASE(
   auto sn = rr::discover_nodes(st, at_port(node.port()), admin);
   REQUIRE_FALSE(sn);
   CHECK(sn.error().detail.find("cap of 1000") != std::string::npos);
+}
+
+TEST_CASE(
+    "dualcred-rotate --redis-host with a rogue replica: refused before the store is written, "
+    "naming it; the rogue receives nothing") {
+  const char* exe = std::getenv("DUALCRED_ROTATE_TOOL");
+  if (exe == nullptr || *exe == '\0') {
+    MESSAGE("DUALCRED_ROTATE_TOOL is not set: the tool's case is skipped");
+    return;
+  }
+  testing::redis_server rd;
+  testing::temp_dir dir;
+  const std::string first = "first-" + testing::random_token(16);
+  rd.set_user("app", {first});
+  const std::string path =
+      dir.write("app.env", "REDIS_USER=app\nREDIS_PASS_CURRENT=" + first + "\n");
+  testing::fake_redis_node rogue({"127.0.0.2", "slave", rd.port(), "127.0.0.2"});
+  const std::string listed = "ip=127.0.0.2,port=" + std::to_string(rogue.port());
+  REQUIRE(wait_for(
+      [&] {
+        return rd.must({"INFO", "replication"}).text.find(listed) != std::string::npos;
+      },
+      20s));
+  const auto bytes = [&] {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes();
+  testing::scoped_env pw("REDIS_ADMIN_PASSWORD", rd.admin_password().c_str());
+  const auto r = rotation_tests::run_rotate_tool(
+      "--backend redis --redis-admin-user admin --file " + path +
+      " --redis-host 127.0.0.1 --redis-port " + std::to_string(rd.port()) + " all");
+  INFO(r.output);
+  // 6 (the admin refused) where the tool has no code of its own for a node outside the
+  // allowed set, 12 where it has.
+  CHECK((r.code == 12 || r.code == 6));
+  CHECK(r.output.find(rogue.address()) != std::string::npos);
+  CHECK(r.output.find("outside the allowed hosts") != std::string::npos);
+  CHECK(r.output.find(rd.admin_password()) == std::string::npos);
+  CHECK(bytes() == before);
+  CHECK_MESSAGE(rogue.commands().empty(), rogue.transcript());
+  CHECK(testing::redis_logs_in(rd.port(), "app", first));
 }
 
 TEST_SUITE_END();
