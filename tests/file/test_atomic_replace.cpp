@@ -4,19 +4,16 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
 #include <dualcred_testing/temp_dir.hpp>
+#include "file/file_helpers.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_file_atomic_replace {
@@ -24,23 +21,10 @@ namespace test_file_atomic_replace {
 using dualcred::errc;
 namespace dt = dualcred::testing;
 namespace file = dualcred::file;
+using test_file_helpers::names;
+using test_file_helpers::slurp;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::vector<std::string> names(const dt::temp_dir& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
-    out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};
@@ -110,18 +94,13 @@ TEST_CASE("a write that fails leaves the old content and no temporary file") {
   dt::temp_dir dir;
   const std::string path = dir.write("a.env", "old\n");
   // A child whose files may not grow past 16 bytes: the write of the temporary file fails.
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::signal(SIGXFSZ, SIG_IGN);
-    const rlimit limit{16, 16};
-    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
-    auto r = file::atomic_replace(path, std::string(4096, 'x'));
-    ::_exit(!r && r.error().detail.find("cannot write") != std::string::npos ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK(test_file_helpers::exit_code_in_child([&] {
+          ::signal(SIGXFSZ, SIG_IGN);
+          const rlimit limit{16, 16};
+          if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 2;
+          auto r = file::atomic_replace(path, std::string(4096, 'x'));
+          return !r && r.error().detail.find("cannot write") != std::string::npos ? 0 : 1;
+        }) == 0);
   CHECK(slurp(path) == "old\n");
   CHECK(names(dir) == std::vector<std::string>{"a.env"});
 }
@@ -156,16 +135,11 @@ TEST_CASE("the owner is kept; a required owner it may not give is refused, the f
   CHECK(st.st_gid == 65534);
   REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
   REQUIRE(::chown(path.c_str(), 0, 0) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
-    auto r = file::atomic_replace(path, "theirs\n", opts);
-    ::_exit(!r && r.error().is(errc::permission_denied) ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK(test_file_helpers::exit_code_in_child([&] {
+          if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 2;
+          auto r = file::atomic_replace(path, "theirs\n", opts);
+          return !r && r.error().is(errc::permission_denied) ? 0 : 1;
+        }) == 0);
   CHECK(slurp(path) == "new\n");
   CHECK(names(dir) == std::vector<std::string>{"a.env"});
 }

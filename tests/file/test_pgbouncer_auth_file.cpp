@@ -4,16 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
 #include <dualcred_testing/temp_dir.hpp>
+#include "file/file_helpers.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_pgbouncer_auth_file {
@@ -22,27 +20,16 @@ using dualcred::errc;
 using dualcred::secret;
 using dualcred::rotation::pg::update_auth_file;
 namespace dt = dualcred::testing;
+using test_file_helpers::names;
+using test_file_helpers::slurp;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+// Made on first use, not at static initialisation: the leak audit records every secret.
+const secret& verifier() {
+  static const secret v("SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy");
+  return v;
 }
-
-// Names in `dir` other than `keep`, so a test can say nothing else was left there.
-std::vector<std::string> others(const dt::temp_dir& dir, std::initializer_list<std::string> keep) {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
-    const std::string name = e.path().filename().string();
-    if (std::find(keep.begin(), keep.end(), name) == keep.end()) out.push_back(name);
-  }
-  return out;
-}
-
-const secret verifier("SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy");
 
 }  // namespace
 
@@ -54,7 +41,7 @@ TEST_CASE("a lock path that is a symlink is refused and nothing is created at it
   const std::string path = dir.write("userlist.txt", "\"alice\" \"pw\"\n", 0640);
   const std::string target = outside / "planted";
   std::filesystem::create_symlink(target, path + ".lock");
-  auto r = update_auth_file(path, {"alice", &verifier, false});
+  auto r = update_auth_file(path, {"alice", &verifier(), false});
   REQUIRE_FALSE(r);
   CHECK(r.error().is(errc::invalid_argument));
   CHECK(r.error().detail.find("symbolic link") != std::string::npos);
@@ -64,7 +51,7 @@ TEST_CASE("a lock path that is a symlink is refused and nothing is created at it
   const std::string existing = outside.write("existing", "kept\n", 0600);
   std::filesystem::remove(path + ".lock");
   std::filesystem::create_symlink(existing, path + ".lock");
-  REQUIRE_FALSE(update_auth_file(path, {"alice", &verifier, false}));
+  REQUIRE_FALSE(update_auth_file(path, {"alice", &verifier(), false}));
   CHECK(slurp(existing) == "kept\n");
 }
 
@@ -72,21 +59,21 @@ TEST_CASE("a refused update leaves the file as it was and no temporary file besi
   dt::temp_dir dir;
   const std::string body = "\"alice\" \"pw\"\nbob hunter2-secret\n";
   const std::string path = dir.write("userlist.txt", body, 0600);
-  auto r = update_auth_file(path, {"alice", &verifier, false});
+  auto r = update_auth_file(path, {"alice", &verifier(), false});
   REQUIRE_FALSE(r);
   CHECK(r.error().is(errc::malformed));
   CHECK(r.error().detail.find("hunter2") == std::string::npos);
   CHECK(slurp(path) == body);
-  CHECK(others(dir, {"userlist.txt", "userlist.txt.lock"}).empty());
+  CHECK(names(dir) == std::vector<std::string>{"userlist.txt", "userlist.txt.lock"});
 }
 
 TEST_CASE("a temporary file a crashed writer left beside the auth_file is removed") {
   dt::temp_dir dir;
   const std::string path = dir.write("userlist.txt", "\"alice\" \"pw\"\n", 0600);
   dir.write(".userlist.txt.tmp.AbC123", "\"alice\" \"old verifier\"\n", 0600);
-  REQUIRE(update_auth_file(path, {"alice", &verifier, false}));
-  CHECK(slurp(path) == "\"alice\" \"" + std::string(verifier.reveal()) + "\"\n");
-  CHECK(others(dir, {"userlist.txt", "userlist.txt.lock"}).empty());
+  REQUIRE(update_auth_file(path, {"alice", &verifier(), false}));
+  CHECK(slurp(path) == "\"alice\" \"" + std::string(verifier().reveal()) + "\"\n");
+  CHECK(names(dir) == std::vector<std::string>{"userlist.txt", "userlist.txt.lock"});
 }
 
 TEST_CASE("a large file with many users keeps every other line byte for byte") {
@@ -96,10 +83,10 @@ TEST_CASE("a large file with many users keeps every other line byte for byte") {
     body += "\"user" + std::to_string(i) + "\" \"SCRAM-SHA-256$4096:c2FsdA==$" + std::to_string(i) +
             ":c2VydmVy\"\n";
   const std::string path = dir.write("userlist.txt", body, 0600);
-  REQUIRE(update_auth_file(path, {"user2500", &verifier, false}));
+  REQUIRE(update_auth_file(path, {"user2500", &verifier(), false}));
   const std::string after = slurp(path);
   const std::string old_line = "\"user2500\" \"SCRAM-SHA-256$4096:c2FsdA==$2500:c2VydmVy\"\n";
-  const std::string new_line = "\"user2500\" \"" + std::string(verifier.reveal()) + "\"\n";
+  const std::string new_line = "\"user2500\" \"" + std::string(verifier().reveal()) + "\"\n";
   std::string expected = body;
   expected.replace(expected.find(old_line), old_line.size(), new_line);
   CHECK(after == expected);
