@@ -87,6 +87,12 @@ struct world {
         admin(how.how, how.users, plan),
         user(how.users.front()) {}
 
+  // The same store and backend as they are now, with a fault plan of their own.
+  [[nodiscard]] world fork() const {
+    auto p = std::make_shared<fault_plan>();
+    return world(p, store.copy(p), admin.copy(p), user);
+  }
+
   [[nodiscard]] rotation::rotator<memory_store, scripted_admin> rotator() {
     rotator_options o;
     o.instances = [p = plan](const fleet_request&) { return p->step("fleet"); };
@@ -98,6 +104,9 @@ struct world {
     REQUIRE_MESSAGE(st, st.error().detail);
     return st.value();
   }
+
+  world(std::shared_ptr<fault_plan> p, memory_store s, scripted_admin a, std::string u)
+      : plan(std::move(p)), store(std::move(s)), admin(std::move(a)), user(std::move(u)) {}
 
   std::shared_ptr<fault_plan> plan;
   memory_store store;
@@ -127,6 +136,18 @@ void reach(world& w, phase p) {
   w.plan->fail_next("admin.accept");
   REQUIRE_FALSE(r.rollback());
   REQUIRE(w.state().phase == phase::rolling_back);
+}
+
+// One world in each phase, in `phase` order, to fork each test's world from.
+std::vector<world> at_each_phase(const strategy& how) {
+  std::vector<world> out;
+  for (const phase p :
+       {phase::idle, phase::applied, phase::promoted, phase::verified, phase::rolling_back}) {
+    world w(how);
+    reach(w, p);
+    out.push_back(w.fork());
+  }
+  return out;
 }
 
 // Clients can log in: the backend accepts CURRENT, or NEXT while it takes over (a single
@@ -181,12 +202,12 @@ void check_cell(world& w, const cell& c) {
 
 TEST_CASE("every cell of the phase table: its verdict, the phase it leaves, then finished") {
   for (const auto& how : strategies()) {
+    const auto start = at_each_phase(how);
     for (const auto& c : cells) {
       CAPTURE(how.name);
       CAPTURE(to_string(c.from));
       CAPTURE(to_string(c.s));
-      world w(how);
-      reach(w, c.from);
+      world w = start[static_cast<std::size_t>(c.from)].fork();
       check_cell(w, c);
       finish_and_check(w);
     }
@@ -196,24 +217,23 @@ TEST_CASE("every cell of the phase table: its verdict, the phase it leaves, then
 TEST_CASE("a crash at every operation of every step, then a resume that finishes") {
   std::size_t crashes = 0, after_backend_change = 0;
   for (const auto& how : strategies()) {
+    const auto start = at_each_phase(how);
     for (const auto& c : cells) {
       CAPTURE(how.name);
       CAPTURE(to_string(c.from));
       CAPTURE(to_string(c.s));
+      const world& from = start[static_cast<std::size_t>(c.from)];
       // The step's operations, counted on a run without faults.
       std::size_t operations = 0;
       {
-        world w(how);
-        reach(w, c.from);
-        w.plan->reset_count();
+        world w = from.fork();
         (void)w.rotator().run(c.s);
         operations = w.plan->count();
       }
       REQUIRE(operations >= 1);
       for (std::size_t k = 1; k <= operations; ++k) {
         CAPTURE(k);
-        world w(how);
-        reach(w, c.from);
+        world w = from.fork();
         const std::size_t before = w.plan->log().size();
         w.plan->fail_at(k);
         REQUIRE_FALSE(w.rotator().run(c.s));

@@ -54,6 +54,15 @@ class memory_store {
 
   [[nodiscard]] std::string describe() const { return "memory store"; }
 
+  /// Another store holding a copy of these keys at the same revision, numbered by `plan`.
+  [[nodiscard]] memory_store copy(std::shared_ptr<fault_plan> plan) const {
+    memory_store out(std::move(plan));
+    std::lock_guard lock(s_->mutex);
+    out.s_->data = s_->data;
+    out.s_->revision = s_->revision;
+    return out;
+  }
+
   /// The keys as they are now, without counting as an operation.
   [[nodiscard]] rotation::stored peek() const {
     std::lock_guard lock(s_->mutex);

@@ -70,6 +70,13 @@ class scripted_admin {
                                              : "scripted backend (several passwords per user)";
   }
 
+  /// Another backend accepting what this one accepts, numbered by `plan`.
+  [[nodiscard]] scripted_admin copy(std::shared_ptr<fault_plan> plan) const {
+    scripted_admin out(b_->how, b_->users, std::move(plan));
+    out.b_->accepted = b_->accepted;
+    return out;
+  }
+
   /// Whether a login with `c` works now (not an operation: nothing can fail it).
   [[nodiscard]] bool holds(const credential& c) const {
     const auto it = b_->accepted.find(c.user);
