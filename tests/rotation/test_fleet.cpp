@@ -171,7 +171,8 @@ TEST_CASE("fleet: each request is given what is left of the deadline") {
                                 {}};
   const auto start = std::chrono::steady_clock::now();
   REQUIRE_FALSE(check(fleet_request{1, {}}));
-  CHECK(std::chrono::steady_clock::now() - start < milliseconds(800));
+  // The deadline, plus the one fetch that overran it (this one ignores its timeout).
+  CHECK(std::chrono::steady_clock::now() - start < milliseconds(1000));
   REQUIRE(given.size() >= 2);
   CHECK(given[0] <= milliseconds(400));
   CHECK(given[0] > milliseconds(300));

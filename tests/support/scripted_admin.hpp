@@ -89,13 +89,6 @@ class scripted_admin {
     for (const auto& [user, held] : b_->accepted) n += held.size();
     return n;
   }
-  /// Whether every password the backend accepts is `a`'s or `b`'s.
-  [[nodiscard]] bool holds_only(const credential& a, const credential& b) const {
-    for (const auto& [user, held] : b_->accepted)
-      for (const auto& pw : held)
-        if (!(credential{user, pw} == a) && !(credential{user, pw} == b)) return false;
-    return true;
-  }
 
  private:
   struct backend {
