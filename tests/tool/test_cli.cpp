@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -241,6 +242,21 @@ TEST_CASE("one warning when Redis credentials leave loopback, none otherwise") {
   CHECK(is_loopback("127.255.0.1"));
   CHECK_FALSE(is_loopback("::2"));
   CHECK_FALSE(is_loopback("128.0.0.1"));
+}
+
+TEST_CASE("the environment's passwords are read once, then wiped where the process keeps them") {
+  ::setenv("REDIS_SENTINEL_PASSWORD", "sentinel-env-pw", 1);
+  ::setenv("PGPASSWORD", "libpq-reads-this", 1);
+  const auto e = environment::from_process();
+  environment::wipe_process_secrets();
+  REQUIRE(e.redis_sentinel_password);
+  CHECK(e.redis_sentinel_password->reveal() == "sentinel-env-pw");
+  const char* left = std::getenv("REDIS_SENTINEL_PASSWORD");
+  CHECK((left == nullptr || *left == '\0'));
+  CHECK(std::string_view(std::getenv("PGPASSWORD")) == "libpq-reads-this");
+  CHECK_FALSE(environment::from_process().redis_sentinel_password);
+  ::unsetenv("REDIS_SENTINEL_PASSWORD");
+  ::unsetenv("PGPASSWORD");
 }
 
 TEST_CASE("make_undumpable: the process is no longer dumpable (checked in a child)") {

@@ -6,11 +6,13 @@
 // never copies them.
 
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include <dualcred/detail/secure_zero.hpp>
 #include <dualcred/secret.hpp>
 
 namespace dualcred_rotate {
@@ -73,6 +75,18 @@ struct environment {
 
   [[nodiscard]] static environment from_process() {
     return read([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+  }
+
+  /// Once `from_process` holds them (in secrets, kept out of core dumps), the passwords and
+  /// the token are wiped where the environment keeps them: a core dump or /proc/PID/environ
+  /// would show them there. Afterwards they read as empty. libpq's PGPASSWORD is left alone:
+  /// libpq reads it when it connects.
+  static void wipe_process_secrets() noexcept {
+    for (const char* name :
+         {"REDIS_ADMIN_PASSWORD", "REDIS_SENTINEL_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD",
+          "DUALCRED_CURRENT_PASSWORD", "VAULT_TOKEN"})
+      if (char* v = std::getenv(name); v != nullptr)
+        dualcred::detail::secure_zero(v, std::strlen(v));
   }
 };
 

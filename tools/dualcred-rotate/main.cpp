@@ -276,6 +276,7 @@ int main(int argc, char** argv) {
   // First, before any secret is read: no core dump, no ptrace by the same user.
   const bool undumpable = make_undumpable();
   environment env = environment::from_process();
+  environment::wipe_process_secrets();
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   auto parsed = parse_command_line(args, env);
   if (const auto* help = std::get_if<help_request>(&parsed)) {
