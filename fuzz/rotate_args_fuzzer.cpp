@@ -19,6 +19,7 @@
 
 #include "args.hpp"
 #include "cli.hpp"
+#include "printable.hpp"
 
 using namespace dualcred_rotate;
 using std::chrono::milliseconds;
@@ -96,6 +97,7 @@ void durations(std::string_view text) {
 // option --x", "--x=...: ..."), so the names are taken out of the message first. A password
 // policy is not secret: its errors point at the part of the spec that is wrong.
 bool quotes_a_value(std::string message, const std::vector<std::string_view>& args) {
+  if (message.starts_with("--password-policy: ")) return false;
   std::vector<std::string_view> names;  // longest first: "--file" is inside "--file\bx"
   for (const auto f : args)
     if (f.starts_with("--")) names.push_back(f.substr(0, f.find('=')));
@@ -103,14 +105,24 @@ bool quotes_a_value(std::string message, const std::vector<std::string_view>& ar
   for (const auto name : names)
     for (auto at = message.find(name); at != std::string::npos; at = message.find(name))
       message.erase(at, name.size());
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view a = args[i];
-    if (a.starts_with("--") || (i > 0 && args[i - 1] == "--password-policy")) continue;
+  for (const auto a : args) {
+    if (a.starts_with("--")) continue;
     bool marked = false;
     for (const char c : a) marked |= c >= '\x01' && c <= '\x08';
     if (marked && message.find(a) != std::string::npos) return true;
   }
   return false;
+}
+
+// What the tool prints of any text: no byte a terminal acts on, and nothing lost (each
+// escape is longer than the byte it stands for, so the output never shrinks).
+void escaped(std::string_view text) {
+  const std::string out = printable(text);
+  check(out.size() >= text.size());
+  for (const char c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    check(u >= 0x20 && u != 0x7f);
+  }
 }
 
 void command_line(std::string_view text) {
@@ -150,5 +162,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   integers(text);
   durations(text);
   command_line(text);
+  escaped(text);
   return 0;
 }
