@@ -170,6 +170,28 @@ TEST_CASE("--redis-sentinel-password-file and --pgbouncer-admin-password-file: s
   CHECK(both.output.find("Hunter2") == std::string::npos);
 }
 
+TEST_CASE("--redis-sentinel-password-file: the Sentinels are sent the file's password") {
+  testing::temp_dir dir;
+  const std::string store = dir.write("s.env", "REDIS_USER=s_app\nREDIS_PASS_CURRENT=s-seed\n");
+  // The fixture Redis stands in for a Sentinel: it takes the login, then refuses SENTINEL.
+  const std::string flags =
+      "--backend redis --file " + store +
+      " --redis-sentinel 127.0.0.1:" + std::to_string(redis_fixture().port()) +
+      " --redis-master m --redis-sentinel-user " + redis_fixture().admin_user() +
+      " --redis-sentinel-password-file ";
+  const std::string right = dir.write("right", redis_fixture().admin_password() + "\n");
+  const std::string wrong = dir.write("wrong", "Hunter2WrongPw\n");
+  const auto in = rotate(flags + right + " all");
+  INFO(in.output);
+  CHECK(in.output.find("SENTINEL GET-MASTER-ADDR-BY-NAME refused") != std::string::npos);
+  CHECK(in.output.find("WRONGPASS") == std::string::npos);
+  CHECK(in.output.find(redis_fixture().admin_password()) == std::string::npos);
+  const auto out = rotate(flags + wrong + " all");
+  INFO(out.output);
+  CHECK(out.output.find("WRONGPASS") != std::string::npos);
+  CHECK(out.output.find("Hunter2WrongPw") == std::string::npos);
+}
+
 TEST_CASE("one warning when a Redis credential goes to a node off loopback") {
   testing::temp_dir dir;
   const std::string store = dir.write("w.env", "REDIS_USER=w_app\nREDIS_PASS_CURRENT=w-seed\n");
