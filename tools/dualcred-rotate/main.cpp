@@ -86,8 +86,9 @@ int exit_for(const error& e, failure_site site) {
   return exit_other;
 }
 
-rotation::step to_step(command_kind k) {
-  return *rotation::parse_step(dualcred_rotate::to_string(k));
+// The runbook step a command is (the six steps share their names with rotation::step).
+std::optional<rotation::step> to_step(command_kind k) {
+  return is_runbook_step(k) ? rotation::parse_step(dualcred_rotate::to_string(k)) : std::nullopt;
 }
 
 template <class Store, class Admin>
@@ -123,7 +124,9 @@ int run(Store store, Admin admin, const config& s, environment& env,
     fmt::print("dualcred-rotate: done ({} steps)\n", done.value().size());
     return exit_ok;
   }
-  auto done = r.run(to_step(s.command));
+  const auto which = to_step(s.command);
+  if (!which) return failed("no runbook step to run", exit_other);
+  auto done = r.run(*which);
   if (!done)
     return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
                   pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
