@@ -19,7 +19,7 @@
 
 #include "args.hpp"
 #include "cli.hpp"
-#include "printable.hpp"
+#include <dualcred/rotation/detail/printable.hpp>
 
 using namespace dualcred_rotate;
 using std::chrono::milliseconds;

@@ -85,13 +85,6 @@ inline problem check_redis(config& c, const environment& env) {
   if (!t.sentinel_user.empty() && !env.redis_sentinel_password && t.sentinel_password_file.empty())
     return "--redis-sentinel-user needs its password in REDIS_SENTINEL_PASSWORD or "
            "--redis-sentinel-password-file";
-  if (!t.allow_given) {
-    // The hosts the operator named, and no others.
-    t.allow.push_back(allow_exactly(c.redis_host));
-    for (const auto* list : {&t.nodes, &t.sentinels})
-      for (const auto& hp : *list) t.allow.push_back(allow_exactly(hp.host));
-    if (t.cluster) t.allow.push_back(allow_exactly(t.cluster->host));
-  }
   return std::nullopt;
 }
 

@@ -16,10 +16,16 @@
 #include <dualcred/rotation/password.hpp>
 #include <dualcred/secret.hpp>
 
+#include <dualcred/rotation/detail/printable.hpp>
+#include <dualcred/rotation/redis/allow.hpp>
+
 #include "args.hpp"
 #include "net.hpp"
 
 namespace dualcred_rotate {
+
+// Everything the tool prints from a server goes through it.
+using dualcred::rotation::detail::printable;
 
 enum class backend_kind { postgres, redis };
 enum class store_kind { file, vault };
@@ -149,8 +155,9 @@ struct redis_topology_flags {
   std::string sentinel_password_file;  ///< --redis-sentinel-password-file
   bool single_node = false;
   /// --redis-allow, or (not given) the hosts the operator named.
-  std::vector<allow_entry> allow;
-  bool allow_given = false;
+  /// --redis-allow; the hosts named on the command line are allowed besides (the library
+  /// adds them).
+  dualcred::rotation::redis::allow_list allow;
 };
 
 struct config {

@@ -22,10 +22,10 @@
 #include <dualcred/rotation/report.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
+#include <dualcred/rotation/detail/printable.hpp>
 #include "config.hpp"
 #include "environment.hpp"
 #include "exit_codes.hpp"
-#include "printable.hpp"
 #include "secret_inputs.hpp"
 
 namespace dualcred_rotate {

@@ -117,13 +117,15 @@ inline problem acl_rules(draft& d, std::string_view v) {
 }
 
 inline problem redis_allow(draft& d, std::string_view v) {
-  auto list = parse_allow_list(v);
+  // Parsed into a scratch list first, so the error names the flag and never quotes a value.
+  auto list = dualcred::rotation::redis::allow_list::parse(v);
   if (!list)
-    return "--redis-allow wants HOST, ADDRESS or ADDRESS/BITS, comma-separated (IPv4 or IPv6, "
-           "no address bits past the prefix)";
-  auto& allow = d.c.redis_topology.allow;
-  allow.insert(allow.end(), list->begin(), list->end());
-  d.c.redis_topology.allow_given = true;
+    return "--redis-allow wants HOST, ADDRESS or ADDRESS/BITS, comma-separated (IPv4 or IPv6)";
+  for (std::size_t at = 0; at <= v.size();) {
+    const std::size_t comma = std::min(v.find(',', at), v.size());
+    (void)d.c.redis_topology.allow.add(v.substr(at, comma - at));
+    at = comma + 1;
+  }
   return std::nullopt;
 }
 

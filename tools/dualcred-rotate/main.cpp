@@ -28,6 +28,7 @@
 #include <dualcred/rotation/redis/admin.hpp>
 #include <dualcred/rotation/stores/vault.hpp>
 
+#include <dualcred/rotation/detail/printable.hpp>
 #include "cli.hpp"
 #include "config.hpp"
 #include "day2.hpp"
@@ -36,7 +37,6 @@
 #include "hardening.hpp"
 #include "pg_conninfo.hpp"
 #include "pg_deployment_flags.hpp"
-#include "printable.hpp"
 #include "redis_deployment_flags.hpp"
 #include "secret_inputs.hpp"
 
@@ -182,6 +182,7 @@ int with_redis(Store store, const config& s, environment& env) {
   ro.topology =
       redis_topology_from(s.redis_topology, p.timeout, std::move(sentinel_password).value());
   ro.on_node = progress;
+  ro.allow = s.redis_topology.allow;
   if (const auto warning = redis_plaintext_warning(s))
     fmt::print(stderr, "dualcred-rotate: {}\n", printable(*warning));
   dualcred::rotation::redis::acl_admin ra(p, std::move(admin), std::move(ro));

@@ -16,9 +16,9 @@
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
+#include <dualcred/rotation/detail/printable.hpp>
 #include "config.hpp"
 #include "exit_codes.hpp"
-#include "printable.hpp"
 
 namespace dualcred_rotate {
 

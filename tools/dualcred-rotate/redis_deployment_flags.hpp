@@ -16,8 +16,8 @@
 #include <dualcred/rotation/redis/topology.hpp>
 #include <dualcred/rotation/rotator.hpp>
 
+#include <dualcred/rotation/detail/printable.hpp>
 #include "config.hpp"
-#include "printable.hpp"
 
 namespace dualcred_rotate {
 

@@ -1,10 +1,10 @@
 #pragma once
 
 // Text from servers (Redis replies, PostgreSQL and PgBouncer messages, names found by
-// discovery) reaches dualcred-rotate's stdout and stderr inside error details and progress
-// lines. A terminal acts on escape sequences and a log reader splits on line breaks, so a
-// server could clear the screen or forge a line. `printable` makes any bytes inert text:
-// what the tool prints goes through it.
+// discovery) reaches error details and progress lines, and from there terminals and logs. A
+// terminal acts on escape sequences and a log reader splits on line breaks, so a server could
+// clear the screen or forge a line. `printable` makes any bytes inert text: the rotation's
+// messages quote server text through it, and dualcred-rotate prints everything through it.
 
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-namespace dualcred_rotate {
+namespace dualcred::rotation::detail {
 
 namespace printable_detail {
 
@@ -83,4 +83,4 @@ inline bool invisible(char32_t cp) {
   return out;
 }
 
-}  // namespace dualcred_rotate
+}  // namespace dualcred::rotation::detail
