@@ -76,25 +76,15 @@ class dual_credential {
   /// newer set published meanwhile, up to three); otherwise the result is
   /// `errc::all_rejected` naming each attempt's cause. Any error that is not a
   /// refusal is returned at once.
-  [[nodiscard]] result<connection_type> connect() {
+  [[nodiscard, gnu::always_inline]] inline result<connection_type> connect() {
     state& st = *s_;
-    if (st.refresh_on_connect.load(std::memory_order_relaxed)) st.loader.refresh_if_due();
-    // Loads started before this connect may have read the store before its refusal's cause.
-    const std::uint64_t started = st.loader.loads_started();
-    const detail::shard_ref shard(st.shards);
-    open_connection open_conn;
-    read_guard guard = st.loader.read(shard);
-    const detail::published_set* p = guard.get();
-    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
-    // One named result on every path: GCC elides its copy only then, and a result<T> holds
-    // an `error` beside the T, so a copy on the happy path would move a string. Everything
-    // past the first attempt is out of line, so the happy path keeps its state in registers.
-    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
-    if (r) [[likely]]
-      shard.add(first == slot::current ? shard.get().via_current : shard.get().via_next);
-    else
-      not_connected(st, started, guard.hand_over(), first, r, open_conn);
-    return r;
+    const std::size_t index = detail::this_thread_index();
+    // The common case in line, the rest out of line: a thread on its own shard, light
+    // readers, and no refresh on this connect.
+    const bool owned = st.fast_connect.load(std::memory_order_relaxed) &&
+                       index != detail::thread_index_registry::shared;
+    // Both prvalues: the result is built in the caller's slot either way.
+    return owned ? connect_owned(st, index) : connect_any(st, index);
   }
 
   /// Reads the provider now. On failure the set in use stays as it was.
@@ -152,6 +142,9 @@ class dual_credential {
     // Whether a connect runs the periodic refresh itself: `opts.refresh_interval` is set
     // and no refresher owned by the user is attached (then no connect loads on interval).
     std::atomic<bool> refresh_on_connect{opts.refresh_interval.count() > 0};
+    // Neither a refresh on connect nor locked reader marks: connect()'s in-line path applies.
+    std::atomic<bool> fast_connect{!refresh_on_connect.load(std::memory_order_relaxed) &&
+                                   loader.light_readers()};
     std::mutex refreshers_mutex;  // a leaf: guards `refreshers` and the flag's updates
     int refreshers = 0;
   };
@@ -163,8 +156,65 @@ class dual_credential {
   static void attach_refresher(state& st, bool attached) {
     std::lock_guard lock(st.refreshers_mutex);
     st.refreshers += attached ? 1 : -1;
-    st.refresh_on_connect.store(st.refreshers == 0 && st.opts.refresh_interval.count() > 0,
-                                std::memory_order_relaxed);
+    const bool refresh = st.refreshers == 0 && st.opts.refresh_interval.count() > 0;
+    st.refresh_on_connect.store(refresh, std::memory_order_relaxed);
+    st.fast_connect.store(!refresh && st.loader.light_readers(), std::memory_order_relaxed);
+  }
+
+  // connect()'s read section on the thread's own shard; ends it unless handed over.
+  struct owned_guard {
+    explicit owned_guard(detail::published_sets::section s) noexcept : held(s) {}
+    owned_guard(const owned_guard&) = delete;
+    owned_guard& operator=(const owned_guard&) = delete;
+    ~owned_guard() {
+      if (held.mark != nullptr) detail::published_sets::leave_owned(held);
+    }
+    detail::published_sets::section hand_over() noexcept {
+      const auto out = held;
+      held.mark = nullptr;
+      return out;
+    }
+    detail::published_sets::section held;
+  };
+
+  // connect() on the thread's own shard, with light readers and no refresh due on connect.
+  [[gnu::always_inline]] static result<connection_type> connect_owned(state& st,
+                                                                      std::size_t index) {
+    // Loads started before this connect may have read the store before its refusal's cause.
+    const std::uint64_t started = st.loader.loads_started();
+    const detail::shard_ref shard(st.shards, index);
+    open_connection open_conn;
+    owned_guard guard{st.loader.read_owned(shard)};
+    const detail::published_set* p = guard.held.set;
+    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
+    // One named result on every path: GCC elides its copy only then, and a result<T> holds
+    // an `error` beside the T, so a copy on the happy path would move a string.
+    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
+    if (r) [[likely]] {
+      auto& via = first == slot::current ? shard.get().via_current : shard.get().via_next;
+      via.store(via.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else {
+      not_connected(st, started, guard.hand_over(), first, r, open_conn);
+    }
+    return r;
+  }
+
+  // Every connect that connect()'s in-line path does not take: the shared shard, locked
+  // reader marks, or a periodic refresh due on connect.
+  [[gnu::noinline]] static result<connection_type> connect_any(state& st, std::size_t index) {
+    if (st.refresh_on_connect.load(std::memory_order_relaxed)) st.loader.refresh_if_due();
+    const std::uint64_t started = st.loader.loads_started();
+    const detail::shard_ref shard(st.shards, index);
+    open_connection open_conn;
+    read_guard guard = st.loader.read(shard);
+    const detail::published_set* p = guard.get();
+    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
+    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
+    if (r)
+      shard.add(first == slot::current ? shard.get().via_current : shard.get().via_next);
+    else
+      not_connected(st, started, guard.hand_over(), first, r, open_conn);
+    return r;
   }
 
   // What a two-phase connector keeps open across a refusal; nothing for a plain connector,

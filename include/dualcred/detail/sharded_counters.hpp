@@ -100,6 +100,8 @@ class shard_ref {
  public:
   explicit shard_ref(shard_array& shards) noexcept
       : index_(this_thread_index()), shard_(&shards[index_]) {}
+  shard_ref(shard_array& shards, std::size_t index) noexcept
+      : index_(index), shard_(&shards[index]) {}
 
   [[nodiscard]] shard& get() const noexcept { return *shard_; }
 
