@@ -19,8 +19,8 @@ namespace dualcred {
 /// The refresh on the caller's own timer or executor: `poll()` loads the provider when a
 /// refresh is due and returns when the next one is, for the caller to re-arm its timer.
 ///
-/// \requires `DualCredential` is a `dual_credential<...>`; it outlives the schedule and is
-/// not moved meanwhile.
+/// \requires `DualCredential` is a `dual_credential<...>`. It (or the one it is moved to)
+/// outlives the schedule: the schedule holds its shared state, not the object.
 ///
 /// Attached from construction to destruction. A failed load keeps the set in use and counts
 /// in `status::reload_failures`, as any reload does. `poll()` may be called from any thread.
