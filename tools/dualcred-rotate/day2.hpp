@@ -146,22 +146,14 @@ inline std::function<dualcred::result<void>(const std::string&)> day2_redis_crea
 }
 
 /// Runs `command` when it is a day-2 one (init, due, or status with --json, --prometheus or
-/// --stuck-after); nullopt otherwise. `exit_for(error, failure_site)` is main's mapping.
-template <class Rotator, class ExitFor>
+/// --stuck-after); nullopt otherwise.
+template <class Rotator>
 std::optional<int> run_day2(Rotator& r, const day2_settings& d, const std::string& command,
                             const std::string& prefix,
-                            std::function<dualcred::result<void>(const std::string&)> create,
-                            ExitFor exit_for) {
+                            std::function<dualcred::result<void>(const std::string&)> create) {
   using namespace dualcred;
   using namespace dualcred::rotation;
-  auto failed = [&](const error& e) {
-    fmt::print(stderr, "dualcred-rotate: error: ({}) {}\n", to_string(r.last_failure()), e.detail);
-    int code = exit_for(e, r.last_failure());
-    if (r.last_failure() == failure_site::verify &&
-        (e.is(errc::backend_unavailable) || e.is(errc::timeout)))
-      code = exit_backend_down;
-    return code;
-  };
+  auto failed = [&](const failure& f) { return report_failure(f, {command, d.generate}); };
   if (command != "init" && command != "due" &&
       (command != "status" || (!d.json && !d.prometheus && !d.stuck_after))) {
     if (d.generate || d.create_user || !d.current_file.empty() || d.max_age || d.json ||

@@ -147,11 +147,6 @@ int usage_error(std::string_view why) {
   return exit_usage;
 }
 
-int failed(std::string_view why, int code) {
-  fmt::print(stderr, "dualcred-rotate: error: {}\n", why);
-  return code;
-}
-
 // A port from a flag or an environment variable; the error names where it came from.
 std::optional<int> port(std::string_view text) {
   const auto n = parse_integer(text, 1, max_port);
@@ -175,27 +170,6 @@ std::optional<std::string_view> instance_problem(std::string_view url) {
   return std::nullopt;
 }
 
-int exit_for(const error& e, failure_site site) {
-  if (e.is(errc::conflict)) return exit_conflict;
-  switch (site) {
-    case failure_site::order:
-      return exit_order;
-    case failure_site::store:
-      return exit_store;
-    case failure_site::verify:
-      return exit_verify;
-    case failure_site::fleet:
-      return exit_fleet;
-    case failure_site::backend:
-      if (e.is(errc::backend_unavailable) || e.is(errc::timeout)) return exit_backend_down;
-      if (e.is(errc::invalid_argument)) return exit_usage;
-      return exit_admin_refused;
-    case failure_site::none:
-      break;
-  }
-  return exit_other;
-}
-
 template <class Store, class Admin>
 int run(Store store, Admin admin, const settings& s,
         std::function<result<void>(const std::string&)> create_user = {}) {
@@ -210,22 +184,21 @@ int run(Store store, Admin admin, const settings& s,
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 
-  if (const auto code = run_day2(r, s.day2, s.command, s.prefix, std::move(create_user), exit_for))
+  const failure_context context{s.command, s.day2.generate};
+  if (const auto code = run_day2(r, s.day2, s.command, s.prefix, std::move(create_user)))
     return *code;
   if (s.command == "status") {
     auto st = r.state();
-    if (!st) return failed(st.error().detail, exit_for(st.error(), r.last_failure()));
+    if (!st) return report_failure(st.error(), context);
     const auto& v = st.value();
     fmt::print("phase={} revision={} current_user={} next={} previous={}\n", v.phase, v.revision,
                v.current.user, v.next ? v.next->user : "-", v.previous ? v.previous->user : "-");
     return exit_ok;
   }
-  if (const auto code = pg_topology_precheck(r, s.command, exit_for)) return *code;
+  if (const auto code = pg_topology_precheck(r, s.command)) return *code;
   if (s.command == "all") {
     auto done = r.run_all();
-    if (!done)
-      return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
-                    pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
+    if (!done) return report_failure(done.error(), context);
     fmt::print("dualcred-rotate: done ({} steps)\n", done.value().size());
     return exit_ok;
   }
@@ -235,9 +208,7 @@ int run(Store store, Admin admin, const settings& s,
     return usage_error(
         "unknown STEP: prepare, apply, promote, verify, decommission, rollback, all or status");
   auto done = r.run(*which);
-  if (!done)
-    return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
-                  pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
+  if (!done) return report_failure(done.error(), context);
   fmt::print("dualcred-rotate: done, phase {}\n", done.value().phase);
   return exit_ok;
 }
@@ -265,7 +236,7 @@ int with_backend(Store store, const settings& s) {
     ro.topology = std::move(topology).value();
     ro.on_node = [](std::string_view line) { fmt::print("dualcred-rotate: {}\n", line); };
     dualcred::rotation::redis::acl_admin ra(p, std::move(admin), std::move(ro));
-    if (const auto code = redis_topology_precheck(ra, s.command, exit_for)) return *code;
+    if (const auto code = redis_topology_precheck(ra, s.command)) return *code;
     return run(std::move(store), std::move(ra), s, std::move(create));
   }
 

@@ -137,17 +137,17 @@ inline dualcred::result<dualcred::rotation::redis::topology> redis_topology_from
 
 /// Before a step that changes or checks the backend: every node reachable and letting the
 /// admin in, so an unreachable node fails before the store is written. An exit code then.
-template <class ExitFor>
-std::optional<int> redis_topology_precheck(const dualcred::rotation::redis::acl_admin& admin,
-                                           std::string_view command, ExitFor exit_for) {
+inline std::optional<int> redis_topology_precheck(
+    const dualcred::rotation::redis::acl_admin& admin, std::string_view command) {
   static constexpr std::string_view steps[] = {"prepare",      "apply",    "promote", "verify",
                                                "decommission", "rollback", "all"};
   if (std::find(std::begin(steps), std::end(steps), command) == std::end(steps))
     return std::nullopt;
   auto ok = admin.check();
   if (ok) return std::nullopt;
-  fmt::print(stderr, "dualcred-rotate: error: (backend) {}\n", ok.error().detail);
-  return exit_for(ok.error(), dualcred::rotation::failure_site::backend);
+  return report_failure(dualcred::rotation::as_failure(dualcred::rotation::failure_site::backend,
+                                                       ok.error(), admin.describe()),
+                        {command});
 }
 
 }  // namespace dualcred_rotate

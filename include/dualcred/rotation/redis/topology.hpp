@@ -17,6 +17,7 @@
 #include "../../backend/hiredis_sentinel.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "../failure.hpp"
 
 namespace dualcred::rotation::redis {
 
@@ -177,11 +178,11 @@ inline result<deployment> discover_cluster(const std::vector<dualcred::redis::en
     if (!r) {
       // Not a transport problem: the seed answers but is no cluster node.
       if (r.error().detail.find("cluster support disabled") != std::string::npos)
-        return fail(errc::invalid_argument,
-                    fmt::format("{} is not in cluster mode (cluster support disabled): give its "
-                                "nodes with --redis-node, or --redis-host for its replication "
-                                "group",
-                                redis_where(seed)));
+        return boost::outcome_v2::failure(
+            error(condition::not_a_cluster,
+                  fmt::format("{} is not in cluster mode (cluster support disabled): name its "
+                              "nodes one by one, or use it as the seed of its replication group",
+                              redis_where(seed))));
       return std::move(r).as_failure();
     }
     DUALCRED_TRY(nodes, parse_cluster_nodes(dualcred::redis::reply_text(r.value().get()), seed));
