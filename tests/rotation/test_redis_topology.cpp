@@ -590,7 +590,7 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
               dualcred::rotation::redis::acl_admin(seed, group_admin(), std::move(o)),
               rotation_keys::for_prefix("REDIS"));
     auto done = r.run_all();
-    const failure_site site = r.last_failure();
+    const failure_site site = done ? failure_site::none : done.error().site;
     if (!done) MESSAGE(done.error().detail);
     return std::make_pair(std::move(done), site);
   };

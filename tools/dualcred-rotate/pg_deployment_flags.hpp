@@ -151,9 +151,10 @@ template <class Rotator>
     if (command != "all" && !dualcred::rotation::parse_step(command)) return std::nullopt;
     auto ok = r.admin().check_topology();
     if (!ok)
-      return report_failure(dualcred::rotation::as_failure(dualcred::rotation::failure_site::backend,
-                                                           ok.error(), r.admin().describe()),
-                            {command});
+      return report_failure(
+          dualcred::rotation::as_failure(dualcred::rotation::failure_site::backend, ok.error(),
+                                         r.admin().describe()),
+          {command});
   }
   return std::nullopt;
 }

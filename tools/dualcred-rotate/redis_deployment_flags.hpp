@@ -137,8 +137,8 @@ inline dualcred::result<dualcred::rotation::redis::topology> redis_topology_from
 
 /// Before a step that changes or checks the backend: every node reachable and letting the
 /// admin in, so an unreachable node fails before the store is written. An exit code then.
-inline std::optional<int> redis_topology_precheck(
-    const dualcred::rotation::redis::acl_admin& admin, std::string_view command) {
+inline std::optional<int> redis_topology_precheck(const dualcred::rotation::redis::acl_admin& admin,
+                                                  std::string_view command) {
   static constexpr std::string_view steps[] = {"prepare",      "apply",    "promote", "verify",
                                                "decommission", "rollback", "all"};
   if (std::find(std::begin(steps), std::end(steps), command) == std::end(steps))

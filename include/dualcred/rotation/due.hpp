@@ -67,10 +67,10 @@ step_result<due_report> run_due(Rotator& r, std::chrono::seconds max_age) {
         format_rfc3339(*st.rotated_at + max_age));
     return out;
   }
-  const std::string why =
-      st.rotated_at ? fmt::format("CURRENT is {} s old, the max age {} s",
-                                  (t - *st.rotated_at).count(), max_age.count())
-                    : fmt::format("{} is not set, so CURRENT's age is unknown", r.keys().rotated_at);
+  const std::string why = st.rotated_at ? fmt::format("CURRENT is {} s old, the max age {} s",
+                                                      (t - *st.rotated_at).count(), max_age.count())
+                                        : fmt::format("{} is not set, so CURRENT's age is unknown",
+                                                      r.keys().rotated_at);
   DUALCRED_TRY(steps, r.run_all());
   out.what = due_action::rotated;
   out.steps = std::move(steps);

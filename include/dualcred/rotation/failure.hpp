@@ -75,10 +75,12 @@ enum class condition {
 
 /// Every condition, in declaration order (for tables and tests).
 inline constexpr condition all_conditions[] = {
-    condition::out_of_order,        condition::keys_conflict,    condition::store_failed,
-    condition::store_conflict,      condition::backend_unreachable, condition::admin_refused,
-    condition::bad_configuration,   condition::not_a_standby,    condition::not_a_cluster,
-    condition::login_refused,       condition::fleet_not_ready,  condition::replay_timeout,
+    condition::out_of_order,        condition::keys_conflict,
+    condition::store_failed,        condition::store_conflict,
+    condition::backend_unreachable, condition::admin_refused,
+    condition::bad_configuration,   condition::not_a_standby,
+    condition::not_a_cluster,       condition::login_refused,
+    condition::fleet_not_ready,     condition::replay_timeout,
     condition::node_not_allowed,    condition::lock_held};
 
 namespace detail {

@@ -21,9 +21,9 @@
 #include "../secret.hpp"
 #include "admin.hpp"
 #include "detail/rotator_core.hpp"
+#include "due.hpp"
 #include "failure.hpp"
 #include "fleet.hpp"
-#include "due.hpp"
 #include "init.hpp"
 #include "password.hpp"
 #include "state.hpp"
@@ -68,13 +68,15 @@ struct rotator_options {
 ///   refuses before verify, apply refuses while the old password is still in use;
 /// - every step is idempotent, and a rotation stopped between any two steps is finished by
 ///   running `run_all()` (or the next step) again;
-/// - two rotators racing cannot both promote: the loser gets `errc::conflict`.
+/// - two rotators racing cannot both promote: the loser gets `condition::store_conflict`;
+/// - a failure says where: each step returns a `failure` naming the step, the part of it
+///   that failed (`failure_site`), the `condition` and the store or backend.
 ///
 /// The steps, for one backend's keys (`rotation_keys`):
 /// 1. `prepare`: a fresh NEXT from the OS CSPRNG, unless the store has one.
 /// 2. `apply`: wait for the fleet (if configured) to hold NEXT, then the backend accepts
 ///    NEXT; phase `applied`. A NEXT whose password is CURRENT's or PREVIOUS's is refused
-///    (`failure_site::order`, naming the keys): it is no rotation, and decommission would
+///    (`condition::out_of_order`, naming the keys): it is no rotation, and decommission would
 ///    revoke the password CURRENT logs in with.
 /// 3. `promote`: CURRENT := NEXT, PREVIOUS := the old CURRENT, NEXT := a fresh one (not yet
 ///    on the backend); phase `promoted`. Clients keep working throughout: the backend

@@ -64,9 +64,9 @@ struct rotator_core {
       node = store_.describe();
     else if (site == failure_site::backend || site == failure_site::verify)
       node = admin_.describe();
-    return boost::outcome_v2::failure(
-        failure(error(e.code, fmt::format("{}: {}", label, e.detail)), s, site,
-                what.value_or(classify(site, e)), std::move(node)));
+    return boost::outcome_v2::failure(failure(error(e.code, fmt::format("{}: {}", label, e.detail)),
+                                              s, site, what.value_or(classify(site, e)),
+                                              std::move(node)));
   }
 
   failed_type out_of_order(std::optional<step> s, errc code, std::string why) {

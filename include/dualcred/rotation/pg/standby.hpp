@@ -108,19 +108,19 @@ struct standby_check {
                                   "COALESCE(pg_catalog.pg_last_wal_replay_lsn()::text, '')",
                                   "reading the standby's replay position"));
       if (r[0] != "true")
-        return boost::outcome_v2::failure(error(
-            condition::not_a_standby,
-            fmt::format("{}: {} is not a standby (pg_is_in_recovery() is false)", c.what,
-                        where(s))));
+        return boost::outcome_v2::failure(
+            error(condition::not_a_standby,
+                  fmt::format("{}: {} is not a standby (pg_is_in_recovery() is false)", c.what,
+                              where(s))));
       const auto replayed = parse_lsn(r[1]);
       if (replayed && *replayed >= target) break;
       if (std::chrono::steady_clock::now() >= deadline) {
-        return boost::outcome_v2::failure(error(
-            condition::replay_timeout,
-            fmt::format("{}: standby {} replayed up to {}, the change is at {}: not "
-                                "replayed within the replay timeout ({} ms)",
-                                c.what, where(s), replayed ? lsn_text(*replayed) : "nothing",
-                                lsn_text(target), timeout.count())));
+        return boost::outcome_v2::failure(
+            error(condition::replay_timeout,
+                  fmt::format("{}: standby {} replayed up to {}, the change is at {}: not "
+                              "replayed within the replay timeout ({} ms)",
+                              c.what, where(s), replayed ? lsn_text(*replayed) : "nothing",
+                              lsn_text(target), timeout.count())));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
