@@ -627,7 +627,7 @@ TEST_CASE("bad input: a clear error naming what failed, and no store write") {
     o.topology.nodes = {dualcred::redis::endpoint{"127.0.0.1", g.primary_port()}};
     auto [e, site] = apply_with(o, at_port(g.primary_port()));
     REQUIRE_FALSE(e);
-    CHECK(e.error().is(errc::invalid_argument));
+    CHECK(e.error().what == condition::not_a_cluster);
     CHECK(e.error().detail.find("not in cluster mode") != std::string::npos);
     unchanged();
   }

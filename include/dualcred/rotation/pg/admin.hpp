@@ -14,6 +14,7 @@
 #include "../../backend/libpq.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "../failure.hpp"
 #include "detail/admin_session.hpp"
 #include "pgbouncer_auth_file.hpp"
 #include "pgbouncer_console.hpp"
@@ -63,12 +64,29 @@ inline result<void> pg_login_and_query(const dualcred::pg::params& p, const cred
   return boost::outcome_v2::success();
 }
 
+// A client login that failed without a refusal: the server is down only if the admin cannot
+// reach it either (`host`/`port` as for a standby, empty for the primary). Otherwise the
+// server is up and turns this client's connection away (TLS required but not offered, say),
+// so it is the credential's login that fails: `condition::login_refused`, not an unreachable
+// backend.
+inline error client_login_failure(const admin_config& c, error e, const std::string& host = {},
+                                  int port = 0) {
+  if (!e.is(errc::backend_unavailable)) return e;
+  const admin_session probe(c.admin_conninfo, c.admin_timeout, "verify", host, port);
+  if (!probe.ready()) return e;
+  return error(condition::login_refused, std::move(e.detail));
+}
+
 // The primary, then every standby and every PgBouncer.
 inline result<void> pg_verify(const admin_config& c, const credential& cred) {
   dualcred::pg::connector connect(c.clients);
-  DUALCRED_TRY(connect(cred));
+  if (auto ok = connect(cred); !ok)
+    return boost::outcome_v2::failure(client_login_failure(c, std::move(ok).error()));
   for (const auto& s : c.standbys) {
-    DUALCRED_TRY(pg_login_and_query(s, cred, fmt::format("standby {}", where(s))));
+    auto ok = pg_login_and_query(s, cred, fmt::format("standby {}", where(s)));
+    if (!ok)
+      return boost::outcome_v2::failure(
+          client_login_failure(c, std::move(ok).error(), s.host, s.port));
   }
   for (const auto& b : c.pgbouncers) {
     DUALCRED_TRY(pg_login_and_query(b.clients, cred, pgbouncer_where(b.clients)));
