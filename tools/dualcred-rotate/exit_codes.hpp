@@ -79,7 +79,7 @@ struct failure_context {
   using dualcred::rotation::condition;
   switch (f.what) {
     case condition::not_a_standby:
-      return "give --pg-standby only for hot standbys of the primary";
+      return "--pg-standby names hot standbys of the primary only";
     case condition::not_a_cluster:
       return "give its nodes with --redis-node, or --redis-host for its replication group";
     case condition::store_failed:
@@ -95,7 +95,7 @@ struct failure_context {
 inline int report_failure(const dualcred::rotation::failure& f, const failure_context& ctx) {
   const std::string hint = failure_hint(f, ctx);
   fmt::print(stderr, "dualcred-rotate: error: ({}) {}{}{}\n", to_string(f.site), f.detail,
-             hint.empty() ? "" : ": ", hint);
+             hint.empty() ? "" : "; ", hint);
   return exit_for(f.what);
 }
 
