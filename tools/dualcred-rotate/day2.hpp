@@ -55,23 +55,14 @@ inline std::function<dualcred::result<void>(const std::string&)> day2_redis_crea
 
 namespace day2_detail {
 
-// A failed day-2 command: printed with where it failed, and its exit code.
-template <class Rotator, class ExitFor>
-int failed(Rotator& r, const dualcred::error& e, ExitFor& exit_for) {
-  using namespace dualcred;
-  using namespace dualcred::rotation;
-  fmt::print(stderr, "dualcred-rotate: error: ({}) {}\n", to_string(r.last_failure()),
-             printable(e.detail));
-  int code = exit_for(e, r.last_failure());
-  if (r.last_failure() == failure_site::verify &&
-      (e.is(errc::backend_unavailable) || e.is(errc::timeout)))
-    code = exit_backend_down;
-  return code;
+// A failed day-2 command: printed with where it failed and a hint, and its exit code.
+inline int failed(const dualcred::rotation::failure& f, const config& c) {
+  return report_failure(f, {to_string(c.command), c.day2.generate});
 }
 
-template <class Rotator, class ExitFor>
+template <class Rotator>
 int run_init(Rotator& r, const config& c, environment& env,
-             std::function<dualcred::result<void>(const std::string&)> create, ExitFor& exit_for) {
+             std::function<dualcred::result<void>(const std::string&)> create) {
   const day2_settings& d = c.day2;
   dualcred::rotation::init_request req;
   req.user = d.user;
@@ -84,15 +75,15 @@ int run_init(Rotator& r, const config& c, environment& env,
   }
   if (d.create_user) req.create_user = std::move(create);
   auto done = r.init(req);
-  if (!done) return failed(r, done.error(), exit_for);
+  if (!done) return failed(done.error(), c);
   fmt::print("dualcred-rotate: init: {}\n", printable(done.value().summary));
   return exit_ok;
 }
 
-template <class Rotator, class ExitFor>
-int run_due(Rotator& r, const config& c, ExitFor& exit_for) {
+template <class Rotator>
+int run_due(Rotator& r, const config& c) {
   auto done = r.due(*c.day2.max_age);
-  if (!done) return failed(r, done.error(), exit_for);
+  if (!done) return failed(done.error(), c);
   const auto& rep = done.value();
   if (rep.what == dualcred::rotation::due_action::nothing)
     fmt::print("dualcred-rotate: due: nothing to do: {}\n", printable(rep.summary));
@@ -103,11 +94,11 @@ int run_due(Rotator& r, const config& c, ExitFor& exit_for) {
 }
 
 // status --json / --prometheus / --stuck-after
-template <class Rotator, class ExitFor>
-int run_status_report(Rotator& r, const config& c, ExitFor& exit_for) {
+template <class Rotator>
+int run_status_report(Rotator& r, const config& c) {
   const day2_settings& d = c.day2;
   auto st = r.state();
-  if (!st) return failed(r, st.error(), exit_for);
+  if (!st) return failed(st.error(), c);
   const auto s =
       dualcred::rotation::make_status(st.value(), c.prefix, r.store().describe(), r.now());
   if (d.json) fmt::print("{}\n", dualcred::rotation::to_json(s, d.stuck_after));
@@ -132,21 +123,19 @@ int run_status_report(Rotator& r, const config& c, ExitFor& exit_for) {
 }  // namespace day2_detail
 
 /// Runs the command when it is a day-2 one (init, due, or status with --json, --prometheus or
-/// --stuck-after; cli.hpp checked their flags); nullopt otherwise. `exit_for(error,
-/// failure_site)` is main's mapping.
-template <class Rotator, class ExitFor>
+/// --stuck-after; cli.hpp checked their flags); nullopt otherwise.
+template <class Rotator>
 std::optional<int> run_day2(Rotator& r, const config& c, environment& env,
-                            std::function<dualcred::result<void>(const std::string&)> create,
-                            ExitFor exit_for) {
+                            std::function<dualcred::result<void>(const std::string&)> create) {
   const day2_settings& d = c.day2;
   switch (c.command) {
     case command_kind::init:
-      return day2_detail::run_init(r, c, env, std::move(create), exit_for);
+      return day2_detail::run_init(r, c, env, std::move(create));
     case command_kind::due:
-      return day2_detail::run_due(r, c, exit_for);
+      return day2_detail::run_due(r, c);
     case command_kind::status:
       if (d.json || d.prometheus || d.stuck_after)
-        return day2_detail::run_status_report(r, c, exit_for);
+        return day2_detail::run_status_report(r, c);
       return std::nullopt;
     default:
       return std::nullopt;

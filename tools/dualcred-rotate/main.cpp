@@ -66,27 +66,6 @@ void progress(std::string_view line) {
   fmt::print("dualcred-rotate: {}\n", printable(line));
 }
 
-int exit_for(const error& e, failure_site site) {
-  if (e.is(errc::conflict)) return exit_conflict;
-  switch (site) {
-    case failure_site::order:
-      return exit_order;
-    case failure_site::store:
-      return exit_store;
-    case failure_site::verify:
-      return exit_verify;
-    case failure_site::fleet:
-      return exit_fleet;
-    case failure_site::backend:
-      if (e.is(errc::backend_unavailable) || e.is(errc::timeout)) return exit_backend_down;
-      if (e.is(errc::invalid_argument)) return exit_usage;
-      return exit_admin_refused;
-    case failure_site::none:
-      break;
-  }
-  return exit_other;
-}
-
 // The runbook step a command is (the six steps share their names with rotation::step).
 std::optional<rotation::step> to_step(command_kind k) {
   return is_runbook_step(k) ? rotation::parse_step(dualcred_rotate::to_string(k)) : std::nullopt;
@@ -106,31 +85,28 @@ int run(Store store, Admin admin, const config& s, environment& env,
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 
-  if (const auto code = run_day2(r, s, env, std::move(create_user), exit_for)) return *code;
+  const failure_context context{to_string(s.command), s.day2.generate};
+  if (const auto code = run_day2(r, s, env, std::move(create_user))) return *code;
   if (s.command == command_kind::status) {
     auto st = r.state();
-    if (!st) return failed(st.error().detail, exit_for(st.error(), r.last_failure()));
+    if (!st) return report_failure(st.error(), context);
     const auto& v = st.value();
     fmt::print("phase={} revision={} current_user={} next={} previous={}\n", v.phase, v.revision,
                printable(v.current.user), v.next ? printable(v.next->user) : "-",
                v.previous ? printable(v.previous->user) : "-");
     return exit_ok;
   }
-  if (const auto code = pg_topology_precheck(r, s.command, exit_for)) return *code;
+  if (const auto code = pg_topology_precheck(r, s.command)) return *code;
   if (s.command == command_kind::all) {
     auto done = r.run_all();
-    if (!done)
-      return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
-                    pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
+    if (!done) return report_failure(done.error(), context);
     fmt::print("dualcred-rotate: done ({} steps)\n", done.value().size());
     return exit_ok;
   }
   const auto which = to_step(s.command);
   if (!which) return failed("no runbook step to run", exit_other);
   auto done = r.run(*which);
-  if (!done)
-    return failed(fmt::format("({}) {}", to_string(r.last_failure()), done.error().detail),
-                  pg_topology_exit(r).value_or(exit_for(done.error(), r.last_failure())));
+  if (!done) return report_failure(done.error(), context);
   fmt::print("dualcred-rotate: done, phase {}\n", done.value().phase);
   return exit_ok;
 }
@@ -186,7 +162,7 @@ int with_redis(Store store, const config& s, environment& env) {
   if (const auto warning = redis_plaintext_warning(s))
     fmt::print(stderr, "dualcred-rotate: {}\n", printable(*warning));
   dualcred::rotation::redis::acl_admin ra(p, std::move(admin), std::move(ro));
-  if (const auto code = redis_topology_precheck(ra, s.command, exit_for)) return *code;
+  if (const auto code = redis_topology_precheck(ra, s.command)) return *code;
   return run(std::move(store), std::move(ra), s, env, std::move(create));
 }
 

@@ -35,7 +35,7 @@ struct pgbouncer_console_login {
     const pgbouncer_console_login& console) {
   using namespace dualcred;
   if (!s.auth_files.empty() && strategy != pg_strategy::alternating)
-    return rotation::pg::single_role_admin::auth_file_refusal();
+    return rotation::pg::single_role_admin::auth_file_refusal() + " (--pg-strategy alternating)";
   if (!s.auth_files.empty() && s.pgbouncers.empty())
     return std::string(
         "--pgbouncer-auth-file needs --pgbouncer HOST:PORT: PgBouncer reads "
@@ -69,25 +69,16 @@ struct pgbouncer_console_login {
 
 /// Before a step that may change something: the standbys, auth_files and PgBouncers are
 /// checked (`check_topology`), so bad input stops the run before the store is written.
-template <class Rotator, class ExitFor>
-[[nodiscard]] std::optional<int> pg_topology_precheck(Rotator& r, command_kind command,
-                                                      ExitFor exit_for) {
+template <class Rotator>
+[[nodiscard]] std::optional<int> pg_topology_precheck(Rotator& r, command_kind command) {
   if constexpr (requires { r.admin().check_topology(); }) {
     if (!touches_backend(command)) return std::nullopt;
     auto ok = r.admin().check_topology();
-    if (!ok) {
-      fmt::print(stderr, "dualcred-rotate: error: (topology) {}\n", printable(ok.error().detail));
-      return exit_for(ok.error(), dualcred::rotation::failure_site::backend);
-    }
-  }
-  return std::nullopt;
-}
-
-/// Exit code 10 when the admin's last failure was a standby's replay timing out.
-template <class Rotator>
-[[nodiscard]] std::optional<int> pg_topology_exit(Rotator& r) {
-  if constexpr (requires { r.admin().replay_timed_out(); }) {
-    if (r.admin().replay_timed_out()) return exit_replay_timeout;
+    if (!ok)
+      return report_failure(
+          dualcred::rotation::as_failure(dualcred::rotation::failure_site::backend, ok.error(),
+                                         r.admin().describe()),
+          {to_string(command)});
   }
   return std::nullopt;
 }

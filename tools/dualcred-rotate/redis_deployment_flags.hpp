@@ -18,6 +18,7 @@
 
 #include <dualcred/rotation/detail/printable.hpp>
 #include "config.hpp"
+#include "exit_codes.hpp"
 
 namespace dualcred_rotate {
 
@@ -55,14 +56,14 @@ namespace dualcred_rotate {
 
 /// Before a step that changes or checks the backend: every node reachable and letting the
 /// admin in, so an unreachable node fails before the store is written. An exit code then.
-template <class ExitFor>
-std::optional<int> redis_topology_precheck(const dualcred::rotation::redis::acl_admin& admin,
-                                           command_kind command, ExitFor exit_for) {
+inline std::optional<int> redis_topology_precheck(const dualcred::rotation::redis::acl_admin& admin,
+                                                  command_kind command) {
   if (!touches_backend(command)) return std::nullopt;
   auto ok = admin.check();
   if (ok) return std::nullopt;
-  fmt::print(stderr, "dualcred-rotate: error: (backend) {}\n", printable(ok.error().detail));
-  return exit_for(ok.error(), dualcred::rotation::failure_site::backend);
+  return report_failure(dualcred::rotation::as_failure(dualcred::rotation::failure_site::backend,
+                                                       ok.error(), admin.describe()),
+                        {to_string(command)});
 }
 
 }  // namespace dualcred_rotate
