@@ -43,6 +43,8 @@ inline constexpr std::string_view day2_usage =
                               PostgreSQL LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
                               NOREPLICATION NOBYPASSRLS INHERIT, member of each --grant;
                               Redis `reset on +ping` plus --acl-rules; no more
+  --adopt-privileged-role     init --create-user: take over an existing PostgreSQL role with
+                              SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS (else refused)
   --grant ROLE                PostgreSQL group role the created role joins (repeat)
   --acl-rules "RULES"         Redis ACL rules of the created user, e.g. "~app:* +@read"
                               (no password rule)
@@ -64,6 +66,7 @@ inline constexpr std::string_view day2_usage =
 struct day2_settings {
   std::string user, current_file;
   bool generate = false, create_user = false, json = false, prometheus = false;
+  bool adopt_privileged = false;
   std::vector<std::string> grants, acl_rules;
   std::optional<dualcred::rotation::password_policy> policy;
   std::optional<std::chrono::seconds> max_age, stuck_after;
@@ -80,6 +83,8 @@ inline bool day2_switch(std::string_view a, day2_settings& d) {
     d.generate = true;
   else if (a == "--create-user")
     d.create_user = true;
+  else if (a == "--adopt-privileged-role")
+    d.adopt_privileged = true;
   else if (a == "--json")
     d.json = true;
   else if (a == "--prometheus")
@@ -131,8 +136,8 @@ inline int day2_option(std::string_view a, std::string_view v, day2_settings& d)
 inline std::function<dualcred::result<void>(const std::string&)> day2_pg_creator(
     const dualcred::rotation::pg::admin_config& c, const day2_settings& d) {
   if (!d.create_user) return {};
-  return [c, grants = d.grants](const std::string& user) {
-    return dualcred::rotation::pg::create_login_role(c, user, grants);
+  return [c, grants = d.grants, adopt = d.adopt_privileged](const std::string& user) {
+    return dualcred::rotation::pg::create_login_role(c, user, grants, adopt);
   };
 }
 

@@ -86,7 +86,8 @@ struct standby_check {
 }
 
 /// Waits until every standby has replayed up to `target`, polling every 20 ms; the whole
-/// wait is bounded by `timeout` (`errc::timeout`, naming the standby and both positions).
+/// wait, logins and statements included, is bounded by `timeout` (`errc::timeout`, naming the
+/// standby and both positions, or what it did not answer).
 /// `timed_out`, when given, is set on a timeout so callers can tell it from a slow login.
 [[nodiscard]] inline result<void> wait_for_replay(const standby_check& c,
                                                   const std::vector<dualcred::pg::params>& standbys,
@@ -98,8 +99,11 @@ struct standby_check {
     return fmt::format("{:X}/{:X}", v >> 32, v & 0xffffffffu);
   };
   for (const auto& s : standbys) {
+    // The replay timeout bounds the login and every statement too: a standby that stops
+    // answering ends the wait at the deadline, not never.
     detail::admin_session session(c.admin_conninfo, c.admin_timeout,
-                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port);
+                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port,
+                                  deadline);
     DUALCRED_TRY(session.ready());
     for (;;) {
       DUALCRED_TRY(r, session.row("SELECT pg_catalog.pg_is_in_recovery()::text, "
