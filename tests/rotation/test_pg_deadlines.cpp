@@ -1,7 +1,7 @@
 // PostgreSQL admin sessions end every statement by its bound: a statement that runs long, one
 // that waits behind another session's lock, and a server that stops answering after login
 // (its backend stopped with SIGSTOP) each return errc::timeout at the bound; the wait for a
-// standby's replay ends at the replay timeout when the standby stops answering.
+// standby's replay ends within a second of the replay timeout when the standby stops answering.
 #include <signal.h>
 #include <sys/types.h>
 
@@ -193,7 +193,7 @@ TEST_CASE("a server that stops answering after login: the client gives up at the
   CHECK(after.error().is(errc::timeout));
 }
 
-TEST_CASE("waiting for a standby that stops answering ends at the replay timeout") {
+TEST_CASE("waiting for a standby that stops answering ends a second after the replay timeout") {
   if (!srv().standby) srv().standby = std::make_unique<dt::pg_standby>(srv().primary);
   const dt::pg_standby& standby = *srv().standby;
   dualcred::pg::params sp;
@@ -225,7 +225,7 @@ TEST_CASE("waiting for a standby that stops answering ends at the replay timeout
   frozen.release();
   MESSAGE("wait_for_replay with a stopped standby returned after " << took.count() << " ms");
   CHECK(frozen.stopped());
-  CHECK(took < 4000ms);
+  CHECK(took < 4500ms);  // the replay timeout, a second to spare, and slack
   REQUIRE(!r);
   CHECK(r.error().is(errc::timeout));
   CHECK_MESSAGE(r.error().detail.find("standby 127.0.0.1:" + std::to_string(standby.port())) !=
