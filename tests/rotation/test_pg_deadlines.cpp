@@ -119,8 +119,8 @@ TEST_CASE("admin statements end at their bound: server timeouts, a lock wait, a 
   REQUIRE_MESSAGE(set, set.error().detail);
   for (const std::string& v : set.value()) {
     CAPTURE(v);
-    REQUIRE(v.ends_with("ms"));
-    const long ms = std::atol(v.c_str());
+    CHECK(v.ends_with("ms"));
+    const long ms = v.ends_with("ms") ? std::atol(v.c_str()) : 0;
     CHECK(ms > 1000);
     CHECK(ms <= 1500);
   }
@@ -130,8 +130,8 @@ TEST_CASE("admin statements end at their bound: server timeouts, a lock wait, a 
   const auto slept = s.row("SELECT pg_catalog.pg_sleep(6)::text", "sleeping");
   MESSAGE("pg_sleep(6) returned after " << since(start).count() << " ms");
   CHECK(since(start) < 2500ms);
-  REQUIRE(!slept);
-  CHECK(slept.error().is(errc::timeout));
+  CHECK(!slept);
+  if (!slept) CHECK(slept.error().is(errc::timeout));
 
   // Another session holds the role's row (an uncommitted ALTER ROLE) for 6 s.
   srv().primary.exec("DROP ROLE IF EXISTS dl_locked");
