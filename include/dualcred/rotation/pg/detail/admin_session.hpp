@@ -65,7 +65,7 @@ using pg_result = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 // redacted from every detail). Empty conninfo: libpq's environment (PGHOST, PGUSER, ...).
 // Nothing it does waits without a bound: the login and each statement end by their bound
 // (`timeout`, and the session's `deadline` when it has one). Right after login the server is
-// told the same bound as `statement_timeout` and `lock_timeout`, so it cancels a statement
+// told about that bound as `statement_timeout` and `lock_timeout`, so it cancels a statement
 // that runs on or waits behind another session's lock (an uncommitted ALTER ROLE, say); and
 // the client polls for the answer only until the bound, then closes the connection, for a
 // server that does not answer at all (stopped, or behind a path that drops packets). libpq's
