@@ -133,6 +133,7 @@ template <class E, std::size_t N>
 struct day2_settings {
   std::string user, current_file;
   bool generate = false, create_user = false, json = false, prometheus = false;
+  bool adopt_privileged = false;  ///< --adopt-privileged-role
   std::vector<std::string> grants, acl_rules;
   std::optional<dualcred::rotation::password_policy> policy;
   std::optional<std::chrono::seconds> max_age, stuck_after;

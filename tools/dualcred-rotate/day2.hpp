@@ -39,8 +39,8 @@ inline int day2_usage_error(std::string_view why) {
 inline std::function<dualcred::result<void>(const std::string&)> day2_pg_creator(
     const dualcred::rotation::pg::admin_config& c, const day2_settings& d) {
   if (!d.create_user) return {};
-  return [c, grants = d.grants](const std::string& user) {
-    return dualcred::rotation::pg::create_login_role(c, user, grants);
+  return [c, grants = d.grants, adopt = d.adopt_privileged](const std::string& user) {
+    return dualcred::rotation::pg::create_login_role(c, user, grants, adopt);
   };
 }
 
@@ -134,8 +134,7 @@ std::optional<int> run_day2(Rotator& r, const config& c, environment& env,
     case command_kind::due:
       return day2_detail::run_due(r, c);
     case command_kind::status:
-      if (d.json || d.prometheus || d.stuck_after)
-        return day2_detail::run_status_report(r, c);
+      if (d.json || d.prometheus || d.stuck_after) return day2_detail::run_status_report(r, c);
       return std::nullopt;
     default:
       return std::nullopt;

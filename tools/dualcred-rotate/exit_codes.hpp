@@ -100,8 +100,7 @@ struct failure_context {
 inline int report_failure(const dualcred::rotation::failure& f, const failure_context& ctx) {
   const std::string hint = failure_hint(f, ctx);
   fmt::print(stderr, "dualcred-rotate: error: ({}) {}{}{}\n", to_string(f.site),
-             dualcred::rotation::detail::printable(f.detail),
-             hint.empty() ? "" : "; ", hint);
+             dualcred::rotation::detail::printable(f.detail), hint.empty() ? "" : "; ", hint);
   return exit_for(f.what);
 }
 

@@ -263,6 +263,13 @@ inline constexpr flag_spec flag_table[] = {
        d.c.day2.create_user = true;
        return std::nullopt;
      }},
+    {"--adopt-privileged-role", "", day2_section,
+     "init --create-user: take over an existing PostgreSQL role with\nSUPERUSER, CREATEROLE, "
+     "REPLICATION or BYPASSRLS (else refused)",
+     [](draft& d, std::string_view) -> problem {
+       d.c.day2.adopt_privileged = true;
+       return std::nullopt;
+     }},
     {"--grant", "ROLE", day2_section, "PostgreSQL group role the created role joins (repeat)",
      [](draft& d, std::string_view v) -> problem {
        if (v.empty()) return "--grant wants a role name";

@@ -90,7 +90,8 @@ struct standby_check {
 
 /// Waits until every standby has replayed up to `target`, polling every 20 ms; the whole
 /// wait is bounded by `timeout` (`condition::replay_timeout`, naming the standby and both
-/// positions, so callers can tell it from a slow login, which is `errc::timeout`).
+/// positions, so callers can tell it from a slow login, which is `errc::timeout`), and by a
+/// second more for a standby that stops answering (`errc::timeout`, naming it).
 [[nodiscard]] inline result<void> wait_for_replay(const standby_check& c,
                                                   const std::vector<dualcred::pg::params>& standbys,
                                                   std::uint64_t target,
@@ -100,8 +101,12 @@ struct standby_check {
     return fmt::format("{:X}/{:X}", v >> 32, v & 0xffffffffu);
   };
   for (const auto& s : standbys) {
+    // The replay timeout bounds the login and every statement too, with a second to spare
+    // so a query begun just before the deadline still says how far the standby got: one
+    // that stops answering ends the wait then (errc::timeout, naming it), not never.
     detail::admin_session session(c.admin_conninfo, c.admin_timeout,
-                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port);
+                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port,
+                                  deadline + std::chrono::seconds(1));
     DUALCRED_TRY(session.ready());
     for (;;) {
       DUALCRED_TRY(r, session.row("SELECT pg_catalog.pg_is_in_recovery()::text, "
