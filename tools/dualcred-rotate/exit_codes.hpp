@@ -19,6 +19,7 @@ enum exit_code : int {
   exit_order = 9,            // the step does not fit where the rotation stands
   exit_replay_timeout = 10,  // a hot standby did not replay a change within --replay-timeout
   exit_stuck = 11,           // status --stuck-after: a rotation sat in a non-idle phase too long
+  exit_locked = 13,          // another rotator holds the rotation lock (its holder named)
 };
 
 }  // namespace dualcred_rotate

@@ -177,6 +177,7 @@ std::optional<std::string_view> instance_problem(std::string_view url) {
 
 int exit_for(const error& e, failure_site site) {
   if (e.is(errc::conflict)) return exit_conflict;
+  if (e.is(errc::locked)) return exit_locked;
   switch (site) {
     case failure_site::order:
       return exit_order;

@@ -25,11 +25,11 @@ inline error errno_error(int err, const std::string& path, std::string_view acti
   return file::file_errno_error(err, path, action);
 }
 
-// Holds an flock(2) on `name` in `dir_fd` (AT_FDCWD for a path; created 0600 if missing)
-// until destroyed. Opened without following a symlink and refused unless a regular file:
-// a link planted there must not make the rotator create or lock a file elsewhere.
-inline result<unique_fd> lock_file(int dir_fd, const std::string& name, const std::string& path,
-                                   bool exclusive) {
+// Opens the lock file `name` in `dir_fd` (AT_FDCWD for a path; created 0600 if missing)
+// without following a symlink, and refuses it unless a regular file: a link planted there
+// must not make the rotator create or lock a file elsewhere.
+inline result<unique_fd> open_lock_file(int dir_fd, const std::string& name,
+                                        const std::string& path) {
   unique_fd fd(::openat(dir_fd, name.c_str(),
                         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0600));
   if (!fd) {
@@ -44,6 +44,14 @@ inline result<unique_fd> lock_file(int dir_fd, const std::string& name, const st
   if (!S_ISREG(st.st_mode))
     return fail(errc::invalid_argument, fmt::format("the lock file {} is not a regular file ({})",
                                                     path, file::file_kind(st.st_mode)));
+  return fd;
+}
+
+// Holds an flock(2) on the lock file `name` in `dir_fd` (see `open_lock_file`) until
+// destroyed.
+inline result<unique_fd> lock_file(int dir_fd, const std::string& name, const std::string& path,
+                                   bool exclusive) {
+  DUALCRED_TRY(fd, open_lock_file(dir_fd, name, path));
   while (::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno == EINTR) continue;
     return boost::outcome_v2::failure(errno_error(errno, path, "lock"));

@@ -18,6 +18,7 @@
 #include "../secret.hpp"
 #include "admin.hpp"
 #include "fleet.hpp"
+#include "lock.hpp"
 #include "password.hpp"
 #include "state.hpp"
 #include "store.hpp"
@@ -195,6 +196,9 @@ struct rotator_options {
   std::chrono::milliseconds settle{0};
   /// Told one line per step (and while waiting for the fleet). Never holds a secret.
   std::function<void(std::string_view line)> on_progress;
+  /// How each step takes the store's rotation lock (`lockable_store`), held from its first
+  /// read to its last write: a second rotator waits `lock.wait`, then fails `errc::locked`.
+  lock_options lock;
 };
 
 /// What `rotator::init` provisions with.
@@ -291,6 +295,8 @@ class rotator {
   /// 1. A fresh NEXT in the store, unless one is there.
   [[nodiscard]] result<step_report> prepare() {
     constexpr step s = step::prepare;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -308,6 +314,8 @@ class rotator {
   /// 2. The backend accepts NEXT.
   [[nodiscard]] result<step_report> apply() {
     constexpr step s = step::apply;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -334,6 +342,7 @@ class rotator {
     if (st.phase != phase::applied) {
       DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
     }
+    DUALCRED_TRY(renew_lock(s));
     DUALCRED_TRY(admin_step(s, admin_.accept(*st.next)));
     const std::string what =
         fmt::format("{} accepts NEXT for '{}'", admin_.describe(), st.next->user);
@@ -346,6 +355,8 @@ class rotator {
   /// 3. CURRENT := NEXT, PREVIOUS := old CURRENT, and a fresh NEXT.
   [[nodiscard]] result<step_report> promote() {
     constexpr step s = step::promote;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -366,6 +377,8 @@ class rotator {
   /// 4. A login with the new CURRENT (with NEXT while it is only applied).
   [[nodiscard]] result<step_report> verify() {
     constexpr step s = step::verify;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -383,6 +396,8 @@ class rotator {
   /// 5. After the fleet has the new CURRENT, the backend forgets PREVIOUS.
   [[nodiscard]] result<step_report> decommission() {
     constexpr step s = step::decommission;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -391,6 +406,7 @@ class rotator {
                                  : st.next && *st.previous == *st.next ? &keys_.names.next
                                                                        : nullptr;
     if (held_by == nullptr) {
+      DUALCRED_TRY(renew_lock(s));
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
     }
     st.phase = phase::idle;
@@ -407,6 +423,8 @@ class rotator {
   /// CURRENT back to PREVIOUS, the backend made to accept it, the rolled-back one revoked.
   [[nodiscard]] result<step_report> rollback() {
     constexpr step s = step::rollback;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -427,10 +445,12 @@ class rotator {
     // Instances hold the restored CURRENT before a single role stops taking the other one,
     // and are done with the rolled-back one before it is revoked.
     DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
+    DUALCRED_TRY(renew_lock(s));
     DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
     if (opts_.settle.count() > 0) std::this_thread::sleep_for(opts_.settle);
     // Never the login the restored CURRENT holds (a store that rolled back to itself).
     if (st.next && *st.next != st.current) {
+      DUALCRED_TRY(renew_lock(s));
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.next)));
     }
     st.next.reset();
@@ -466,6 +486,8 @@ class rotator {
   /// rest of an interrupted one otherwise. A rollback in progress is `invalid_argument`
   /// (finish it with `rollback()`).
   [[nodiscard]] result<std::vector<step_report>> run_all() {
+    DUALCRED_TRY(held, hold_lock(step::prepare));
+    (void)held;
     DUALCRED_TRY(snap, load(step::prepare));
     const std::optional<step> from = resume_step(snap.st.phase);
     if (!from)
@@ -490,6 +512,8 @@ class rotator {
   /// error says to run init again.
   [[nodiscard]] result<init_report> init(const init_request& req) {
     constexpr step s = step::prepare;
+    DUALCRED_TRY(held, hold_lock(s));
+    (void)held;
     last_failure_ = failure_site::none;
     stored raw;
     if (auto read = store_.read()) {
@@ -543,6 +567,7 @@ class rotator {
           DUALCRED_TRY(admin_step(s, req.create_user(other)));
         }
       }
+      DUALCRED_TRY(renew_lock(s));
       DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
       if (auto ok = admin_.verify(st.current); !ok)
         return failed(s, failure_site::verify, ok.error());
@@ -574,6 +599,8 @@ class rotator {
   /// A whole rotation when CURRENT is older than `max_age` (or its age is unknown), the rest
   /// of an interrupted one (a rollback included) whatever its age, otherwise nothing.
   [[nodiscard]] result<due_report> due(std::chrono::seconds max_age) {
+    DUALCRED_TRY(held, hold_lock(step::prepare));
+    (void)held;
     DUALCRED_TRY(snap, load(step::prepare));
     const rotation_state& st = snap.st;
     due_report out;
@@ -730,6 +757,41 @@ class rotator {
     return credential{std::move(user), std::move(pw).value()};
   }
 
+  // The store's rotation lock for the rest of the calling step; none when an outer step
+  // (run_all, due) holds it already, or when the store has no lock.
+  class lock_hold {
+   public:
+    explicit lock_hold(rotation_lock* l = nullptr) noexcept : lock_(l) {}
+    lock_hold(lock_hold&& o) noexcept : lock_(std::exchange(o.lock_, nullptr)) {}
+    lock_hold& operator=(lock_hold&&) = delete;
+    ~lock_hold() {
+      if (lock_ != nullptr) lock_->release();
+    }
+
+   private:
+    rotation_lock* lock_;
+  };
+
+  result<lock_hold> hold_lock(step s) {
+    if constexpr (lockable_store<Store>) {
+      if (lock_.held()) return lock_hold();
+      auto taken = store_.lock_rotation(opts_.lock);
+      if (!taken) return failed(s, failure_site::store, taken.error());
+      lock_ = std::move(taken).value();
+      return lock_hold(&lock_);
+    } else {
+      (void)s;
+      return lock_hold();
+    }
+  }
+
+  // Right before a backend change: the lock is still this rotator's (a lease renewed).
+  result<void> renew_lock(step s) {
+    auto r = lock_.renew();
+    if (!r) return failed(s, failure_site::store, r.error());
+    return r;
+  }
+
   template <class T>
   result<T> admin_step(step s, result<T> r) {
     if (!r) return failed(s, failure_site::backend, r.error());
@@ -803,6 +865,7 @@ class rotator {
 
   Store store_;
   Admin admin_;
+  rotation_lock lock_;  // after store_: given back before the store goes
   rotation_keys keys_;
   rotator_options opts_;
   failure_site last_failure_ = failure_site::none;
