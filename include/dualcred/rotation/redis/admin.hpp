@@ -32,6 +32,11 @@ struct admin_options {
   bool acl_save = false;
   /// Which nodes: by default the admin's node and its replication group.
   redis::topology topology{};
+  /// Hosts a discovered node may be on besides those the operator named in `topology` (and
+  /// the admin's own host): `--redis-allow`. A node discovery finds outside them stops the
+  /// step before anything is sent to it or changed anywhere (see `discover_nodes`). Empty by
+  /// default: only named hosts.
+  allow_list allow{};
   /// One line per node changed or checked (the tool prints them). No secret in any line.
   std::function<void(std::string_view)> on_node;
   /// How long a replica whose `masterauth` followed may take to report
@@ -105,7 +110,7 @@ class acl_admin {
 
   /// The nodes the next step would change, discovered now.
   [[nodiscard]] result<deployment> nodes() const {
-    DUALCRED_TRY(found, discover_nodes(opts_.topology, server_, admin_));
+    DUALCRED_TRY(found, discover_nodes(opts_.topology, server_, admin_, opts_.allow));
     last_nodes_.clear();
     for (const auto& n : found.nodes) last_nodes_.push_back(n.name());
     return found;
@@ -323,8 +328,14 @@ class acl_admin {
   // Sentinels logged in to the primary as `user` get its new password as their auth-pass.
   result<void> follow_sentinels(const deployment& d, std::vector<node_session>& sessions,
                                 const std::string& user, std::string_view pw) const {
-    if (d.sentinels.empty() || opts_.topology.how != discovery::sentinel)
-      return boost::outcome_v2::success();
+    if (opts_.topology.how != discovery::sentinel) return boost::outcome_v2::success();
+    // Only named Sentinels get a login or auth-pass: a listed one may be forged.
+    for (const auto& at : d.unnamed_sentinels)
+      progress(
+          fmt::format("Sentinel {}:{}: listed by SENTINEL SENTINELS but not named "
+                      "(--redis-sentinel): ignored, sent nothing",
+                      replies::printable(at.host), at.port));
+    if (d.sentinels.empty()) return boost::outcome_v2::success();
     bool used = false;
     for (auto& s : sessions) {
       if (s.node.role != "primary") continue;

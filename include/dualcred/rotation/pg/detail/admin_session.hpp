@@ -16,6 +16,7 @@
 
 #include "../../../backend/libpq.hpp"
 #include "../../../detail/redact.hpp"
+#include "../../../detail/scrubbed_string.hpp"
 #include "../../../detail/secure_zero.hpp"
 #include "../../../error.hpp"
 #include "../../../secret.hpp"
@@ -36,14 +37,7 @@ struct pq_string {
   }
 };
 
-// A std::string scrubbed on scope exit.
-struct scrubbed_string {
-  std::string s;
-  scrubbed_string() = default;
-  scrubbed_string(const scrubbed_string&) = delete;
-  scrubbed_string& operator=(const scrubbed_string&) = delete;
-  ~scrubbed_string() { dualcred::detail::secure_zero(s.data(), s.size()); }
-};
+using dualcred::detail::scrubbed_string;
 
 // SQLSTATE of a failed admin statement or login, as an errc.
 inline errc classify_admin_sqlstate(std::string_view code) noexcept {

@@ -15,7 +15,8 @@
 #include <fmt/format.h>
 
 #include "../../../error.hpp"
-#include "../../../file/write.hpp"
+#include "../../../file/fd.hpp"
+#include "../../../file/lock.hpp"
 #include "../../lock.hpp"
 
 namespace dualcred::rotation::stores::detail {
