@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "detail/prometheus_text.hpp"
 #include "health.hpp"
 #include "secret.hpp"
 #include "status.hpp"
@@ -18,52 +19,6 @@ namespace dualcred {
 /// The Content-Type of `metrics_text`'s output (Prometheus text exposition format 0.0.4).
 inline constexpr std::string_view prometheus_content_type =
     "text/plain; version=0.0.4; charset=utf-8";
-
-namespace detail {
-
-// A label value in the text format: backslash, double quote and newline escaped.
-template <class Out>
-Out write_label_value(Out out, std::string_view s) {
-  for (const char c : s) {
-    switch (c) {
-      case '\\':
-        out = fmt::format_to(out, "\\\\");
-        break;
-      case '"':
-        out = fmt::format_to(out, "\\\"");
-        break;
-      case '\n':
-        out = fmt::format_to(out, "\\n");
-        break;
-      default:
-        *out++ = c;
-    }
-  }
-  return out;
-}
-
-template <class Out>
-Out write_family_header(Out out, std::string_view name, std::string_view type,
-                        std::string_view help) {
-  return fmt::format_to(out, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-// `name{backend="...",extra_label="extra_value"} value`; `extra_label` may be empty.
-template <class Out>
-Out write_sample(Out out, std::string_view name, std::string_view backend,
-                 std::string_view extra_label, std::string_view extra_value, std::uint64_t value) {
-  out = fmt::format_to(out, "{}{{backend=\"", name);
-  out = write_label_value(out, backend);
-  *out++ = '"';
-  if (!extra_label.empty()) {
-    out = fmt::format_to(out, ",{}=\"", extra_label);
-    out = write_label_value(out, extra_value);
-    *out++ = '"';
-  }
-  return fmt::format_to(out, "}} {}\n", value);
-}
-
-}  // namespace detail
 
 /// Several instances' counters in the Prometheus text exposition format, one metric family
 /// at a time (as the format requires), each sample labelled `backend="<name>"`:
@@ -80,18 +35,20 @@ Out write_sample(Out out, std::string_view name, std::string_view backend,
 /// `dualcred_credential_info{version=...}` (always 1; the version in use is the label).
 /// Label values are escaped; nothing secret is in a status, so nothing secret is written.
 [[nodiscard]] inline std::string metrics_text(std::span<const named_status> instances) {
-  using detail::write_family_header;
-  using detail::write_sample;
+  using detail::write_prometheus_family;
+  using detail::write_prometheus_sample;
   fmt::memory_buffer buf;
   auto out = std::back_inserter(buf);
 
-  out = write_family_header(out, "dualcred_connects_total", "counter",
-                            "Successful connects, by the slot whose credential worked.");
+  out = write_prometheus_family(out, "dualcred_connects_total", "counter",
+                                "Successful connects, by the slot whose credential worked.");
   for (const auto& i : instances) {
-    out = write_sample(out, "dualcred_connects_total", i.name, "slot", "current",
-                       i.value.connects_via_current);
-    out = write_sample(out, "dualcred_connects_total", i.name, "slot", "next",
-                       i.value.connects_via_next);
+    out = write_prometheus_sample(out, "dualcred_connects_total",
+                                  {{"backend", i.name}, {"slot", "current"}},
+                                  i.value.connects_via_current);
+    out =
+        write_prometheus_sample(out, "dualcred_connects_total",
+                                {{"backend", i.name}, {"slot", "next"}}, i.value.connects_via_next);
   }
 
   struct counter {
@@ -111,29 +68,32 @@ Out write_sample(Out out, std::string_view name, std::string_view backend,
        &status::reload_failures},
   };
   for (const auto& c : counters) {
-    out = write_family_header(out, c.name, "counter", c.help);
+    out = write_prometheus_family(out, c.name, "counter", c.help);
     for (const auto& i : instances)
-      out = write_sample(out, c.name, i.name, {}, {}, i.value.*c.field);
+      out = write_prometheus_sample(out, c.name, {{"backend", i.name}}, i.value.*c.field);
   }
 
-  out = write_family_header(out, "dualcred_preferred_slot", "gauge",
-                            "1 for the slot connects try first, 0 for the other.");
+  out = write_prometheus_family(out, "dualcred_preferred_slot", "gauge",
+                                "1 for the slot connects try first, 0 for the other.");
   for (const auto& i : instances) {
     for (const slot s : {slot::current, slot::next})
-      out = write_sample(out, "dualcred_preferred_slot", i.name, "slot", to_string(s),
-                         i.value.preferred == s ? 1 : 0);
+      out = write_prometheus_sample(out, "dualcred_preferred_slot",
+                                    {{"backend", i.name}, {"slot", to_string(s)}},
+                                    i.value.preferred == s ? 1 : 0);
   }
 
-  out = write_family_header(out, "dualcred_healthy", "gauge",
-                            "1 when a credential set is loaded and a connect has succeeded "
-                            "since every credential was last refused.");
+  out = write_prometheus_family(out, "dualcred_healthy", "gauge",
+                                "1 when a credential set is loaded and a connect has succeeded "
+                                "since every credential was last refused.");
   for (const auto& i : instances)
-    out = write_sample(out, "dualcred_healthy", i.name, {}, {}, healthy(i.value) ? 1 : 0);
+    out = write_prometheus_sample(out, "dualcred_healthy", {{"backend", i.name}},
+                                  healthy(i.value) ? 1 : 0);
 
-  out = write_family_header(out, "dualcred_credential_info", "gauge",
-                            "The version of the credential set in use, as a label.");
+  out = write_prometheus_family(out, "dualcred_credential_info", "gauge",
+                                "The version of the credential set in use, as a label.");
   for (const auto& i : instances)
-    out = write_sample(out, "dualcred_credential_info", i.name, "version", i.value.version, 1);
+    out = write_prometheus_sample(out, "dualcred_credential_info",
+                                  {{"backend", i.name}, {"version", i.value.version}}, 1);
   return fmt::to_string(buf);
 }
 

@@ -18,6 +18,7 @@
 
 #include <doctest/doctest.h>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/pg_topology.hpp>
@@ -203,14 +204,14 @@ void soak(const std::string& store, Admin admin, const dt::pgbouncer_server& b,
   rotation_tests::clients<std::remove_reference_t<decltype(bc)>> via_bouncer(bc, 4);
   rotation_tests::clients<std::remove_reference_t<decltype(sc)>> via_standby(sc, 2);
   rotator_options o;
-  o.instances =
-      fleet{{"bouncer", "standby"},
-            [&](const std::string& which) -> result<std::string> {
-              return fmt::format("{}", which == "bouncer" ? bc.snapshot() : sc.snapshot());
-            },
-            10s,
-            10ms,
-            {}};
+  o.instances = fleet::http_check{
+      {"bouncer", "standby"},
+      [&](const std::string& which, std::chrono::milliseconds) -> result<std::string> {
+        return fmt::format("{}", which == "bouncer" ? bc.snapshot() : sc.snapshot());
+      },
+      10s,
+      10ms,
+      {}};
   rotator r(dualcred::rotation::stores::file_store(store), std::move(admin),
             rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
@@ -113,13 +114,14 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
   auto& creds = dc.value();
   rotation_tests::clients<std::remove_reference_t<decltype(creds)>> c(creds, 4);
   rotator_options o;
-  o.instances = fleet{{"client-threads"},
-                      [&](const std::string&) -> result<std::string> {
-                        return fmt::format("{}", creds.snapshot());
-                      },
-                      10s,
-                      10ms,
-                      {}};
+  o.instances =
+      fleet::http_check{{"client-threads"},
+                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+                          return fmt::format("{}", creds.snapshot());
+                        },
+                        10s,
+                        10ms,
+                        {}};
   rotator r(dualcred::rotation::stores::file_store(path), std::move(admin),
             rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();
@@ -565,9 +567,9 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
     REQUIRE(dc);
     instances.push_back(std::make_unique<creds_t>(std::move(dc).value()));
   }
-  fleet f;
+  fleet::http_check f;
   for (int i = 0; i < 3; ++i) f.endpoints.push_back("instance-" + std::to_string(i));
-  f.fetch = [&](const std::string& url) -> result<std::string> {
+  f.fetch = [&](const std::string& url, std::chrono::milliseconds) -> result<std::string> {
     auto& dc = *instances.at(static_cast<std::size_t>(url.back() - '0'));
     (void)dc.connect();  // traffic, so the refresh timer fires
     return fmt::format("{}", dc.snapshot());

@@ -22,6 +22,7 @@
 
 #include <dualcred/http/curl.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/redis/admin.hpp>
 #include <dualcred/rotation/stores/vault.hpp>
@@ -206,8 +207,8 @@ int run(Store store, Admin admin, const settings& s,
   o.settle = s.settle;
   o.on_progress = [](std::string_view line) { fmt::print("dualcred-rotate: {}\n", line); };
   if (!s.instances.empty())
-    o.instances =
-        fleet{s.instances, http_fetch(curl_transport{}), s.fleet_timeout, milliseconds(500), {}};
+    o.instances = fleet::http_check{
+        s.instances, fleet::http_fetch(curl_transport{}), s.fleet_timeout, milliseconds(500), {}};
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 

@@ -222,9 +222,10 @@ class curl_transport {
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    const auto total = limit_for(req);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(opts_->connect_timeout.count()));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_->timeout.count()));
+                     static_cast<long>(std::min(opts_->connect_timeout, total).count()));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, opts_->verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, opts_->verify_tls ? 2L : 0L);
     if (!opts_->ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_->ca_file.c_str());
@@ -249,7 +250,7 @@ class curl_transport {
     const CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
       detail::secure_zero(sink.body.data(), sink.body.size());
-      return fail(code_for(rc, sink.over_limit), describe(where, rc, sink.over_limit));
+      return fail(code_for(rc, sink.over_limit), describe(where, rc, sink.over_limit, total));
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -269,13 +270,20 @@ class curl_transport {
     return errc::provider_unavailable;
   }
 
-  std::string describe(const std::string& where, CURLcode rc, bool over_limit) const {
+  // The request's own limit when it is shorter than the transport's.
+  std::chrono::milliseconds limit_for(const http_request& req) const noexcept {
+    const bool own = req.timeout.count() > 0 && req.timeout < opts_->timeout;
+    return own ? req.timeout : opts_->timeout;
+  }
+
+  std::string describe(const std::string& where, CURLcode rc, bool over_limit,
+                       std::chrono::milliseconds total) const {
     if (rc == CURLE_WRITE_ERROR && over_limit)
       return fmt::format("{}: the response body is over {} bytes", where,
                          opts_->max_response_bytes);
     if (rc == CURLE_OPERATION_TIMEDOUT)
       return fmt::format("{}: timed out (connect limit {} ms, total {} ms; curl error {})", where,
-                         opts_->connect_timeout.count(), opts_->timeout.count(),
+                         std::min(opts_->connect_timeout, total).count(), total.count(),
                          static_cast<int>(rc));
     return fmt::format("{}: {} (curl error {})", where, curl_easy_strerror(rc),
                        static_cast<int>(rc));

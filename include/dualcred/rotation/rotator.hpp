@@ -188,8 +188,8 @@ struct rotator_options {
   /// an older set (`status::oldest_version_in_use`), so a slow login cannot be left trying
   /// passwords the backend just dropped. Without a fleet, instances must re-read the store
   /// (a refresh interval) between the steps; a single role's clients otherwise fall back on
-  /// a reload.
-  std::optional<fleet> instances;
+  /// a reload. Any `fleet_check` will do; `fleet::http_check` polls status JSON over HTTP.
+  fleet_check instances;
   /// How long apply, decommission and rollback pause (after the fleet check) before they
   /// change the backend. Without a fleet, set it to about the clients' connect time plus
   /// their refresh interval, so connects already in flight finish first. Zero: no pause.
@@ -809,16 +809,16 @@ class rotator {
   }
 
   result<void> wait_instances(step s, std::uint64_t revision) {
-    if (!opts_.instances || opts_.instances->endpoints.empty()) return boost::outcome_v2::success();
-    progress(s, fmt::format("waiting for {} instances to report version {} or later",
-                            opts_.instances->endpoints.size(), revision));
+    if (!opts_.instances) return boost::outcome_v2::success();
+    progress(s, fmt::format("waiting for the instances to report version {} or later", revision));
     std::size_t last_ready = static_cast<std::size_t>(-1);
-    auto r = wait_for_fleet(*opts_.instances, revision, [&](std::size_t ready, std::size_t total) {
+    const auto on_wait = [&](std::size_t ready, std::size_t total) {
       if (ready != last_ready)
         progress(s,
                  fmt::format("{} of {} instances at version {} or later", ready, total, revision));
       last_ready = ready;
-    });
+    };
+    auto r = opts_.instances(fleet_request{revision, on_wait});
     if (!r) return failed(s, failure_site::fleet, r.error());
     return r;
   }
