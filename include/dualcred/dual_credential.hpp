@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "concepts.hpp"
@@ -74,21 +76,15 @@ class dual_credential {
   /// newer set published meanwhile, up to three); otherwise the result is
   /// `errc::all_rejected` naming each attempt's cause. Any error that is not a
   /// refusal is returned at once.
-  [[nodiscard]] result<connection_type> connect() {
+  [[nodiscard, gnu::always_inline]] inline result<connection_type> connect() {
     state& st = *s_;
-    if (st.opts.refresh_interval.count() > 0) st.loader.refresh_if_due();
-    // Loads started before this connect may have read the store before its refusal's cause.
-    const std::uint64_t started = st.loader.loads_started();
-    const detail::shard_ref shard(st.shards);
-    detail::refusals why;
-    std::optional<connection_type> open_conn;
-    std::uint64_t tried = 0;
-    bool exhausted = true;
-    // One named result on every path: GCC elides its copy only then, and a result<T> holds
-    // an `error` beside the T, so a copy on the happy path would move a string.
-    result<connection_type> r = first_try(st, shard, open_conn, why, exhausted, tried);
-    if (exhausted) r = after_refusal(st, shard, started, tried, open_conn, why);
-    return r;
+    const std::size_t index = detail::this_thread_index();
+    // The common case in line, the rest out of line: a thread on its own shard, light
+    // readers, and no refresh on this connect.
+    const bool owned = st.fast_connect.load(std::memory_order_relaxed) &&
+                       index != detail::thread_index_registry::shared;
+    // Both prvalues: the result is built in the caller's slot either way.
+    return owned ? connect_owned(st, index) : connect_any(st, index);
   }
 
   /// Reads the provider now. On failure the set in use stays as it was.
@@ -143,12 +139,95 @@ class dual_credential {
     detail::error_log errors;
     // Loading and publishing; its header states the lock order of everything here.
     detail::set_loader<SecretProvider, Policy> loader;
+    // Whether a connect runs the periodic refresh itself: `opts.refresh_interval` is set
+    // and no refresher owned by the user is attached (then no connect loads on interval).
+    std::atomic<bool> refresh_on_connect{opts.refresh_interval.count() > 0};
+    // Neither a refresh on connect nor locked reader marks: connect()'s in-line path applies.
+    std::atomic<bool> fast_connect{!refresh_on_connect.load(std::memory_order_relaxed) &&
+                                   loader.light_readers()};
+    std::mutex refreshers_mutex;  // a leaf: guards `refreshers` and the flag's updates
+    int refreshers = 0;
   };
+
+  template <class>
+  friend class refresh_schedule;
+
+  // The periodic refresh is the caller's while `attached` (refresh_schedule's lifetime).
+  static void attach_refresher(state& st, bool attached) {
+    std::lock_guard lock(st.refreshers_mutex);
+    st.refreshers += attached ? 1 : -1;
+    const bool refresh = st.refreshers == 0 && st.opts.refresh_interval.count() > 0;
+    st.refresh_on_connect.store(refresh, std::memory_order_relaxed);
+    st.fast_connect.store(!refresh && st.loader.light_readers(), std::memory_order_relaxed);
+  }
+
+  // connect()'s read section on the thread's own shard; ends it unless handed over.
+  struct owned_guard {
+    explicit owned_guard(detail::published_sets::section s) noexcept : held(s) {}
+    owned_guard(const owned_guard&) = delete;
+    owned_guard& operator=(const owned_guard&) = delete;
+    ~owned_guard() {
+      if (held.mark != nullptr) detail::published_sets::leave_owned(held);
+    }
+    detail::published_sets::section hand_over() noexcept {
+      const auto out = held;
+      held.mark = nullptr;
+      return out;
+    }
+    detail::published_sets::section held;
+  };
+
+  // connect() on the thread's own shard, with light readers and no refresh due on connect.
+  [[gnu::always_inline]] static result<connection_type> connect_owned(state& st,
+                                                                      std::size_t index) {
+    // Loads started before this connect may have read the store before its refusal's cause.
+    const std::uint64_t started = st.loader.loads_started();
+    const detail::shard_ref shard(st.shards, index);
+    open_connection open_conn;
+    owned_guard guard{st.loader.read_owned(shard)};
+    const detail::published_set* p = guard.held.set;
+    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
+    // One named result on every path: GCC elides its copy only then, and a result<T> holds
+    // an `error` beside the T, so a copy on the happy path would move a string.
+    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
+    if (r) [[likely]] {
+      auto& via = first == slot::current ? shard.get().via_current : shard.get().via_next;
+      via.store(via.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else {
+      not_connected(st, started, guard.hand_over(), first, r, open_conn);
+    }
+    return r;
+  }
+
+  // Every connect that connect()'s in-line path does not take: the shared shard, locked
+  // reader marks, or a periodic refresh due on connect.
+  [[gnu::noinline]] static result<connection_type> connect_any(state& st, std::size_t index) {
+    if (st.refresh_on_connect.load(std::memory_order_relaxed)) st.loader.refresh_if_due();
+    const std::uint64_t started = st.loader.loads_started();
+    const detail::shard_ref shard(st.shards, index);
+    open_connection open_conn;
+    read_guard guard = st.loader.read(shard);
+    const detail::published_set* p = guard.get();
+    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
+    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
+    if (r)
+      shard.add(first == slot::current ? shard.get().via_current : shard.get().via_next);
+    else
+      not_connected(st, started, guard.hand_over(), first, r, open_conn);
+    return r;
+  }
+
+  // What a two-phase connector keeps open across a refusal; nothing for a plain connector,
+  // whose happy path then keeps no optional on the stack.
+  struct no_open_connection {};
+  using open_connection = std::conditional_t<two_phase_connector<Connector>,
+                                             std::optional<connection_type>, no_open_connection>;
+  using read_guard = detail::published_sets::read_guard;
 
   // One attempt with one credential; a two-phase connector keeps its connection open
   // across refusals so the next credential costs no new connection.
   static result<connection_type> attempt(state& st, const credential& cred,
-                                         std::optional<connection_type>& open_conn) {
+                                         [[maybe_unused]] open_connection& open_conn) {
     if constexpr (two_phase_connector<Connector>) {
       if (!open_conn) {
         auto opened = st.connector.open();
@@ -168,48 +247,69 @@ class dual_credential {
     }
   }
 
-  // The set published now, tried; `exhausted` stays true when nothing is loaded yet.
-  static result<connection_type> first_try(state& st, const detail::shard_ref& shard,
-                                           std::optional<connection_type>& open_conn,
-                                           detail::refusals& why, bool& exhausted,
-                                           std::uint64_t& tried) {
-    const auto guard = st.loader.read(shard);
-    const detail::published_set* p = guard.get();
-    if (p == nullptr) return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
-    tried = p->generation;
-    exhausted = false;
-    return try_set(st, shard, *p, open_conn, why, exhausted);
+  [[gnu::cold]] static result<connection_type> no_set() {
+    return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
+  }
+
+  // The slot a set is tried with first.
+  static slot first_slot(const state& st, const detail::published_set& p) noexcept {
+    return (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
+  }
+
+  // The first attempt failed (or nothing is loaded yet: `guard` holds no set): the other
+  // slot, then the shared reload. Leaves the outcome in `r`.
+  [[gnu::noinline]] static void not_connected(state& st, std::uint64_t started,
+                                              detail::published_sets::section held, slot first,
+                                              result<connection_type>& r,
+                                              open_connection& open_conn) {
+    read_guard guard(held);
+    const detail::shard_ref& shard = held.shard;
+    detail::refusals why;
+    std::uint64_t tried = 0;
+    if (const detail::published_set* p = guard.get()) {
+      tried = p->generation;
+      bool exhausted = false;
+      settle(st, shard, *p, first, r, open_conn, why, exhausted);
+      if (!exhausted) return;
+    }
+    guard.release();  // the reload below must not keep the refused set from being freed
+    r = after_refusal(st, shard, started, tried, open_conn, why);
   }
 
   // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
-  // Every return names `r`, so the connector's result reaches the caller without a move
-  // (with Outcome 2.1 a result<T> holds an `error` beside the T: moving it moves a string).
   static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
-                                         const detail::published_set& p,
-                                         std::optional<connection_type>& open_conn,
+                                         const detail::published_set& p, open_connection& open_conn,
                                          detail::refusals& why, bool& exhausted) {
-    const slot first =
-        (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
+    const slot first = first_slot(st, p);
+    result<connection_type> r = attempt(st, *p.get(first), open_conn);
+    settle(st, shard, p, first, r, open_conn, why, exhausted);
+    return r;
+  }
+
+  // Given the attempt with `first` in `r`: counts a success, or falls back to the other slot
+  // on a refusal. `r` ends as the outcome (ignored when `exhausted`: every slot refused).
+  static void settle(state& st, const detail::shard_ref& shard, const detail::published_set& p,
+                     slot first, result<connection_type>& r, open_connection& open_conn,
+                     detail::refusals& why, bool& exhausted) {
     slot which = first;
-    result<connection_type> r = attempt(st, *p.get(which), open_conn);
     for (;;) {
       if (r) {
         shard.add(which == slot::current ? shard.get().via_current : shard.get().via_next);
         if (which != first) on_fell_back(st, shard, which, p);
-        return r;
+        return;
       }
       if (!st.policy.should_fall_back(r.error())) {
         st.errors.note(r.error().code);
-        return r;
+        return;
       }
       st.policy.on_event(
           {event_kind::refused, which, r.error().code, r.error().detail, p.set.version});
       st.errors.note(r.error().code);
-      why.add(which, std::move(r).error());  // r is ignored when exhausted, else replaced
+      why.add(which, std::move(r).error());
       const credential* cred = which == first ? p.get(other(first)) : nullptr;
       if (cred == nullptr) {
         exhausted = true;
-        return r;
+        return;
       }
       which = other(first);
       r = attempt(st, *cred, open_conn);
@@ -246,8 +346,7 @@ class dual_credential {
   // credentials changed.
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
                                                std::uint64_t started, std::uint64_t tried,
-                                               std::optional<connection_type>& open_conn,
-                                               detail::refusals& why) {
+                                               open_connection& open_conn, detail::refusals& why) {
     std::optional<error> load_error = st.loader.shared_reload(started);
     // A slow login can outlast a whole rotation step, so a set that was new when the retry
     // began may be stale by its end. A set published meanwhile (by the periodic refresh or

@@ -148,7 +148,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
     auto r = make(path);
     const auto bad = r.init(req);
     REQUIRE(!bad);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(bad.error().site == failure_site::order);
+    CHECK(bad.error().what == condition::keys_conflict);
     CHECK(bad.error().detail.find("DB_PASS_CURRENT") != std::string::npos);
     CHECK(bad.error().detail.find("not-the-password") == std::string::npos);
     CHECK(!std::filesystem::exists(path));
@@ -160,7 +161,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
     req.current = secret("ops-conflict-pw");
     const auto half = r.init(req);
     REQUIRE(!half);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(half.error().site == failure_site::order);
+    CHECK(half.error().what == condition::keys_conflict);
     CHECK(half.error().detail.find("DB_PASS_NEXT") != std::string::npos);
     CHECK(value(r.store(), "DB_PASS_NEXT") == "<absent>");
   }
@@ -180,7 +182,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
     plain.generate = true;
     const auto stale = r.init(plain);
     REQUIRE(!stale);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(stale.error().site == failure_site::order);
+    CHECK(stale.error().what == condition::keys_conflict);
     CHECK(stale.error().detail.find("refuses DB_PASS_CURRENT") != std::string::npos);
   }
 }

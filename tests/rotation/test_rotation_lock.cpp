@@ -19,6 +19,7 @@
 #include <dualcred/rotation/stores/vault.hpp>
 
 #include <dualcred_testing/kv2_server.hpp>
+#include <dualcred_testing/scoped_env.hpp>
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
@@ -156,6 +157,42 @@ TEST_CASE("Vault store: one rotation lock; a lapsed lease frees it; breaking nam
   auto renewed = after.value().renew();
   REQUIRE_FALSE(renewed);
   CHECK(renewed.error().is(errc::locked));
+}
+
+TEST_CASE("dualcred-rotate: exit 13 naming the holder; --lock-wait waits it out") {
+  if (std::getenv("DUALCRED_ROTATE_TOOL") == nullptr) return;  // built without the tool
+  testing::temp_dir dir;
+  const std::string pw = "seed-" + testing::random_token(16);
+  redis_fixture().set_user("tool_locked", {pw});
+  const std::string path =
+      dir.write("app.env", "REDIS_USER=tool_locked\nREDIS_PASS_CURRENT=" + pw + "\n");
+  stores::file_store held_store(path);
+  auto held = held_store.lock_rotation(as("an operator's rollback"));
+  REQUIRE(held);
+  testing::scoped_env admin_pw("REDIS_ADMIN_PASSWORD", redis_fixture().admin_password().c_str());
+  const std::string args = "--backend redis --redis-admin-user " + redis_fixture().admin_user() +
+                           " --redis-port " + std::to_string(redis_fixture().port()) + " --file " +
+                           path;
+  const auto refused = rotation_tests::run_rotate_tool(args + " prepare");
+  INFO(refused.output);
+  CHECK(refused.code == 13);
+  CHECK(refused.output.find("an operator's rollback") != std::string::npos);
+  CHECK(refused.output.find("--lock-wait") != std::string::npos);  // the tool's hint
+  const auto before = stores::file_store(path).read();
+  REQUIRE(before);
+  CHECK_FALSE(before.value().data.contains("REDIS_PASS_NEXT"));  // nothing was written
+
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(300ms);
+    held.value().release();
+  });
+  const auto waited = rotation_tests::run_rotate_tool("--lock-wait 10s " + args + " prepare");
+  releaser.join();
+  INFO(waited.output);
+  CHECK(waited.code == 0);
+  const auto broken = rotation_tests::run_rotate_tool(args + " break-lock --lock-holder x");
+  CHECK(broken.code == 1);
+  CHECK(broken.output.find("flock") != std::string::npos);
 }
 
 namespace {
