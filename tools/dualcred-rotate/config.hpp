@@ -43,7 +43,8 @@ enum class command_kind {
   all,
   status,
   init,
-  due
+  due,
+  break_lock
 };
 
 /// A name and its value, for every closed set the command line takes: parsing and printing
@@ -61,7 +62,7 @@ struct command_info {
   std::string_view help;
 };
 
-inline constexpr std::array<command_info, 10> commands{{
+inline constexpr std::array<command_info, 11> commands{{
     {"prepare", command_kind::prepare, "write a fresh NEXT to the store"},
     {"apply", command_kind::apply, "make the backend accept NEXT (CURRENT still works)"},
     {"promote", command_kind::promote,
@@ -80,6 +81,9 @@ inline constexpr std::array<command_info, 10> commands{{
     {"due", command_kind::due,
      "with --max-age: a whole rotation when CURRENT is older than that (or its\nage is "
      "unknown), the rest of an interrupted one, else nothing; prints which"},
+    {"break-lock", command_kind::break_lock,
+     "with --lock-holder: free a Vault store's rotation lock held by exactly\nthat holder (one "
+     "that is gone before its lease ends); a file store's\nlock ends with its holder's process"},
 }};
 
 [[nodiscard]] constexpr std::string_view to_string(command_kind k) noexcept {
@@ -179,6 +183,8 @@ struct config {
   bool redis_acl_save = false;
   std::vector<std::string> instances;
   std::chrono::milliseconds fleet_timeout{60'000}, settle{0};
+  std::chrono::milliseconds lock_wait{0};  ///< --lock-wait
+  std::string lock_holder;                 ///< --lock-holder, for break-lock
   std::size_t password_length = 32;
   day2_settings day2;
   pg_topology_settings pg_topology;

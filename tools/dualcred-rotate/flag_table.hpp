@@ -137,6 +137,21 @@ inline constexpr flag_spec flag_table[] = {
                                     std::chrono::hours(1),
                                     "--settle wants a duration, 0 to 1h (e.g. 0.5, 30s, 2m)");
      }},
+    {"--lock-wait", "DURATION", rollout_section,
+     "how long to wait for another rotator's lock on the store\n(default: 0, then exit 13); at "
+     "most 1h",
+     [](draft& d, std::string_view v) {
+       return flag_detail::duration(d.c.lock_wait, v, std::chrono::milliseconds(0),
+                                    std::chrono::hours(1),
+                                    "--lock-wait wants a duration, 0 to 1h (e.g. 30s, 5m)");
+     }},
+    {"--lock-holder", "TEXT", rollout_section,
+     "break-lock: the holder as the lock's error names it",
+     [](draft& d, std::string_view v) -> problem {
+       if (v.empty()) return "--lock-holder wants the holder as the lock's error names it";
+       d.c.lock_holder = v;
+       return std::nullopt;
+     }},
     {"--password-length", "N", rollout_section, "16 to 1024, default: 32",
      [](draft& d, std::string_view v) -> problem {
        const auto n = parse_integer(v, 16, 1024);

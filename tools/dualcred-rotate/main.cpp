@@ -71,6 +71,23 @@ std::optional<rotation::step> to_step(command_kind k) {
   return is_runbook_step(k) ? rotation::parse_step(dualcred_rotate::to_string(k)) : std::nullopt;
 }
 
+// break-lock: a Vault lock is freed only when `holder` is exactly the one holding it.
+template <class Store>
+int break_lock(Store& store, const std::string& holder) {
+  if (holder.empty()) return usage("break-lock needs --lock-holder TEXT");
+  if constexpr (requires { store.break_rotation_lock(holder); }) {
+    auto done = store.break_rotation_lock(holder);
+    if (!done) return failed(done.error().detail, exit_other);
+    fmt::print("dualcred-rotate: break-lock: freed the rotation lock {} held\n", printable(holder));
+    return exit_ok;
+  } else {
+    return failed(
+        "a file store's rotation lock is an flock: it ends with its holder's process, and "
+        "nothing else can hold it; nothing to break",
+        exit_other);
+  }
+}
+
 template <class Store, class Admin>
 int run(Store store, Admin admin, const config& s, environment& env,
         std::function<result<void>(const std::string&)> create_user = {}) {
@@ -79,6 +96,7 @@ int run(Store store, Admin admin, const config& s, environment& env,
   o.policy = s.day2.policy;
   o.settle = s.settle;
   o.on_progress = progress;
+  o.lock.wait = s.lock_wait;
   if (!s.instances.empty())
     o.instances = fleet::http_check{
         s.instances, fleet::http_fetch(curl_transport{}), s.fleet_timeout, milliseconds(500), {}};
@@ -86,6 +104,7 @@ int run(Store store, Admin admin, const config& s, environment& env,
   std::fflush(stdout);
 
   const failure_context context{to_string(s.command), s.day2.generate};
+  if (s.command == command_kind::break_lock) return break_lock(r.store(), s.lock_holder);
   if (const auto code = run_day2(r, s, env, std::move(create_user))) return *code;
   if (s.command == command_kind::status) {
     auto st = r.state();

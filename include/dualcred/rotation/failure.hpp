@@ -126,6 +126,7 @@ inline std::error_code make_error_code(condition c) noexcept {
 [[nodiscard]] inline condition classify(failure_site site, const error& e) noexcept {
   if (e.code.category() == condition_category()) return static_cast<condition>(e.code.value());
   if (e.is(errc::conflict)) return condition::store_conflict;
+  if (e.is(errc::locked)) return condition::lock_held;
   const bool unreachable = e.is(errc::backend_unavailable) || e.is(errc::timeout);
   switch (site) {
     case failure_site::order:

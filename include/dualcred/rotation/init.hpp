@@ -134,6 +134,7 @@ step_result<void> init_current(Core& c, const init_request& req, rotation_state&
       DUALCRED_TRY(c.admin_step(std::nullopt, req.create_user(other)));
     }
   }
+  DUALCRED_TRY(c.renew_lock(std::nullopt));
   DUALCRED_TRY(c.admin_step(std::nullopt, c.admin_.accept(st.current)));
   if (auto ok = c.admin_.verify(st.current); !ok)
     return c.failed(std::nullopt, failure_site::verify, ok.error());

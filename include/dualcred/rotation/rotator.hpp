@@ -57,6 +57,9 @@ struct rotator_options {
   std::chrono::milliseconds settle{0};
   /// Told one line per step (and while waiting for the fleet). Never holds a secret.
   std::function<void(std::string_view line)> on_progress;
+  /// How each step takes the store's rotation lock (`lockable_store`), held from its first
+  /// read to its last write: a second rotator waits `lock.wait`, then fails `lock_held`.
+  lock_options lock;
 };
 
 /// The rotation runbook as code, over a `writable_store` and a `password_admin`.
@@ -122,6 +125,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// 1. A fresh NEXT in the store, unless one is there.
   [[nodiscard]] step_result<step_report> prepare() {
     constexpr step s = step::prepare;
+    DUALCRED_TRY(held, this->hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -139,6 +144,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// 2. The backend accepts NEXT.
   [[nodiscard]] step_result<step_report> apply() {
     constexpr step s = step::apply;
+    DUALCRED_TRY(held, this->hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -165,6 +172,7 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
     if (st.phase != phase::applied) {
       DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
     }
+    DUALCRED_TRY(this->renew_lock(s));
     DUALCRED_TRY(admin_step(s, admin_.accept(*st.next)));
     const std::string what =
         fmt::format("{} accepts NEXT for '{}'", admin_.describe(), st.next->user);
@@ -177,6 +185,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// 3. CURRENT := NEXT, PREVIOUS := old CURRENT, and a fresh NEXT.
   [[nodiscard]] step_result<step_report> promote() {
     constexpr step s = step::promote;
+    DUALCRED_TRY(held, this->hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -197,6 +207,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// 4. A login with the new CURRENT (with NEXT while it is only applied).
   [[nodiscard]] step_result<step_report> verify() {
     constexpr step s = step::verify;
+    DUALCRED_TRY(held, this->hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -214,6 +226,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// 5. After the fleet has the new CURRENT, the backend forgets PREVIOUS.
   [[nodiscard]] step_result<step_report> decommission() {
     constexpr step s = step::decommission;
+    DUALCRED_TRY(held, this->hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -222,6 +236,7 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
                                  : st.next && *st.previous == *st.next ? &keys_.names.next
                                                                        : nullptr;
     if (held_by == nullptr) {
+      DUALCRED_TRY(this->renew_lock(s));
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
     }
     st.phase = phase::idle;
@@ -238,6 +253,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// CURRENT back to PREVIOUS, the backend made to accept it, the rolled-back one revoked.
   [[nodiscard]] step_result<step_report> rollback() {
     constexpr step s = step::rollback;
+    DUALCRED_TRY(held, this->hold_lock(s));
+    (void)held;
     DUALCRED_TRY(snap, load(s));
     rotation_state& st = snap.st;
     if (auto ruled = by_the_rules(s, st)) return std::move(*ruled);
@@ -258,10 +275,12 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
     // Instances hold the restored CURRENT before a single role stops taking the other one,
     // and are done with the rolled-back one before it is revoked.
     DUALCRED_TRY(wait_fleet(s, snap.raw.revision));
+    DUALCRED_TRY(this->renew_lock(s));
     DUALCRED_TRY(admin_step(s, admin_.accept(st.current)));
     if (opts_.settle.count() > 0) std::this_thread::sleep_for(opts_.settle);
     // Never the login the restored CURRENT holds (a store that rolled back to itself).
     if (st.next && *st.next != st.current) {
+      DUALCRED_TRY(this->renew_lock(s));
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.next)));
     }
     st.next.reset();
@@ -297,6 +316,8 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// rest of an interrupted one otherwise. A rollback in progress is `invalid_argument`
   /// (finish it with `rollback()`).
   [[nodiscard]] step_result<std::vector<step_report>> run_all() {
+    DUALCRED_TRY(held, this->hold_lock(step::prepare));
+    (void)held;
     DUALCRED_TRY(snap, load(step::prepare));
     const std::optional<step> from = resume_step(snap.st.phase);
     if (!from)
@@ -319,12 +340,16 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   /// and nothing is written. With `generate`, the backend gets CURRENT before the store is
   /// written: a failed write leaves a password no store holds, and the error says so.
   [[nodiscard]] step_result<init_report> init(const init_request& req) {
+    DUALCRED_TRY(held, this->hold_lock(std::nullopt));
+    (void)held;
     return detail::init_keys(static_cast<core&>(*this), req);
   }
 
   /// A whole rotation when CURRENT is older than `max_age` (or its age is unknown), the rest
   /// of an interrupted one (a rollback included) whatever its age, otherwise nothing.
   [[nodiscard]] step_result<due_report> due(std::chrono::seconds max_age) {
+    DUALCRED_TRY(held, this->hold_lock(step::prepare));
+    (void)held;
     return detail::run_due(*this, max_age);
   }
 

@@ -15,6 +15,7 @@
 #include "../../error.hpp"
 #include "../../secret.hpp"
 #include "../failure.hpp"
+#include "../lock.hpp"
 #include "../password.hpp"
 #include "../state.hpp"
 #include "../steps.hpp"
@@ -35,6 +36,7 @@ struct rotator_core {
   Admin admin_;
   rotation_keys keys_;
   Options opts_;
+  rotation_lock lock_;  // after store_: given back before the store goes
 
   rotator_core(Store store, Admin admin, rotation_keys keys, Options opts)
       : store_(std::move(store)),
@@ -74,6 +76,42 @@ struct rotator_core {
   }
   failed_type out_of_order(step s, std::string why) {
     return out_of_order(s, errc::invalid_argument, std::move(why));
+  }
+
+  // Gives the rotation lock back when the step that took it ends.
+  class lock_hold {
+   public:
+    explicit lock_hold(rotation_lock* l = nullptr) noexcept : lock_(l) {}
+    lock_hold(lock_hold&& o) noexcept : lock_(std::exchange(o.lock_, nullptr)) {}
+    lock_hold& operator=(lock_hold&&) = delete;
+    ~lock_hold() {
+      if (lock_ != nullptr) lock_->release();
+    }
+
+   private:
+    rotation_lock* lock_;
+  };
+
+  // The store's rotation lock for the rest of the calling step, from its first read to its
+  // last write; nothing when an outer step (run_all, due) holds it, or the store has none.
+  step_result<lock_hold> hold_lock(std::optional<step> s) {
+    if constexpr (lockable_store<Store>) {
+      if (lock_.held()) return lock_hold();
+      auto taken = store_.lock_rotation(opts_.lock);
+      if (!taken) return failed(s, failure_site::store, taken.error());
+      lock_ = std::move(taken).value();
+      return lock_hold(&lock_);
+    } else {
+      return lock_hold();
+    }
+  }
+
+  // Right before a backend change: the lock is still this rotator's (a lease is renewed), so
+  // a rotator whose lock lapsed and was taken stops instead of racing the new holder.
+  step_result<void> renew_lock(std::optional<step> s) {
+    auto r = lock_.renew();
+    if (!r) return failed(s, failure_site::store, r.error());
+    return boost::outcome_v2::success();
   }
 
   template <class T>

@@ -17,6 +17,7 @@
 #include "../../secret.hpp"
 #include "../state.hpp"
 #include "detail/file_common.hpp"
+#include "detail/file_lock.hpp"
 
 namespace dualcred::rotation::stores {
 
@@ -56,6 +57,12 @@ class dotenv_store {
     DUALCRED_TRY(next, detail::next_revision(now, expected, describe()));
     DUALCRED_TRY(write_file(data, next));
     return next;
+  }
+
+  /// The rotation lock: an flock on `PATH.rotation-lock` (see `lockable_store`).
+  [[nodiscard]] result<rotation_lock> lock_rotation(const lock_options& o) const {
+    const std::string lock_path = path_ + ".rotation-lock";
+    return detail::take_file_rotation_lock(AT_FDCWD, lock_path, lock_path, o, describe());
   }
 
   [[nodiscard]] std::string describe() const { return fmt::format("file store {}", path_); }

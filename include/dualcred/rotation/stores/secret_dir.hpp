@@ -25,6 +25,7 @@
 #include "../../secret.hpp"
 #include "../state.hpp"
 #include "detail/file_common.hpp"
+#include "detail/file_lock.hpp"
 
 namespace dualcred::rotation::stores {
 
@@ -68,11 +69,20 @@ class secret_dir_store {
     return next;
   }
 
+  /// The rotation lock: an flock on `DIR/..dualcred.rotation-lock` (see `lockable_store`).
+  [[nodiscard]] result<rotation_lock> lock_rotation(const lock_options& o) const {
+    DUALCRED_TRY(dir, open_dir());
+    return detail::take_file_rotation_lock(dir.get(), std::string(rotation_lock_name),
+                                           fmt::format("{}/{}", path_, rotation_lock_name), o,
+                                           describe());
+  }
+
   [[nodiscard]] std::string describe() const { return fmt::format("file store {}", path_); }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
   static constexpr std::string_view lock_name = "..dualcred.lock";
+  static constexpr std::string_view rotation_lock_name = "..dualcred.rotation-lock";
   static constexpr std::string_view revision_prefix = "..rev_";
   static constexpr std::string_view temp_suffix = file::symlink_temp_suffix;
 
