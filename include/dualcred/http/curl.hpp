@@ -190,22 +190,7 @@ class curl_transport {
     } back{*pool_, h};
     curl_easy_reset(h);  // drops the previous call's options, keeps its connections
 
-    std::unique_ptr<curl_slist, detail::curl_slist_scrubber> headers;
-    for (const auto& [name, value] : req.headers) {
-      std::string line;
-      line.reserve(name.size() + value.size() + 2);
-      line.append(name).append(": ").append(value);
-      curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
-      detail::secure_zero(line.data(), line.size());
-      if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
-      (void)headers.release();
-      headers.reset(grown);
-    }
-    // No `Expect: 100-continue` round trip on larger bodies.
-    if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
-      (void)headers.release();
-      headers.reset(grown);
-    }
+    DUALCRED_TRY(headers, header_list(req, where));
 
     detail::curl_body_sink sink;
     sink.limit = opts_->max_response_bytes;
@@ -235,17 +220,7 @@ class curl_transport {
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::curl_header_line);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
-    if (req.method == "GET") {
-      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else if (req.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else {
-      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-      if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-      }
-    }
+    set_method(h, req);
 
     const CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
@@ -264,6 +239,43 @@ class curl_transport {
   }
 
  private:
+  using header_ptr = std::unique_ptr<curl_slist, detail::curl_slist_scrubber>;
+
+  // The request's headers as a curl list, each line scrubbed once copied into it.
+  static result<header_ptr> header_list(const http_request& req, const std::string& where) {
+    header_ptr headers;
+    for (const auto& [name, value] : req.headers) {
+      std::string line;
+      line.reserve(name.size() + value.size() + 2);
+      line.append(name).append(": ").append(value);
+      curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
+      detail::secure_zero(line.data(), line.size());
+      if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
+      (void)headers.release();
+      headers.reset(grown);
+    }
+    // No `Expect: 100-continue` round trip on larger bodies.
+    if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
+      (void)headers.release();
+      headers.reset(grown);
+    }
+    return headers;
+  }
+
+  static void set_method(CURL* h, const http_request& req) {
+    if (req.method == "GET") {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (req.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      }
+    }
+  }
+
   static errc code_for(CURLcode rc, bool over_limit) noexcept {
     if (rc == CURLE_OPERATION_TIMEDOUT) return errc::timeout;
     if (rc == CURLE_WRITE_ERROR && over_limit) return errc::malformed;
