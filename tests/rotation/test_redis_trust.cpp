@@ -96,7 +96,9 @@ TEST_CASE("allow_list: addresses by network (IPv4, IPv6, mapped), names exactly,
   CHECK_FALSE(allow.contains("10.1.0.0.evil"));
   CHECK_FALSE(allow.contains(""));
   CHECK(rr::allow_list::parse("0.0.0.0/0").value().contains("192.0.2.1"));
-  CHECK(rr::allow_list::parse("10.0.0.9/31").value().contains("10.0.0.8"));
+  CHECK(rr::allow_list::parse("10.0.0.8/31").value().contains("10.0.0.9"));
+  // Host bits past the prefix: a typo for a host or for its network, not ours to guess.
+  CHECK_FALSE(rr::allow_list::parse("10.0.0.9/31"));
   for (const char* bad : {"", "10.0.0.0/33", "fd00::/129", "10.0.0.0/", "host/8", "a b",
                           "10.0.0.0/8,", "x/1/2", "ex\x01mple"}) {
     auto e = rr::allow_list::parse(bad);
