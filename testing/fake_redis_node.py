@@ -125,11 +125,16 @@ class Server(socketserver.ThreadingTCPServer):
 def replicate(primary, port, announce):
     """Registers as a replica of 127.0.0.1:primary announcing announce:port, and stays linked."""
     s = socket.create_connection(("127.0.0.1", primary))
+    replies = s.makefile("rb")
     for argv in (["REPLCONF", "listening-port", str(port)], ["REPLCONF", "ip-address", announce],
                  ["REPLCONF", "capa", "eof", "capa", "psync2"], ["PSYNC", "?", "-1"]):
         data = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode())
                                                  for a in argv)
         s.sendall(data)
+        # One at a time, as a replica does: the primary refuses PSYNC while an earlier
+        # reply is still waiting to be sent ("invalid with pending output").
+        if argv[0] == "REPLCONF":
+            replies.readline()
 
     def ack():
         while True:
