@@ -746,13 +746,10 @@ int main(int argc, char** argv) {
     }
 
     const std::vector<std::string> common = {
-        cfg.rotate_tool,
-        "--vault-path",
-        secret_path,
-        "--instance",
-        fmt::format("http://127.0.0.1:{}/health", health.port()),
-        "--fleet-timeout",
-        "60"};
+        cfg.rotate_tool, "--vault-path", secret_path, "--instance",
+        fmt::format("http://127.0.0.1:{}/health", health.port()), "--fleet-timeout", "60",
+        // A killed rotator's Vault lock lapses within seconds, and the rerun waits for that.
+        "--lock-lease", "3s", "--lock-wait", "15s"};
     const std::vector<std::string> pg_flags = {
         "--backend",   "postgres", "--pg-admin", pg.admin_conninfo(),
         "--pg-host",   pg.host(),  "--pg-port",  std::to_string(pg.port()),

@@ -183,8 +183,9 @@ struct config {
   bool redis_acl_save = false;
   std::vector<std::string> instances;
   std::chrono::milliseconds fleet_timeout{60'000}, settle{0};
-  std::chrono::milliseconds lock_wait{0};  ///< --lock-wait
-  std::string lock_holder;                 ///< --lock-holder, for break-lock
+  std::chrono::milliseconds lock_wait{0};                          ///< --lock-wait
+  std::chrono::milliseconds lock_lease{std::chrono::minutes(15)};  ///< --lock-lease
+  std::string lock_holder;  ///< --lock-holder, for break-lock
   std::size_t password_length = 32;
   day2_settings day2;
   pg_topology_settings pg_topology;

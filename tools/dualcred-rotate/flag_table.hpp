@@ -145,6 +145,14 @@ inline constexpr flag_spec flag_table[] = {
                                     std::chrono::hours(1),
                                     "--lock-wait wants a duration, 0 to 1h (e.g. 30s, 5m)");
      }},
+    {"--lock-lease", "DURATION", rollout_section,
+     "Vault store: how long the rotation lock outlives a rotator that\ncrashed holding it "
+     "(default: 15m; 1s to 1d)",
+     [](draft& d, std::string_view v) {
+       return flag_detail::duration(d.c.lock_lease, v, std::chrono::seconds(1),
+                                    std::chrono::hours(24),
+                                    "--lock-lease wants a duration, 1s to 1d (e.g. 30s, 15m)");
+     }},
     {"--lock-holder", "TEXT", rollout_section,
      "break-lock: the holder as the lock's error names it",
      [](draft& d, std::string_view v) -> problem {

@@ -235,11 +235,18 @@ inline void store_state(secret_map& data, const rotation_keys& keys, const rotat
   put(keys.user_previous, st.previous && st.previous->user != user
                               ? std::optional<std::string_view>(st.previous->user)
                               : std::nullopt);
-  put(keys.phase, st.phase == phase::idle ? std::nullopt : std::optional(to_string(st.phase)));
+  // The phase, the times and the policy are public text (status shows them), though the
+  // store holds every value as a secret.
+  auto put_public = [&](const std::string& key, std::optional<std::string_view> value) {
+    put(key, value);
+    if (auto it = data.find(key); value && it != data.end()) (void)it->second.reveal_public();
+  };
+  put_public(keys.phase,
+             st.phase == phase::idle ? std::nullopt : std::optional(to_string(st.phase)));
   // Times and the policy are kept when unknown (a store written before they existed).
-  if (st.rotated_at) put(keys.rotated_at, format_rfc3339(*st.rotated_at));
-  if (st.phase_since) put(keys.phase_since, format_rfc3339(*st.phase_since));
-  if (st.policy) put(keys.policy, st.policy->to_spec());
+  if (st.rotated_at) put_public(keys.rotated_at, format_rfc3339(*st.rotated_at));
+  if (st.phase_since) put_public(keys.phase_since, format_rfc3339(*st.phase_since));
+  if (st.policy) put_public(keys.policy, st.policy->to_spec());
 }
 
 }  // namespace dualcred::rotation
