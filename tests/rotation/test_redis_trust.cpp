@@ -140,6 +140,20 @@ TEST_CASE("reply parsers: counts and lists over their caps are errors naming the
   CHECK_FALSE(rr::replies::sentinel_entry(fields));
 }
 
+namespace {
+
+// Whether the primary lists `rogue` among its replicas (what it announced) within 20 s.
+bool listed_as_replica(testing::redis_server& rd, testing::fake_redis_node& rogue) {
+  const std::string listed = "ip=127.0.0.2,port=" + std::to_string(rogue.port());
+  return wait_for(
+      [&] {
+        return rd.must({"INFO", "replication"}).text.find(listed) != std::string::npos;
+      },
+      20s);
+}
+
+}  // namespace
+
 TEST_CASE(
     "a rogue replica announcing 127.0.0.2: the step stops naming it before any change, and it "
     "receives nothing; allowed, discovery finds it") {
@@ -150,12 +164,7 @@ TEST_CASE(
   const std::string path =
       dir.write("app.env", "REDIS_USER=app\nREDIS_PASS_CURRENT=" + first + "\n");
   testing::fake_redis_node rogue({"127.0.0.2", "slave", rd.port(), "127.0.0.2"});
-  const std::string listed = "ip=127.0.0.2,port=" + std::to_string(rogue.port());
-  REQUIRE(wait_for(
-      [&] {
-        return rd.must({"INFO", "replication"}).text.find(listed) != std::string::npos;
-      },
-      20s));
+  REQUIRE(listed_as_replica(rd, rogue));
   const credential admin{rd.admin_user(), secret(rd.admin_password())};
   rotator r(stores::file_store(path), rr::acl_admin(at_port(rd.port()), admin),
             rotation_keys::for_prefix("REDIS"));
@@ -332,12 +341,7 @@ TEST_CASE(
   const std::string path =
       dir.write("app.env", "REDIS_USER=app\nREDIS_PASS_CURRENT=" + first + "\n");
   testing::fake_redis_node rogue({"127.0.0.2", "slave", rd.port(), "127.0.0.2"});
-  const std::string listed = "ip=127.0.0.2,port=" + std::to_string(rogue.port());
-  REQUIRE(wait_for(
-      [&] {
-        return rd.must({"INFO", "replication"}).text.find(listed) != std::string::npos;
-      },
-      20s));
+  REQUIRE(listed_as_replica(rd, rogue));
   const auto bytes = [&] {
     std::ifstream in(path);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
