@@ -19,9 +19,10 @@ namespace {
 
 namespace rr = dualcred::rotation::redis;
 
+// No control byte reaches a detail: server text is escaped (well-formed UTF-8 may stay).
 void printable_or_abort(const std::string& detail) {
   for (const char c : detail)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) std::abort();
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f) std::abort();
 }
 
 void port_or_abort(int port) {

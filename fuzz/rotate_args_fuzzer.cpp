@@ -17,9 +17,9 @@
 #include <variant>
 #include <vector>
 
+#include <dualcred/rotation/detail/printable.hpp>
 #include "args.hpp"
 #include "cli.hpp"
-#include <dualcred/rotation/detail/printable.hpp>
 
 using namespace dualcred_rotate;
 using std::chrono::milliseconds;
@@ -152,7 +152,6 @@ void command_line(std::string_view text) {
   check(c.store != store_kind::vault || !c.vault_path.empty());
   check(c.strategy != pg_strategy::alternating || c.backend != backend_kind::postgres ||
         (!c.pg_roles.first.empty() && !c.pg_roles.second.empty()));
-  check(c.backend != backend_kind::redis || !c.redis_topology.allow.empty());
 }
 
 }  // namespace
