@@ -18,9 +18,9 @@
 #include "../../backend/hiredis_sentinel.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "../failure.hpp"
 #include "allow.hpp"
 #include "replies.hpp"
-#include "../failure.hpp"
 
 namespace dualcred::rotation::redis {
 
