@@ -63,16 +63,22 @@ struct cluster_node {
   return n;
 }
 
+/// The line of `text` that starts at `at`, without its CR LF or LF; `at` moves past it.
+/// Loop while `at < text.size()`.
+[[nodiscard]] inline std::string_view next_line(std::string_view text, std::size_t& at) {
+  const std::size_t eol = std::min(text.find('\n', at), text.size());
+  std::string_view line = text.substr(at, eol - at);
+  at = eol + 1;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
 /// A field of an `INFO` reply (`role`, `master_host`), empty when absent.
 [[nodiscard]] inline std::string info_field(std::string_view info, std::string_view field) {
-  std::size_t at = 0;
-  while (at < info.size()) {
-    const std::size_t eol = std::min(info.find('\n', at), info.size());
-    std::string_view line = info.substr(at, eol - at);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  for (std::size_t at = 0; at < info.size();) {
+    const std::string_view line = next_line(info, at);
     if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':')
       return std::string(line.substr(field.size() + 1));
-    at = eol + 1;
   }
   return {};
 }
@@ -121,10 +127,7 @@ struct cluster_node {
   std::vector<address> out;
   std::size_t listed = 0;
   for (std::size_t at = 0; at < info.size();) {
-    const std::size_t eol = std::min(info.find('\n', at), info.size());
-    std::string_view line = info.substr(at, eol - at);
-    at = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::string_view line = next_line(info, at);
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon <= 5 || !line.starts_with("slave")) continue;
     const std::string_view n = line.substr(5, colon - 5);
@@ -144,10 +147,7 @@ struct cluster_node {
   std::vector<cluster_node> out;
   std::size_t lines = 0;
   for (std::size_t at = 0; at < text.size();) {
-    const std::size_t eol = std::min(text.find('\n', at), text.size());
-    std::string_view line = text.substr(at, eol - at);
-    at = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::string_view line = next_line(text, at);
     std::string_view f[3];
     std::size_t fields = 0;
     for (std::size_t p = 0; p < line.size() && fields < 3;) {
