@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "concepts.hpp"
+#include "credential_tag.hpp"
 #include "detail/error_log.hpp"
 #include "detail/published_sets.hpp"
 #include "detail/refusals.hpp"
@@ -74,7 +75,37 @@ class dual_credential {
   /// newer set published meanwhile, up to three); otherwise the result is
   /// `errc::all_rejected` naming each attempt's cause. Any error that is not a
   /// refusal is returned at once.
-  [[nodiscard]] result<connection_type> connect() {
+  [[nodiscard]] result<connection_type> connect() { return connect_impl<false>(nullptr); }
+
+  /// `connect()`, and on success `tag` names the set and slot that logged in (left as it
+  /// was on failure). Keep it beside the connection and ask `holds(tag)` later.
+  [[nodiscard]] result<connection_type> connect(credential_tag& tag) {
+    return connect_impl<true>(&tag);
+  }
+
+  /// The slot that holds the tag's credential in the published set (re-read first when a
+  /// refresh is due, as `connect()` does), or nothing: the connection is retired. A tag
+  /// no connect filled in is held by no set. Takes no lock and allocates nothing.
+  [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) {
+    state& st = *s_;
+    if (st.opts.refresh_interval.count() > 0) st.loader.refresh_if_due();
+    if (tag.generation == 0) return std::nullopt;
+    const detail::shard_ref shard(st.shards);
+    const auto guard = st.loader.read(shard);
+    const detail::published_set* p = guard.get();
+    if (p == nullptr) return std::nullopt;
+    if (p->generation == tag.generation) return tag.which;  // the very set: same credentials
+    if (detail::fingerprint_of(p->set.current) == tag.fingerprint) return slot::current;
+    if (p->set.next && detail::fingerprint_of(*p->set.next) == tag.fingerprint) return slot::next;
+    return std::nullopt;
+  }
+
+  /// Whether the tag's credential is still CURRENT or NEXT in the published set.
+  [[nodiscard]] bool holds(const credential_tag& tag) { return slot_of(tag).has_value(); }
+
+ private:
+  template <bool Tagged>
+  result<connection_type> connect_impl(credential_tag* tag) {
     state& st = *s_;
     if (st.opts.refresh_interval.count() > 0) st.loader.refresh_if_due();
     // Loads started before this connect may have read the store before its refusal's cause.
@@ -86,11 +117,12 @@ class dual_credential {
     bool exhausted = true;
     // One named result on every path: GCC elides its copy only then, and a result<T> holds
     // an `error` beside the T, so a copy on the happy path would move a string.
-    result<connection_type> r = first_try(st, shard, open_conn, why, exhausted, tried);
-    if (exhausted) r = after_refusal(st, shard, started, tried, open_conn, why);
+    result<connection_type> r = first_try<Tagged>(st, shard, open_conn, why, exhausted, tried, tag);
+    if (exhausted) r = after_refusal<Tagged>(st, shard, started, tried, open_conn, why, tag);
     return r;
   }
 
+ public:
   /// Reads the provider now. On failure the set in use stays as it was.
   result<void> reload() { return s_->loader.reload(); }
 
@@ -169,25 +201,29 @@ class dual_credential {
   }
 
   // The set published now, tried; `exhausted` stays true when nothing is loaded yet.
+  template <bool Tagged>
   static result<connection_type> first_try(state& st, const detail::shard_ref& shard,
                                            std::optional<connection_type>& open_conn,
                                            detail::refusals& why, bool& exhausted,
-                                           std::uint64_t& tried) {
+                                           std::uint64_t& tried, credential_tag* tag) {
     const auto guard = st.loader.read(shard);
     const detail::published_set* p = guard.get();
     if (p == nullptr) return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
     tried = p->generation;
     exhausted = false;
-    return try_set(st, shard, *p, open_conn, why, exhausted);
+    return try_set<Tagged>(st, shard, *p, open_conn, why, exhausted, tag);
   }
 
   // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
   // Every return names `r`, so the connector's result reaches the caller without a move
   // (with Outcome 2.1 a result<T> holds an `error` beside the T: moving it moves a string).
+  // With `Tagged`, a success also fills in `*tag`; untagged connects compile without it.
+  template <bool Tagged>
   static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
                                          const detail::published_set& p,
                                          std::optional<connection_type>& open_conn,
-                                         detail::refusals& why, bool& exhausted) {
+                                         detail::refusals& why, bool& exhausted,
+                                         credential_tag* tag) {
     const slot first =
         (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
     slot which = first;
@@ -196,6 +232,7 @@ class dual_credential {
       if (r) {
         shard.add(which == slot::current ? shard.get().via_current : shard.get().via_next);
         if (which != first) on_fell_back(st, shard, which, p);
+        if constexpr (Tagged) *tag = {p.generation, which, detail::fingerprint_of(*p.get(which))};
         return r;
       }
       if (!st.policy.should_fall_back(r.error())) {
@@ -244,10 +281,11 @@ class dual_credential {
 
   // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
   // credentials changed.
+  template <bool Tagged>
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
                                                std::uint64_t started, std::uint64_t tried,
                                                std::optional<connection_type>& open_conn,
-                                               detail::refusals& why) {
+                                               detail::refusals& why, credential_tag* tag) {
     std::optional<error> load_error = st.loader.shared_reload(started);
     // A slow login can outlast a whole rotation step, so a set that was new when the retry
     // began may be stale by its end. A set published meanwhile (by the periodic refresh or
@@ -264,7 +302,7 @@ class dual_credential {
       tried = p->generation;
       detail::refusals retry_why;
       bool exhausted = false;
-      auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted);
+      auto r = try_set<Tagged>(st, shard, *p, open_conn, retry_why, exhausted, tag);
       if (!exhausted) return r;
       why = std::move(retry_why);
     }
