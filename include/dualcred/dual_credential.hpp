@@ -83,13 +83,12 @@ class dual_credential {
     return connect_impl<true>(&tag);
   }
 
-  /// The slot that holds the tag's credential in the published set (re-read first when a
-  /// refresh is due, as `connect()` does), or nothing: the connection is retired. A tag
-  /// no connect filled in is held by no set. Takes no lock and allocates nothing.
-  [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) {
-    state& st = *s_;
-    if (st.opts.refresh_interval.count() > 0) st.loader.refresh_if_due();
+  /// The slot that holds the tag's credential in the set loaded last, or nothing: the
+  /// connection is retired. A tag no connect filled in is held by no set. Takes no lock,
+  /// allocates nothing and loads nothing: `connect()`, `reload()` and `refresh_if_due()` load.
+  [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) const noexcept {
     if (tag.generation == 0) return std::nullopt;
+    state& st = *s_;
     const detail::shard_ref shard(st.shards);
     const auto guard = st.loader.read(shard);
     const detail::published_set* p = guard.get();
@@ -101,7 +100,15 @@ class dual_credential {
   }
 
   /// Whether the tag's credential is still CURRENT or NEXT in the published set.
-  [[nodiscard]] bool holds(const credential_tag& tag) { return slot_of(tag).has_value(); }
+  [[nodiscard]] bool holds(const credential_tag& tag) const noexcept {
+    return slot_of(tag).has_value();
+  }
+
+  /// Re-reads the provider when `options::refresh_interval` says it is due, as `connect()`
+  /// does first: for callers that ask `holds()` more often than they connect (a pool).
+  void refresh_if_due() {
+    if (s_->opts.refresh_interval.count() > 0) s_->loader.refresh_if_due();
+  }
 
  private:
   template <bool Tagged>
