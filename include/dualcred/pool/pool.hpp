@@ -134,7 +134,7 @@ class connection_pool {
     std::vector<connection_type> doomed;
     {
       std::lock_guard lock(m_);
-      const auto now = clock::now();
+      const auto now = clock_now();
       doomed.reserve(idle_.size());
       std::erase_if(idle_, [&](std::size_t i) {
         if (keep(slots_[i], now)) return false;
@@ -179,6 +179,12 @@ class connection_pool {
   // this its credentials would only age when a connect happened to run.
   void refresh() { creds_.refresh_if_due(); }
 
+  // The time only when an age is limited: a clock read is a good part of a borrow's cost.
+  clock::time_point clock_now() const noexcept {
+    return opts_.max_lifetime.count() > 0 || opts_.max_idle.count() > 0 ? clock::now()
+                                                                        : clock::time_point{};
+  }
+
   // Retired, too old or idle too long: closed rather than lent or kept.
   bool keep(const entry& e, clock::time_point now) {
     if (opts_.max_lifetime.count() > 0 && now - e.opened >= opts_.max_lifetime) {
@@ -209,7 +215,7 @@ class connection_pool {
       if (!idle_.empty()) {
         i = idle_.back();  // the most recently returned: warm, and the rest can age out
         idle_.pop_back();
-        if (!keep(slots_[i], clock::now())) {
+        if (!keep(slots_[i], clock_now())) {
           doomed.emplace(std::move(*slots_[i].conn));
           close_slot(i);
           return pick::closed_one;
@@ -264,7 +270,7 @@ class connection_pool {
       std::lock_guard lock(m_);
       entry& e = slots_[i];
       --lent_;
-      const auto now = clock::now();
+      const auto now = clock_now();
       if (broken) ++totals_.closed_invalid;
       if (!broken && keep(e, now)) {
         e.st = state::idle;
