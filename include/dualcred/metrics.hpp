@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "health.hpp"
+#include "metric_families.hpp"
 #include "secret.hpp"
 #include "status.hpp"
 
@@ -80,60 +81,17 @@ Out write_sample(Out out, std::string_view name, std::string_view backend,
 /// `dualcred_credential_info{version=...}` (always 1; the version in use is the label).
 /// Label values are escaped; nothing secret is in a status, so nothing secret is written.
 [[nodiscard]] inline std::string metrics_text(std::span<const named_status> instances) {
-  using detail::write_family_header;
-  using detail::write_sample;
   fmt::memory_buffer buf;
   auto out = std::back_inserter(buf);
-
-  out = write_family_header(out, "dualcred_connects_total", "counter",
-                            "Successful connects, by the slot whose credential worked.");
-  for (const auto& i : instances) {
-    out = write_sample(out, "dualcred_connects_total", i.name, "slot", "current",
-                       i.value.connects_via_current);
-    out = write_sample(out, "dualcred_connects_total", i.name, "slot", "next",
-                       i.value.connects_via_next);
-  }
-
-  struct counter {
-    std::string_view name;
-    std::string_view help;
-    std::uint64_t status::*field;
-  };
-  static constexpr counter counters[] = {
-      {"dualcred_fallbacks_total",
-       "Connects where the preferred credential was refused and the other one worked.",
-       &status::fallbacks},
-      {"dualcred_all_rejected_total", "Connects that failed because every credential was refused.",
-       &status::all_rejected},
-      {"dualcred_reloads_total", "Successful reads of the secret provider.", &status::reloads},
-      {"dualcred_reload_failures_total",
-       "Failed reads of the secret provider (the previous credentials stayed in use).",
-       &status::reload_failures},
-  };
-  for (const auto& c : counters) {
-    out = write_family_header(out, c.name, "counter", c.help);
-    for (const auto& i : instances)
-      out = write_sample(out, c.name, i.name, {}, {}, i.value.*c.field);
-  }
-
-  out = write_family_header(out, "dualcred_preferred_slot", "gauge",
-                            "1 for the slot connects try first, 0 for the other.");
-  for (const auto& i : instances) {
-    for (const slot s : {slot::current, slot::next})
-      out = write_sample(out, "dualcred_preferred_slot", i.name, "slot", to_string(s),
-                         i.value.preferred == s ? 1 : 0);
-  }
-
-  out = write_family_header(out, "dualcred_healthy", "gauge",
-                            "1 when a credential set is loaded and a connect has succeeded "
-                            "since every credential was last refused.");
-  for (const auto& i : instances)
-    out = write_sample(out, "dualcred_healthy", i.name, {}, {}, healthy(i.value) ? 1 : 0);
-
-  out = write_family_header(out, "dualcred_credential_info", "gauge",
-                            "The version of the credential set in use, as a label.");
-  for (const auto& i : instances)
-    out = write_sample(out, "dualcred_credential_info", i.name, "version", i.value.version, 1);
+  // Names, help, labels and values come from the one table every exposition shares.
+  metric_families::visit(
+      instances,
+      [&](const metric_families::family& f) {
+        out = detail::write_family_header(out, f.name, metric_families::type_name(f.type), f.help);
+      },
+      [&](const metric_families::sample& s) {
+        out = detail::write_sample(out, s.of.name, s.backend, s.label, s.label_value, s.value);
+      });
   return fmt::to_string(buf);
 }
 
