@@ -7,7 +7,12 @@
 //   pool/borrow      connection_pool<...>::borrow() and the lease's return
 //   .../threads:4    the same from 4 threads sharing one pool of 4
 //
-// The ratio is pool/borrow over pool/free_list at the same thread count.
+// The ratio is pool/borrow over pool/free_list at the same thread count. And what a tag
+// costs on its own:
+//
+//   tag/connect          connect() and connect(credential_tag&) with a no-op connector
+//   tag/holds_same_set   holds(tag) while the set that opened it is published
+//   tag/holds_rotated    holds(tag) after a rotation: the fingerprints are compared
 
 #include <mutex>
 #include <vector>
@@ -83,6 +88,37 @@ void bm_pool(benchmark::State& state) {
   }
 }
 BENCHMARK(bm_pool)->Name("pool/borrow")->Threads(1)->Threads(4)->UseRealTime();
+
+void bm_connect_untagged(benchmark::State& state) {
+  auto creds = make_creds();
+  for (auto _ : state) benchmark::DoNotOptimize(creds.connect());
+}
+BENCHMARK(bm_connect_untagged)->Name("tag/connect/untagged");
+
+void bm_connect_tagged(benchmark::State& state) {
+  auto creds = make_creds();
+  dualcred::credential_tag tag;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(creds.connect(tag));
+    benchmark::DoNotOptimize(tag);
+  }
+}
+BENCHMARK(bm_connect_tagged)->Name("tag/connect/tagged");
+
+void bm_holds(benchmark::State& state, bool rotated) {
+  auto creds = make_creds();
+  dualcred::credential_tag tag;
+  if (!creds.connect(tag)) std::abort();
+  if (rotated) {
+    dualcred::credential_set next;
+    next.current = {"app", dualcred::secret("next-password")};
+    creds.provider().set(std::move(next));
+    if (!creds.reload()) std::abort();
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(creds.holds(tag));
+}
+BENCHMARK_CAPTURE(bm_holds, same_set, false)->Name("tag/holds_same_set");
+BENCHMARK_CAPTURE(bm_holds, rotated, true)->Name("tag/holds_rotated");
 
 }  // namespace
 
