@@ -84,7 +84,8 @@ class dual_credential {
   }
 
   /// The slot that holds the tag's credential in the set loaded last, or nothing: the
-  /// connection is retired. A tag no connect filled in is held by no set. Takes no lock,
+  /// connection is retired. Ask the dual_credential whose connect filled the tag in; a tag
+  /// no connect filled in is held by no set. Takes no lock,
   /// allocates nothing and loads nothing: `connect()`, `reload()` and `refresh_if_due()` load.
   [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) const noexcept {
     if (tag.generation == 0) return std::nullopt;
@@ -111,6 +112,7 @@ class dual_credential {
   }
 
  private:
+  // connect()'s body; with `Tagged`, a success also fills in `*tag`.
   template <bool Tagged>
   result<connection_type> connect_impl(credential_tag* tag) {
     state& st = *s_;

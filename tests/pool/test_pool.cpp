@@ -72,6 +72,12 @@ TEST_CASE("bounded: a full pool times out, and a return lets a waiting borrower 
   REQUIRE(waited);
   CHECK(waited.value()->id == id);  // the same connection, reused
   CHECK(q.stats().opened == 1);
+
+  pool::connection_pool<creds_t> none(creds, sized(0));
+  auto refused = none.borrow();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::invalid_argument);
+  CHECK(refused.error().detail.find("max_size") != std::string::npos);
 }
 
 TEST_CASE("retired: counted while lent, closed on return, on borrow and by sweep") {

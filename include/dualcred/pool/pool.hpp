@@ -54,7 +54,8 @@ class connection_pool {
  public:
   using connection_type = typename Credentials::connection_type;
 
-  /// A borrowed connection; goes back to the pool when destroyed.
+  /// A borrowed connection; goes back to the pool when destroyed or released. A released or
+  /// moved-from lease holds nothing: only destroy or assign it.
   class lease {
    public:
     lease(lease&& o) noexcept
@@ -102,6 +103,9 @@ class connection_pool {
   /// fewer than `max_size` are open, else waits up to `borrow_timeout` for one.
   /// Fails with the connect's error, or `errc::timeout`.
   [[nodiscard]] result<lease> borrow() {
+    if (slots_.empty())
+      return boost::outcome_v2::failure(
+          error(errc::invalid_argument, "dualcred::pool: options::max_size is 0"));
     const auto deadline = clock::now() + opts_.borrow_timeout;
     for (;;) {
       refresh();
