@@ -66,6 +66,31 @@ TEST_CASE("both refused: the dual_credential's all_rejected, classified by SQLST
   CHECK(creds.value().snapshot().all_rejected == 1);
 }
 
+TEST_CASE("libpqxx's reconnect after the server dropped it logs in through the fallback") {
+  const std::string a = "pqxx-a-" + testing::random_token(12);
+  const std::string b = "pqxx-b-" + testing::random_token(12);
+  auto& pg = pg_fixture();
+  pg.create_login_role("pqxx_reconnect", a);
+  options o;
+  o.min_reload_interval = 0ms;
+  auto creds = make_dual_credential(dualcred::pg::connector(pg_params()),
+                                    static_provider(set_of("pqxx_reconnect", a, std::nullopt)), o);
+  REQUIRE(creds);
+  auto conn = dualcred::libpqxx::connect(creds.value());
+  REQUIRE(conn);
+  CHECK(select_one(*conn.value()) == "pqxx_reconnect");
+  // CURRENT is refused from now on; NEXT holds the new password.
+  pg.set_password("pqxx_reconnect", b);
+  creds.value().provider().set(set_of("pqxx_reconnect", a, b));
+  REQUIRE(creds.value().reload());
+  pg.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "
+      "'pqxx_reconnect'");
+  CHECK_THROWS(select_one(*conn.value()));  // the query that finds the connection gone
+  CHECK(select_one(*conn.value()) == "pqxx_reconnect");
+  CHECK(creds.value().snapshot().fallbacks == 1);
+}
+
 TEST_CASE("a pqxx::connection made without connect() refuses instead of logging in") {
   CHECK_THROWS_AS(dualcred::libpqxx::connection(), pqxx::broken_connection);
 }

@@ -46,11 +46,14 @@ class adopting_policy : public ::pqxx::connectionpolicy {
         open_(detail::pending_opener() ? std::move(*detail::pending_opener()) : opener{}) {}
 
   handle do_startconnect(handle orig) override {
-    if (orig != nullptr) return orig;
+    // libpqxx reactivates a broken connection by starting it again with the dead handle.
+    if (orig != nullptr && PQstatus(orig) == CONNECTION_OK) return orig;
     if (!open_)
       throw ::pqxx::broken_connection(
           "dualcred: this connection can only be made by dualcred::libpqxx::connect");
-    return open_();
+    handle fresh = open_();  // on a throw libpqxx still holds `orig`, and closes it itself
+    if (orig != nullptr) PQfinish(orig);
+    return fresh;
   }
 
  private:
