@@ -1,13 +1,17 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
-#include <random>
 #include <string_view>
 
 #include "secret.hpp"
+
+#if __has_include(<sys/random.h>)
+#include <sys/random.h>
+#endif
 
 namespace dualcred {
 
@@ -93,19 +97,22 @@ struct fingerprint_key {
   std::uint64_t k0 = 0, k1 = 0;
 };
 
-// Drawn at first use. Where std::random_device fails, the address of the key and the time
-// still differ between processes, which is all a tag needs: the key guards the password, and
-// then only against someone who can read this process's memory, where the password is too.
+// Drawn at first use from the kernel. Where getrandom fails (or is missing), the address of
+// the key, the time and the clock still differ between processes, which is all a tag needs:
+// the key guards the password only against someone who can read this process's memory,
+// where the password is too. No exception either way: the core builds without them.
 inline const fingerprint_key& process_fingerprint_key() noexcept {
   static const fingerprint_key key = [] {
     fingerprint_key k;
-    try {
-      std::random_device rd;
-      k.k0 = (std::uint64_t{rd()} << 32) ^ rd();
-      k.k1 = (std::uint64_t{rd()} << 32) ^ rd();
-    } catch (...) {
+    bool drawn = false;
+#if __has_include(<sys/random.h>)
+    drawn = ::getrandom(&k, sizeof k, 0) == static_cast<ssize_t>(sizeof k);
+#endif
+    if (!drawn) {
       k.k0 = reinterpret_cast<std::uintptr_t>(&k) ^ static_cast<std::uint64_t>(std::time(nullptr));
-      k.k1 = ~k.k0 * 0x9e3779b97f4a7c15ULL;
+      k.k1 =
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) *
+          0x9e3779b97f4a7c15ULL;
     }
     return k;
   }();
