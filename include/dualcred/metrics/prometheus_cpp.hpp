@@ -1,7 +1,7 @@
 #pragma once
 
-#include <functional>
 #include <concepts>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>

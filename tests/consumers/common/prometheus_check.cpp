@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <memory>
 
+#include <prometheus/registry.h>
 #include <dualcred/dualcred.hpp>
 #include <dualcred/metrics/prometheus_cpp.hpp>
-#include <prometheus/registry.h>
 
 int main() {
   auto c = std::make_shared<dualcred::metrics::collectable>();
