@@ -315,6 +315,18 @@ def update_readme(path, table):
     return True
 
 
+def kept_sections(path):
+    """What the previous file held from `<!-- kept:begin -->` on: hand-written sections
+    (benchmarks/compare runs, the refresh latency table) that a new run does not replace."""
+    marker = "<!-- kept:begin -->"
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    return "\n" + marker + text.split(marker, 1)[1] if marker in text else ""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -329,6 +341,7 @@ def main():
     report = Report(results)
     report.build()
     text = render(report, machine(results.contexts), args.compiler, args.note, args.repetitions)
+    text += kept_sections(args.out)
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
     if args.readme and update_readme(args.readme, summary_table(report)):

@@ -23,6 +23,7 @@
 //
 // The last line is `rotations: R, connects: N ok, F failed`; the exit code is 1 when F > 0
 // or a step failed. Run as root, PostgreSQL runs as the `postgres` user.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -46,6 +47,7 @@
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/redis/admin.hpp>
 
@@ -203,13 +205,15 @@ void print_rows(std::string_view step, const std::vector<backend_view>& backends
 namespace rotation = dualcred::rotation;
 
 // The rotation's fleet check reads /health over HTTP; cpp-httplib serves as the client too,
-// so the demo needs no libcurl. A 503 body still tells which version an instance uses.
-rotation::fetch_function httplib_fetch() {
-  return [](const std::string& url) -> dualcred::result<std::string> {
+// so the demo needs no libcurl. A 503 body still tells which version an instance uses. Its
+// requests get 2 s, or what is left of the check's deadline when that is less.
+rotation::fleet::fetch_function httplib_fetch() {
+  return [](const std::string& url, auto left) -> dualcred::result<std::string> {
     const auto path_at = url.find('/', url.find("//") + 2);
     httplib::Client client(url.substr(0, path_at));
-    client.set_connection_timeout(2);
-    client.set_read_timeout(2);
+    const auto limit = std::min<std::chrono::milliseconds>(left, std::chrono::seconds(2));
+    client.set_connection_timeout(limit);
+    client.set_read_timeout(limit);
     auto res = client.Get(path_at == std::string::npos ? "/" : url.substr(path_at));
     if (!res)
       return dualcred::fail(dualcred::errc::provider_unavailable,
@@ -369,7 +373,7 @@ int main(int argc, char** argv) {
     // back to NEXT from apply until promote; Redis's ACL user holds both. Decommission waits
     // until this process's /health reports the promoted revision for both backends.
     rotation::rotator_options ropts;
-    ropts.instances = rotation::fleet{{health_url}, httplib_fetch(), 20s, 25ms, {}};
+    ropts.instances = rotation::fleet::http_check{{health_url}, httplib_fetch(), 20s, 25ms, {}};
     if (cfg.verbose)
       ropts.on_progress = [](std::string_view line) { fmt::print("      {}\n", line); };
     rotation::pg::admin_config admin;

@@ -12,7 +12,8 @@
 #include <dualcred/file/dotenv.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace dualcred::detail;
+  using namespace dualcred::file;
+  using namespace dualcred::provider;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto parsed = dotenv_parser::parse(text, "f");
   if (!parsed) {

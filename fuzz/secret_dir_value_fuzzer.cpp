@@ -13,7 +13,8 @@
 #include <dualcred/file/secret_dir.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace dualcred::detail;
+  using namespace dualcred::file;
+  using namespace dualcred::provider;
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
   const std::string file = "f";
   auto value = key_file_value(raw, file);

@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <string_view>
 
-#include <dualcred/rotation/fleet.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace dualcred::rotation;
+  using namespace dualcred::rotation::fleet;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   auto versions = status_versions(body);
   if (!versions) {

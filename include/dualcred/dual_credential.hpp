@@ -3,17 +3,20 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "concepts.hpp"
-#include "credential_tag.hpp"
+#include "detail/arguments.hpp"
 #include "detail/error_log.hpp"
 #include "detail/published_sets.hpp"
 #include "detail/refusals.hpp"
 #include "detail/set_loader.hpp"
 #include "detail/sharded_counters.hpp"
+#include "detail/tag_record.hpp"
 #include "error.hpp"
 #include "options.hpp"
 #include "policy.hpp"
@@ -39,21 +42,7 @@ namespace dualcred {
 ///     auto conn = creds.value().connect();
 template <class Connector, class SecretProvider, class Policy = default_policy>
 class dual_credential {
-  static_assert(connector<Connector> || two_phase_connector<Connector>,
-                "dualcred: the Connector must be callable as `c(const dualcred::credential&)` "
-                "returning dualcred::result<Connection>, or have `open()` returning "
-                "result<Connection> and `authenticate(Connection&, const credential&)` "
-                "returning result<void>");
-  static_assert(secret_provider<SecretProvider>,
-                "dualcred: the SecretProvider must have `load()` returning "
-                "dualcred::result<dualcred::credential_set>");
-  static_assert(
-      requires(Policy & p, const error& e, const event& ev) {
-        { p.should_fall_back(e) } -> std::convertible_to<bool>;
-        p.on_event(ev);
-      },
-      "dualcred: the Policy must have `should_fall_back(const error&)` and "
-      "`on_event(const event&)`; derive it from dualcred::default_policy");
+  static_assert(detail::check_dual_credential_arguments<Connector, SecretProvider, Policy>());
 
  public:
   using connector_type = Connector;
@@ -75,29 +64,28 @@ class dual_credential {
   /// newer set published meanwhile, up to three); otherwise the result is
   /// `errc::all_rejected` naming each attempt's cause. Any error that is not a
   /// refusal is returned at once.
-  [[nodiscard]] result<connection_type> connect() { return connect_impl<false>(nullptr); }
-
-  /// `connect()`, and on success `tag` names the set and slot that logged in (left as it
-  /// was on failure). Keep it beside the connection and ask `holds(tag)` later.
-  [[nodiscard]] result<connection_type> connect(credential_tag& tag) {
-    return connect_impl<true>(&tag);
+  [[nodiscard, gnu::always_inline]] inline result<connection_type> connect() {
+    state& st = *s_;
+    const std::size_t index = detail::this_thread_index();
+    // The common case in line, the rest out of line: a thread on its own shard, light
+    // readers, and no refresh on this connect.
+    const bool owned = st.fast_connect.load(std::memory_order_relaxed) &&
+                       index != detail::thread_index_registry::shared;
+    // Both prvalues: the result is built in the caller's slot either way.
+    return owned ? connect_owned(st, index) : connect_any(st, index);
   }
 
-  /// The slot that holds the tag's credential in the set loaded last, or nothing: the
-  /// connection is retired. Ask the dual_credential whose connect filled the tag in; a tag
-  /// no connect filled in is held by no set. Takes no lock,
-  /// allocates nothing and loads nothing: `connect()`, `reload()` and `refresh_if_due()` load.
+  /// `connect()`; a success fills `tag` in with the set and slot that logged in (see `holds`).
+  [[nodiscard]] result<connection_type> connect(credential_tag& tag) {
+    return connect_any(*s_, detail::this_thread_index(), detail::tag_record{&tag});
+  }
+
+  /// The slot holding the tag's credential in the set loaded last, or nothing (retired). Ask
+  /// the instance whose connect filled the tag in. No lock, no allocation, no provider load.
   [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) const noexcept {
-    if (tag.generation == 0) return std::nullopt;
-    state& st = *s_;
-    const detail::shard_ref shard(st.shards);
-    const auto guard = st.loader.read(shard);
-    const detail::published_set* p = guard.get();
-    if (p == nullptr) return std::nullopt;
-    if (p->generation == tag.generation) return tag.which;  // the very set: same credentials
-    if (detail::fingerprint_of(p->set.current) == tag.fingerprint) return slot::current;
-    if (p->set.next && detail::fingerprint_of(*p->set.next) == tag.fingerprint) return slot::next;
-    return std::nullopt;
+    const detail::shard_ref shard(s_->shards);
+    const auto guard = s_->loader.read(shard);
+    return detail::slot_holding(guard.get(), tag);
   }
 
   /// Whether the tag's credential is still CURRENT or NEXT in the published set.
@@ -105,33 +93,11 @@ class dual_credential {
     return slot_of(tag).has_value();
   }
 
-  /// Re-reads the provider when `options::refresh_interval` says it is due, as `connect()`
-  /// does first: for callers that ask `holds()` more often than they connect (a pool).
+  /// connect()'s periodic refresh, for callers that ask `holds()` more often than they connect.
   void refresh_if_due() {
-    if (s_->opts.refresh_interval.count() > 0) s_->loader.refresh_if_due();
+    if (s_->refresh_on_connect.load(std::memory_order_relaxed)) s_->loader.refresh_if_due();
   }
 
- private:
-  // connect()'s body; with `Tagged`, a success also fills in `*tag`.
-  template <bool Tagged>
-  result<connection_type> connect_impl(credential_tag* tag) {
-    state& st = *s_;
-    if (st.opts.refresh_interval.count() > 0) st.loader.refresh_if_due();
-    // Loads started before this connect may have read the store before its refusal's cause.
-    const std::uint64_t started = st.loader.loads_started();
-    const detail::shard_ref shard(st.shards);
-    detail::refusals why;
-    std::optional<connection_type> open_conn;
-    std::uint64_t tried = 0;
-    bool exhausted = true;
-    // One named result on every path: GCC elides its copy only then, and a result<T> holds
-    // an `error` beside the T, so a copy on the happy path would move a string.
-    result<connection_type> r = first_try<Tagged>(st, shard, open_conn, why, exhausted, tried, tag);
-    if (exhausted) r = after_refusal<Tagged>(st, shard, started, tried, open_conn, why, tag);
-    return r;
-  }
-
- public:
   /// Reads the provider now. On failure the set in use stays as it was.
   result<void> reload() { return s_->loader.reload(); }
 
@@ -184,12 +150,86 @@ class dual_credential {
     detail::error_log errors;
     // Loading and publishing; its header states the lock order of everything here.
     detail::set_loader<SecretProvider, Policy> loader;
+    // Whether a connect runs the periodic refresh itself: `opts.refresh_interval` is set
+    // and no refresher owned by the user is attached (then no connect loads on interval).
+    std::atomic<bool> refresh_on_connect{opts.refresh_interval.count() > 0};
+    // Neither a refresh on connect nor locked reader marks: connect()'s in-line path applies.
+    std::atomic<bool> fast_connect{!refresh_on_connect.load(std::memory_order_relaxed) &&
+                                   loader.light_readers()};
+    std::mutex refreshers_mutex;  // a leaf: guards `refreshers` and the flag's updates
+    int refreshers = 0;
   };
+
+  template <class>
+  friend class refresh_schedule;
+
+  // The periodic refresh is the caller's while `attached` (refresh_schedule's lifetime).
+  static void attach_refresher(state& st, bool attached) {
+    std::lock_guard lock(st.refreshers_mutex);
+    st.refreshers += attached ? 1 : -1;
+    const bool refresh = st.refreshers == 0 && st.opts.refresh_interval.count() > 0;
+    st.refresh_on_connect.store(refresh, std::memory_order_relaxed);
+    st.fast_connect.store(!refresh && st.loader.light_readers(), std::memory_order_relaxed);
+  }
+
+  // connect()'s read section on the thread's own shard; ends it unless handed over.
+  using owned_guard = detail::published_sets::owned_guard;
+
+  // connect() on the thread's own shard, with light readers and no refresh due on connect.
+  [[gnu::always_inline]] static result<connection_type> connect_owned(state& st,
+                                                                      std::size_t index) {
+    // Loads started before this connect may have read the store before its refusal's cause.
+    const std::uint64_t started = st.loader.loads_started();
+    const detail::shard_ref shard(st.shards, index);
+    open_connection open_conn;
+    owned_guard guard{st.loader.read_owned(shard)};
+    const detail::published_set* p = guard.held.set;
+    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
+    // One named result on every path: GCC elides its copy only then, and a result<T> holds
+    // an `error` beside the T, so a copy on the happy path would move a string.
+    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
+    if (r) [[likely]] {
+      auto& via = first == slot::current ? shard.get().via_current : shard.get().via_next;
+      via.store(via.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else {
+      not_connected(st, started, guard.hand_over(), first, r, open_conn);
+    }
+    return r;
+  }
+
+  // Every connect that connect()'s in-line path does not take: the shared shard, locked
+  // reader marks, a periodic refresh due on connect, or a tag to fill in.
+  template <class Record = detail::no_record>
+  [[gnu::noinline]] static result<connection_type> connect_any(state& st, std::size_t index,
+                                                               Record record = {}) {
+    if (st.refresh_on_connect.load(std::memory_order_relaxed)) st.loader.refresh_if_due();
+    const std::uint64_t started = st.loader.loads_started();
+    const detail::shard_ref shard(st.shards, index);
+    open_connection open_conn;
+    read_guard guard = st.loader.read(shard);
+    const detail::published_set* p = guard.get();
+    const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
+    result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
+    if (r) {
+      shard.add(first == slot::current ? shard.get().via_current : shard.get().via_next);
+      record(*p, first);
+    } else {
+      not_connected(st, started, guard.hand_over(), first, r, open_conn, record);
+    }
+    return r;
+  }
+
+  // What a two-phase connector keeps open across a refusal; nothing for a plain connector,
+  // whose happy path then keeps no optional on the stack.
+  struct no_open_connection {};
+  using open_connection = std::conditional_t<two_phase_connector<Connector>,
+                                             std::optional<connection_type>, no_open_connection>;
+  using read_guard = detail::published_sets::read_guard;
 
   // One attempt with one credential; a two-phase connector keeps its connection open
   // across refusals so the next credential costs no new connection.
   static result<connection_type> attempt(state& st, const credential& cred,
-                                         std::optional<connection_type>& open_conn) {
+                                         [[maybe_unused]] open_connection& open_conn) {
     if constexpr (two_phase_connector<Connector>) {
       if (!open_conn) {
         auto opened = st.connector.open();
@@ -209,67 +249,83 @@ class dual_credential {
     }
   }
 
-  // The set published now, tried; `exhausted` stays true when nothing is loaded yet.
-  template <bool Tagged>
-  static result<connection_type> first_try(state& st, const detail::shard_ref& shard,
-                                           std::optional<connection_type>& open_conn,
-                                           detail::refusals& why, bool& exhausted,
-                                           std::uint64_t& tried, credential_tag* tag) {
-    const auto guard = st.loader.read(shard);
-    const detail::published_set* p = guard.get();
-    if (p == nullptr) return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
-    tried = p->generation;
-    exhausted = false;
-    return try_set<Tagged>(st, shard, *p, open_conn, why, exhausted, tag);
+  [[gnu::cold]] static result<connection_type> no_set() {
+    return boost::outcome_v2::failure(error(errc::provider_unavailable, {}));
+  }
+
+  // The slot a set is tried with first.
+  static slot first_slot(const state& st, const detail::published_set& p) noexcept {
+    return (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
+  }
+
+  // The first attempt failed (or nothing is loaded yet: `guard` holds no set): the other
+  // slot, then the shared reload. Leaves the outcome in `r` (its slot told to `record`).
+  template <class Record = detail::no_record>
+  [[gnu::noinline]] static void not_connected(state& st, std::uint64_t started,
+                                              detail::published_sets::section held, slot first,
+                                              result<connection_type>& r,
+                                              open_connection& open_conn, Record record = {}) {
+    read_guard guard(held);
+    const detail::shard_ref& shard = held.shard;
+    detail::refusals why;
+    std::uint64_t tried = 0;
+    if (const detail::published_set* p = guard.get()) {
+      tried = p->generation;
+      bool exhausted = false;
+      settle(st, shard, *p, first, r, open_conn, why, exhausted, record);
+      if (!exhausted) return;
+    }
+    guard.release();  // the reload below must not keep the refused set from being freed
+    r = after_refusal(st, shard, started, tried, open_conn, why, record);
   }
 
   // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
-  // Every return names `r`, so the connector's result reaches the caller without a move
-  // (with Outcome 2.1 a result<T> holds an `error` beside the T: moving it moves a string).
-  // With `Tagged`, a success also fills in `*tag`; untagged connects compile without it.
-  template <bool Tagged>
+  template <class Record>
   static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
-                                         const detail::published_set& p,
-                                         std::optional<connection_type>& open_conn,
-                                         detail::refusals& why, bool& exhausted,
-                                         credential_tag* tag) {
-    const slot first =
-        (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
+                                         const detail::published_set& p, open_connection& open_conn,
+                                         detail::refusals& why, bool& exhausted, Record record) {
+    const slot first = first_slot(st, p);
+    result<connection_type> r = attempt(st, *p.get(first), open_conn);
+    settle(st, shard, p, first, r, open_conn, why, exhausted, record);
+    return r;
+  }
+
+  // Given the attempt with `first` in `r`: counts a success, or falls back to the other slot
+  // on a refusal. `r` ends as the outcome (ignored when `exhausted`: every slot refused).
+  template <class Record>
+  static void settle(state& st, const detail::shard_ref& shard, const detail::published_set& p,
+                     slot first, result<connection_type>& r, open_connection& open_conn,
+                     detail::refusals& why, bool& exhausted, Record record) {
     slot which = first;
-    result<connection_type> r = attempt(st, *p.get(which), open_conn);
     for (;;) {
       if (r) {
         shard.add(which == slot::current ? shard.get().via_current : shard.get().via_next);
         if (which != first) on_fell_back(st, shard, which, p);
-        if constexpr (Tagged) *tag = {p.generation, which, detail::fingerprint_of(*p.get(which))};
-        return r;
+        record(p, which);
+        return;
       }
       if (!st.policy.should_fall_back(r.error())) {
         st.errors.note(r.error().code);
-        return r;
+        return;
       }
       st.policy.on_event(
           {event_kind::refused, which, r.error().code, r.error().detail, p.set.version});
       st.errors.note(r.error().code);
-      why.add(which, std::move(r).error());  // r is ignored when exhausted, else replaced
+      why.add(which, std::move(r).error());
       const credential* cred = which == first ? p.get(other(first)) : nullptr;
       if (cred == nullptr) {
         exhausted = true;
-        return r;
+        return;
       }
       which = other(first);
       r = attempt(st, *cred, open_conn);
     }
   }
 
-  // `state::preferred`'s value for `used` having worked with the set of this generation.
-  static std::uint64_t preference_tag(std::uint64_t generation, slot used) noexcept {
-    return generation * 2 + (used == slot::next ? 1 : 0);
-  }
-
   // NEXT only while it is the slot that last worked for this very set (generation 0: none).
   static slot preferred_slot(const state& st, std::uint64_t generation) noexcept {
-    return st.preferred.load(std::memory_order_relaxed) == preference_tag(generation, slot::next)
+    return st.preferred.load(std::memory_order_relaxed) ==
+                   detail::preference_tag(generation, slot::next)
                ? slot::next
                : slot::current;
   }
@@ -278,7 +334,7 @@ class dual_credential {
                            const detail::published_set& p) {
     shard.add(shard.get().fallbacks);
     // Only write the shared preference when it changes, so the window costs one write.
-    const std::uint64_t tagged = preference_tag(p.generation, used);
+    const std::uint64_t tagged = detail::preference_tag(p.generation, used);
     if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != tagged)
       st.preferred.store(tagged, std::memory_order_relaxed);
     st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});
@@ -290,11 +346,11 @@ class dual_credential {
 
   // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
   // credentials changed.
-  template <bool Tagged>
+  template <class Record>
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
                                                std::uint64_t started, std::uint64_t tried,
-                                               std::optional<connection_type>& open_conn,
-                                               detail::refusals& why, credential_tag* tag) {
+                                               open_connection& open_conn, detail::refusals& why,
+                                               Record record) {
     std::optional<error> load_error = st.loader.shared_reload(started);
     // A slow login can outlast a whole rotation step, so a set that was new when the retry
     // began may be stale by its end. A set published meanwhile (by the periodic refresh or
@@ -311,7 +367,7 @@ class dual_credential {
       tried = p->generation;
       detail::refusals retry_why;
       bool exhausted = false;
-      auto r = try_set<Tagged>(st, shard, *p, open_conn, retry_why, exhausted, tag);
+      auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted, record);
       if (!exhausted) return r;
       why = std::move(retry_why);
     }

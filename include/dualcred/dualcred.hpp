@@ -11,6 +11,7 @@
 #include "metrics.hpp"
 #include "options.hpp"
 #include "policy.hpp"
+#include "refresher.hpp"
 #include "secret.hpp"
 #include "status.hpp"
 #include "version.hpp"

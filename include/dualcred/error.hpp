@@ -27,6 +27,7 @@ enum class errc {
   timeout,               ///< a deadline passed
   invalid_argument,      ///< the caller's configuration is wrong
   conflict,              ///< a check-and-set write lost a race
+  locked,                ///< another holder has the lock (a rotator mid-step)
 };
 
 namespace detail {
@@ -55,6 +56,8 @@ class error_category_impl final : public std::error_category {
         return "invalid argument";
       case errc::conflict:
         return "check-and-set conflict";
+      case errc::locked:
+        return "held by another holder";
     }
     return "unknown dualcred error";
   }
@@ -112,6 +115,8 @@ inline std::error_code make_error_code(errc e) noexcept {
       return "invalid_argument";
     case errc::conflict:
       return "conflict";
+    case errc::locked:
+      return "locked";
   }
   return "unknown";
 }

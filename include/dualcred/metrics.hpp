@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "detail/prometheus_text.hpp"
 #include "health.hpp"
 #include "metric_families.hpp"
 #include "secret.hpp"
@@ -19,52 +20,6 @@ namespace dualcred {
 /// The Content-Type of `metrics_text`'s output (Prometheus text exposition format 0.0.4).
 inline constexpr std::string_view prometheus_content_type =
     "text/plain; version=0.0.4; charset=utf-8";
-
-namespace detail {
-
-// A label value in the text format: backslash, double quote and newline escaped.
-template <class Out>
-Out write_label_value(Out out, std::string_view s) {
-  for (const char c : s) {
-    switch (c) {
-      case '\\':
-        out = fmt::format_to(out, "\\\\");
-        break;
-      case '"':
-        out = fmt::format_to(out, "\\\"");
-        break;
-      case '\n':
-        out = fmt::format_to(out, "\\n");
-        break;
-      default:
-        *out++ = c;
-    }
-  }
-  return out;
-}
-
-template <class Out>
-Out write_family_header(Out out, std::string_view name, std::string_view type,
-                        std::string_view help) {
-  return fmt::format_to(out, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-// `name{backend="...",extra_label="extra_value"} value`; `extra_label` may be empty.
-template <class Out>
-Out write_sample(Out out, std::string_view name, std::string_view backend,
-                 std::string_view extra_label, std::string_view extra_value, std::uint64_t value) {
-  out = fmt::format_to(out, "{}{{backend=\"", name);
-  out = write_label_value(out, backend);
-  *out++ = '"';
-  if (!extra_label.empty()) {
-    out = fmt::format_to(out, ",{}=\"", extra_label);
-    out = write_label_value(out, extra_value);
-    *out++ = '"';
-  }
-  return fmt::format_to(out, "}} {}\n", value);
-}
-
-}  // namespace detail
 
 /// Several instances' counters in the Prometheus text exposition format, one metric family
 /// at a time (as the format requires), each sample labelled `backend="<name>"`:
@@ -81,16 +36,22 @@ Out write_sample(Out out, std::string_view name, std::string_view backend,
 /// `dualcred_credential_info{version=...}` (always 1; the version in use is the label).
 /// Label values are escaped; nothing secret is in a status, so nothing secret is written.
 [[nodiscard]] inline std::string metrics_text(std::span<const named_status> instances) {
+  using detail::write_prometheus_family;
+  using detail::write_prometheus_sample;
   fmt::memory_buffer buf;
   auto out = std::back_inserter(buf);
   // Names, help, labels and values come from the one table every exposition shares.
   metric_families::visit(
       instances,
       [&](const metric_families::family& f) {
-        out = detail::write_family_header(out, f.name, metric_families::type_name(f.type), f.help);
+        out = write_prometheus_family(out, f.name, metric_families::type_name(f.type), f.help);
       },
       [&](const metric_families::sample& s) {
-        out = detail::write_sample(out, s.of.name, s.backend, s.label, s.label_value, s.value);
+        if (s.label.empty())
+          out = write_prometheus_sample(out, s.of.name, {{"backend", s.backend}}, s.value);
+        else
+          out = write_prometheus_sample(
+              out, s.of.name, {{"backend", s.backend}, {s.label, s.label_value}}, s.value);
       });
   return fmt::to_string(buf);
 }

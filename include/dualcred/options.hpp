@@ -13,7 +13,9 @@ struct options {
   /// waits for the next reload instead of failing. Protects the secret store from a storm.
   std::chrono::milliseconds min_reload_interval{1000};
   /// When positive, the first connect after this much time re-reads the provider (one
-  /// thread does; the others go on with the cached set). Zero turns it off.
+  /// thread does, and waits for the load; the others go on with the cached set). Zero turns
+  /// it off. A `refresh_schedule` or `background_refresher` (dualcred/refresher.hpp) takes
+  /// the refresh off the connect path: while one is attached no connect loads on interval.
   std::chrono::milliseconds refresh_interval{0};
 };
 

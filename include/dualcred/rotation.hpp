@@ -2,15 +2,15 @@
 
 // The rotation runbook as code: prepare NEXT, apply it to the backend, promote it to
 // CURRENT, verify, decommission the old one, or roll back, each step idempotent and guarded
-// by check-and-set. This umbrella holds the backend-agnostic parts; it needs nlohmann_json
-// (the fleet check parses the instances' status JSON), as the `dualcred-vault` dependency
-// brings. The backend admins and the Vault store have headers of their own, each bringing
-// its own dependency:
+// by check-and-set. This umbrella holds the backend-agnostic parts and needs only the core's
+// dependencies (the `dualcred-rotation` dependency). The fleet check over HTTP, the backend
+// admins and the Vault store have headers of their own, each bringing its own dependency:
 //
 // clang-format off
-//   dualcred/rotation/pg/admin.hpp      libpq     pg::single_role_admin, pg::alternating_roles_admin
-//   dualcred/rotation/redis/admin.hpp   hiredis   redis::acl_admin
-//   dualcred/rotation/stores/vault.hpp  JSON      stores::vault_store<Http>
+//   dualcred/rotation/fleet/http_check.hpp  JSON      fleet::http_check, fleet::http_fetch
+//   dualcred/rotation/pg/admin.hpp          libpq     pg::single_role_admin, pg::alternating_roles_admin
+//   dualcred/rotation/redis/admin.hpp       hiredis   redis::acl_admin
+//   dualcred/rotation/stores/vault.hpp      JSON      stores::vault_store<Http>
 // clang-format on
 #include "rotation/admin.hpp"
 #include "rotation/fleet.hpp"

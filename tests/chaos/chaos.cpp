@@ -1,4 +1,4 @@
-// The chaos soak (issue 16): dualcred's promise, "no new connection ever fails during a
+// The chaos soak: dualcred's promise, "no new connection ever fails during a
 // rotation", checked over many rotation cycles while the rotator is SIGKILLed, the secret
 // store flaps and the backends restart.
 //
@@ -974,7 +974,7 @@ int main(int argc, char** argv) {
     if (!cfg.results.empty()) {
       std::ofstream out(cfg.results, std::ios::trunc);
       out << "# Chaos soak results\n\n"
-          << "Written by `tests/chaos/run` (tests/chaos/chaos.cpp; issue 16). Replay with\n"
+          << "Written by `tests/chaos/run` (tests/chaos/chaos.cpp). Replay with\n"
           << "`tests/chaos/run --cycles " << tot.cycles << " --seed " << cfg.seed << "`.\n\n"
           << "```\n"
           << summary << "\n```\n\n"

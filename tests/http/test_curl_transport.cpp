@@ -338,8 +338,8 @@ TEST_CASE("TLS verification is on by default and https to a plain server fails")
   CHECK(r.error().is(errc::provider_unavailable));
 }
 
-// Issue 12, finding 9: libcurl reads http_proxy/ALL_PROXY by itself, so the token went to
-// whatever proxy the environment named. Now only an explicit option uses a proxy.
+// libcurl reads http_proxy/ALL_PROXY by itself, which would send the token to whatever
+// proxy the environment named: only an explicit option may use a proxy.
 TEST_CASE("a proxy from the environment is not used unless asked for") {
   canned_server target(ok_reply("target"));
   canned_server proxy(ok_reply("proxy"));

@@ -148,7 +148,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
     auto r = make(path);
     const auto bad = r.init(req);
     REQUIRE(!bad);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(bad.error().site == failure_site::order);
+    CHECK(bad.error().what == condition::keys_conflict);
     CHECK(bad.error().detail.find("DB_PASS_CURRENT") != std::string::npos);
     CHECK(bad.error().detail.find("not-the-password") == std::string::npos);
     CHECK(!std::filesystem::exists(path));
@@ -160,7 +161,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
     req.current = secret("ops-conflict-pw");
     const auto half = r.init(req);
     REQUIRE(!half);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(half.error().site == failure_site::order);
+    CHECK(half.error().what == condition::keys_conflict);
     CHECK(half.error().detail.find("DB_PASS_NEXT") != std::string::npos);
     CHECK(value(r.store(), "DB_PASS_NEXT") == "<absent>");
   }
@@ -180,7 +182,8 @@ TEST_CASE("init conflicts: a refused CURRENT, half the keys, another user; nothi
     plain.generate = true;
     const auto stale = r.init(plain);
     REQUIRE(!stale);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(stale.error().site == failure_site::order);
+    CHECK(stale.error().what == condition::keys_conflict);
     CHECK(stale.error().detail.find("refuses DB_PASS_CURRENT") != std::string::npos);
   }
 }
@@ -247,6 +250,77 @@ TEST_CASE(
   CHECK(!s.stuck(0s));
   CHECK(nlohmann::json::parse(dualcred::rotation::to_json(s))["phase"] == "idle");
   CHECK(r.admin().verify(after.current));
+}
+
+// An existing role with powers beyond its own objects is not taken over by --create-user:
+// init would set its password and hand the power to every holder of the store.
+TEST_CASE("init --generate --create-user refuses an existing privileged role unless adopted") {
+  pg_fixture().exec("DROP ROLE IF EXISTS ops_super");
+  pg_fixture().exec("DROP ROLE IF EXISTS ops_creator");
+  pg_fixture().exec("CREATE ROLE ops_super LOGIN SUPERUSER PASSWORD 'ops-super-own-pw'");
+  pg_fixture().exec("CREATE ROLE ops_creator LOGIN CREATEROLE BYPASSRLS PASSWORD 'ops-cr-own-pw'");
+  pg_fixture().exec(
+      "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+      "'ops_readers') THEN CREATE ROLE ops_readers NOLOGIN; END IF; END $$");
+  auto verifier = [](const char* role) {
+    return pg_fixture().exec(std::string("SELECT rolpassword FROM pg_authid WHERE rolname = '") +
+                             role + "'")[0][0];
+  };
+  auto member = [](const char* role) {
+    return pg_fixture().exec(std::string("SELECT pg_has_role('") + role +
+                             "', 'ops_readers', 'MEMBER')")[0][0];
+  };
+  const std::string super_before = verifier("ops_super");
+
+  testing::temp_dir dir;
+  const std::string path = (dir.path() / "super.env").string();
+  fake_clock clock;
+  rotator r(dualcred::rotation::stores::file_store(path),
+            dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
+            opts(clock));
+  init_request req;
+  req.user = "ops_super";
+  req.generate = true;
+  req.create_user = [](const std::string& user) {
+    return dualcred::rotation::pg::create_login_role(pg_admin(), user, {"ops_readers"});
+  };
+  const auto refused = r.init(req);
+  REQUIRE(!refused);
+  CHECK(refused.error().is(errc::invalid_argument));
+  CHECK_MESSAGE(refused.error().detail.find("the role 'ops_super' already exists with SUPERUSER") !=
+                    std::string::npos,
+                refused.error().detail);
+  // Nothing changed: its password, its memberships, the store.
+  CHECK(verifier("ops_super") == super_before);
+  CHECK(!std::filesystem::exists(path));
+
+  // Each attribute is named; the role is left as it was.
+  const std::string creator_before = verifier("ops_creator");
+  const auto creator =
+      dualcred::rotation::pg::create_login_role(pg_admin(), "ops_creator", {"ops_readers"});
+  REQUIRE(!creator);
+  CHECK_MESSAGE(creator.error().detail.find("'ops_creator' already exists with CREATEROLE, "
+                                            "BYPASSRLS;") != std::string::npos,
+                creator.error().detail);
+  CHECK(verifier("ops_creator") == creator_before);
+  CHECK(member("ops_creator") == "f");
+
+  // Told to adopt: the role is kept as it is and init takes its password over.
+  req.create_user = [](const std::string& user) {
+    return dualcred::rotation::pg::create_login_role(pg_admin(), user, {"ops_readers"},
+                                                     /*adopt_privileged=*/true);
+  };
+  const auto adopted = r.init(req);
+  REQUIRE_MESSAGE(adopted, adopted.error().detail);
+  CHECK(verifier("ops_super") != super_before);
+  CHECK(pg_fixture().exec("SELECT rolsuper FROM pg_roles WHERE rolname = 'ops_super'")[0][0] ==
+        "t");
+  CHECK(r.admin().verify(r.state().value().current));
+  CHECK(
+      dualcred::rotation::pg::create_login_role(pg_admin(), "ops_creator", {"ops_readers"}, true));
+  CHECK(member("ops_creator") == "t");
+  pg_fixture().exec("DROP ROLE ops_super");
+  pg_fixture().exec("DROP ROLE ops_creator");
 }
 
 TEST_CASE("init --generate --create-user on Redis: an ACL user with only the rules named") {

@@ -1,6 +1,7 @@
 // Password policies: the spec grammar, impossible and weak policies refused, conformance of
 // 10,000 generated passwords, and no visible bias (chi-square, fixed generous bounds).
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -77,6 +78,62 @@ TEST_CASE("policy spec: bad and impossible policies are invalid_argument, naming
   p.length = 10;
   p.min = {6, 6, std::nullopt, std::nullopt};
   CHECK(generate_password(p).error().is(errc::invalid_argument));
+}
+
+// The floor counts what the generator draws: a class minimum draws only from that class (after
+// exclude), so minimums on small classes weaken a policy whatever the whole alphabet holds.
+TEST_CASE("the 64-bit floor is the entropy of the draws: minimums and exclusions count") {
+  struct weak {
+    const char* spec;
+    const char* says;
+  };
+  for (const weak& item : {
+           // Ten draws from the one digit left: every password is 0000000000.
+           weak{"length=10,lower=0,upper=0,symbol=0,digit=10,exclude=123456789",
+                "the policy gives 0.0 bits of entropy; at least 64 are needed (digit=10 draws 10 "
+                "from the 1 digit character left (0.0 bits), the other 0 from all 85 (0.0 "
+                "bits))"},
+           // Twelve digits from an alphabet of 94: 39.8 bits, not 78.
+           weak{"length=12,digit=12,lower=0,upper=0,symbol=0",
+                "the policy gives 39.8 bits of entropy; at least 64 are needed (digit=12 draws 12 "
+                "from the 10 digit characters left (39.8 bits), the other 0 from all 94"},
+           // Just below: 5 * log2(10) + 7 * log2(94) = 62.49.
+           weak{"length=12,lower=0,upper=0,symbol=0,digit=5", "gives 62.4 bits"},
+           // 15 letters, 16 draws: 62.5 bits.
+           weak{"length=16,lower=16,exclude=pqrstuvwxyz", "gives 62.5 bits"},
+       }) {
+    const std::string spec = item.spec;
+    const std::string says = item.says;
+    const auto r = parse_password_policy(spec);
+    CHECK_MESSAGE(!r, spec);
+    if (r) continue;
+    CHECK(r.error().is(errc::invalid_argument));
+    CHECK_MESSAGE(r.error().detail.find(says) != std::string::npos, spec, " -> ", r.error().detail);
+  }
+  // At and just above the floor: accepted, and the figure is what the draws carry.
+  const auto four = parse_password_policy("length=12,lower=0,upper=0,symbol=0,digit=4");
+  REQUIRE_MESSAGE(four, four.error().detail);
+  CHECK(policy_bits(four.value()) == doctest::Approx(4 * std::log2(10.0) + 8 * std::log2(94.0)));
+  CHECK(policy_bits(four.value()) >= 64);
+  const auto exact = parse_password_policy("length=16,lower=16,exclude=qrstuvwxyz");
+  REQUIRE_MESSAGE(exact, exact.error().detail);
+  CHECK(policy_bits(exact.value()) == 64);
+  CHECK(parse_password_policy("length=16,lower=0,exclude=qrstuvwxyz"));
+  // A class with a minimum and nothing left after exclude is named.
+  const auto none = parse_password_policy(
+      "length=30,lower=0,symbol=2,exclude=!\"#$%&'()*+,-./"
+      ":;<=>?@[\\]^_`{|}~");
+  REQUIRE(!none);
+  CHECK_MESSAGE(
+      none.error().detail.find("symbol=2 but exclude removes every symbol") != std::string::npos,
+      none.error().detail);
+  // generate_password refuses a weak policy built without the parser too.
+  password_policy p;
+  p.length = 12;
+  p.min = {0, 0, 12, 0};
+  const auto weak_pw = generate_password(p);
+  REQUIRE(!weak_pw);
+  CHECK(weak_pw.error().detail.find("39.8 bits") != std::string::npos);
 }
 
 TEST_CASE("10,000 generated passwords each fit their policy") {

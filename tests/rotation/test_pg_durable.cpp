@@ -1,4 +1,4 @@
-// Found while adding crash restarts to the chaos soak (tests/chaos, issue 16): a password change
+// The chaos soak (tests/chaos) restarts PostgreSQL mid-rotation, so a password change
 // the rotator goes on to record in the store must survive a crash of PostgreSQL right after it.
 // With synchronous_commit = off (the test servers' setting, and a common one for speed), a
 // commit returns before its WAL is on disk, so a crash could undo an ALTER ROLE the store

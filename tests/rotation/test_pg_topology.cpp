@@ -18,6 +18,7 @@
 
 #include <doctest/doctest.h>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/pg_topology.hpp>
@@ -203,14 +204,14 @@ void soak(const std::string& store, Admin admin, const dt::pgbouncer_server& b,
   rotation_tests::clients<std::remove_reference_t<decltype(bc)>> via_bouncer(bc, 4);
   rotation_tests::clients<std::remove_reference_t<decltype(sc)>> via_standby(sc, 2);
   rotator_options o;
-  o.instances =
-      fleet{{"bouncer", "standby"},
-            [&](const std::string& which) -> result<std::string> {
-              return fmt::format("{}", which == "bouncer" ? bc.snapshot() : sc.snapshot());
-            },
-            10s,
-            10ms,
-            {}};
+  o.instances = fleet::http_check{
+      {"bouncer", "standby"},
+      [&](const std::string& which, std::chrono::milliseconds) -> result<std::string> {
+        return fmt::format("{}", which == "bouncer" ? bc.snapshot() : sc.snapshot());
+      },
+      10s,
+      10ms,
+      {}};
   rotator r(dualcred::rotation::stores::file_store(store), std::move(admin),
             rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();
@@ -469,6 +470,44 @@ TEST_CASE(
   CHECK(st.current.user == "tl_b");
   CHECK(login(t.standby_params(), st.current));
   CHECK_FALSE(login(t.standby_params(), *st.previous));
+}
+
+TEST_CASE(
+    "a replay timeout travels in the error: condition replay_timeout from the rotator, exit 10 "
+    "under due as under all") {
+  auto& t = topo();
+  dt::temp_dir dir;
+  const std::string pw = random_pw();
+  seed_alternating("tq", pw, nullptr);
+  const std::string store = dir.write("db.env", "DB_USER=tq_a\nDB_PASS_CURRENT=" + pw + "\n");
+  const std::string flags = tool_flags(dir, "tq_a,tq_b") + " --file " + store;
+  const std::string standby = "standby 127.0.0.1:" + std::to_string(t.standby->port());
+  replay_paused paused;
+  {
+    auto c = t.config(*t.query_bouncer, false);
+    c.pgbouncers.clear();
+    c.replay_timeout = 300ms;
+    rotator r(dualcred::rotation::stores::file_store(store),
+              dualcred::rotation::pg::alternating_roles_admin(std::move(c), "tq_a", "tq_b"),
+              rotation_keys::for_prefix("DB"));
+    auto e = r.run_all();
+    REQUIRE_FALSE(e);
+    INFO(e.error().detail);
+    CHECK(e.error().what == condition::replay_timeout);
+    CHECK(e.error().site == failure_site::backend);
+    REQUIRE(e.error().step);
+    CHECK(*e.error().step == step::apply);
+    CHECK(e.error().node == r.admin().describe());
+    CHECK(e.error().detail.find(standby) != std::string::npos);
+  }
+  // The same failure reached through `due` (once mapped to 5 there) and through `all`.
+  for (const char* command : {"due --max-age 0s", "all"}) {
+    const auto run = rotate_tool(flags + " --replay-timeout 0.3 " + command);
+    INFO(command << ": " << run.output);
+    CHECK(run.code == 10);
+    CHECK(run.output.find(standby) != std::string::npos);
+  }
+  CHECK(state_of(store).phase == phase::idle);
 }
 
 TEST_CASE(

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
@@ -113,13 +114,14 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
   auto& creds = dc.value();
   rotation_tests::clients<std::remove_reference_t<decltype(creds)>> c(creds, 4);
   rotator_options o;
-  o.instances = fleet{{"client-threads"},
-                      [&](const std::string&) -> result<std::string> {
-                        return fmt::format("{}", creds.snapshot());
-                      },
-                      10s,
-                      10ms,
-                      {}};
+  o.instances =
+      fleet::http_check{{"client-threads"},
+                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+                          return fmt::format("{}", creds.snapshot());
+                        },
+                        10s,
+                        10ms,
+                        {}};
   rotator r(dualcred::rotation::stores::file_store(path), std::move(admin),
             rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();
@@ -340,7 +342,8 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     auto e = r.apply();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::permission_denied));
-    CHECK(r.last_failure() == failure_site::backend);
+    CHECK(e.error().site == failure_site::backend);
+    CHECK(e.error().what == condition::admin_refused);
     CHECK(e.error().detail.find("42501") != std::string::npos);
     CHECK(e.error().detail.find("weak-admin-pw") == std::string::npos);
     CHECK(e.error().detail.find(next) == std::string::npos);
@@ -380,7 +383,8 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
       auto e = r.apply();
       REQUIRE_FALSE(e);
       CHECK(e.error().is(errc::invalid_argument));  // the tool's usage error, exit 2
-      CHECK(r.last_failure() == failure_site::backend);
+      CHECK(e.error().site == failure_site::backend);
+      CHECK(e.error().what == condition::bad_configuration);
       for (const char* piece : {"Hunter2", "SuperSecretTail", "zzSecret", "rotator", "weak_admin"})
         CHECK(e.error().detail.find(piece) == std::string::npos);
       CHECK(e.error().detail.find("admin conninfo cannot be parsed") != std::string::npos);
@@ -412,7 +416,8 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     auto e = r.run_all();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::backend_unavailable));
-    CHECK(r.last_failure() == failure_site::backend);
+    CHECK(e.error().site == failure_site::backend);
+    CHECK(e.error().what == condition::backend_unreachable);
     CHECK(e.error().detail.find("pw-x") == std::string::npos);
   }
   SUBCASE("the role does not exist") {
@@ -436,11 +441,13 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     auto e = r.verify();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::auth_rejected));
-    CHECK(r.last_failure() == failure_site::verify);
+    CHECK(e.error().site == failure_site::verify);
+    CHECK(e.error().what == condition::login_refused);
     CHECK(state_of(path).phase == phase::promoted);  // not marked verified
     auto d = r.decommission();
     REQUIRE_FALSE(d);
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(d.error().site == failure_site::order);
+    CHECK(d.error().what == condition::out_of_order);
   }
 }
 
@@ -454,7 +461,7 @@ TEST_CASE("NEXT equal to CURRENT: apply refuses, naming the keys; the role keeps
             rotation_keys::for_prefix("DB"), settled());
   auto e = r.run_all();
   REQUIRE_FALSE(e);
-  CHECK(r.last_failure() == failure_site::order);
+  CHECK(e.error().site == failure_site::order);
   CHECK(e.error().detail.find("DB_PASS_NEXT equals DB_PASS_CURRENT") != std::string::npos);
   CHECK(e.error().detail.find(st.current.password.reveal()) == std::string::npos);
   CHECK(logs_in(st.current));
@@ -565,9 +572,9 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
     REQUIRE(dc);
     instances.push_back(std::make_unique<creds_t>(std::move(dc).value()));
   }
-  fleet f;
+  fleet::http_check f;
   for (int i = 0; i < 3; ++i) f.endpoints.push_back("instance-" + std::to_string(i));
-  f.fetch = [&](const std::string& url) -> result<std::string> {
+  f.fetch = [&](const std::string& url, std::chrono::milliseconds) -> result<std::string> {
     auto& dc = *instances.at(static_cast<std::size_t>(url.back() - '0'));
     (void)dc.connect();  // traffic, so the refresh timer fires
     return fmt::format("{}", dc.snapshot());
@@ -594,7 +601,8 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
   auto late = r.decommission();
   REQUIRE_FALSE(late);
   CHECK(late.error().is(errc::timeout));
-  CHECK(r.last_failure() == failure_site::fleet);
+  CHECK(late.error().site == failure_site::fleet);
+  CHECK(late.error().what == condition::fleet_not_ready);
   CHECK(late.error().detail.find("instance-2") != std::string::npos);
   CHECK(late.error().detail.find("instance-0") == std::string::npos);
   CHECK(logs_in(old));  // nothing removed while an instance lags

@@ -173,7 +173,7 @@ TEST_CASE("crash-resume: killed inside a step, after the backend changed") {
                   rotation_keys::for_prefix("REDIS"));
     auto failed = dying.run_all();
     REQUIRE_FALSE(failed);
-    CHECK(dying.last_failure() == failure_site::store);
+    CHECK(failed.error().site == failure_site::store);
     auto r = make_rotator(path);
     auto rest = r.run_all();
     REQUIRE_MESSAGE(rest, rest.error().detail);
@@ -206,7 +206,7 @@ TEST_CASE("the order cannot go wrong") {
   const auto rev0 = dualcred::rotation::stores::file_store(path).read().value().revision;
   auto early = r.promote();  // NEXT not applied
   REQUIRE_FALSE(early);
-  CHECK(r.last_failure() == failure_site::order);
+  CHECK(early.error().site == failure_site::order);
   CHECK(early.error().detail.find("apply") != std::string::npos);
   auto no_next = r.apply();  // no NEXT yet
   REQUIRE_FALSE(no_next);
@@ -300,10 +300,9 @@ TEST_CASE("the phase x step rules: every cell runs, is already done, or is refus
     if (c.ok) {
       REQUIRE_MESSAGE(got, got.error().detail);
       CHECK(got.value().changed == c.changed);
-      CHECK(r.last_failure() == failure_site::none);
     } else {
       REQUIRE_FALSE(got);
-      CHECK(r.last_failure() == failure_site::order);
+      CHECK(got.error().site == failure_site::order);
       CHECK(got.error().is(errc::invalid_argument));
       CHECK(got.error().detail == fmt::format("{}: {}", to_string(c.s), c.detail));
       CHECK(dualcred::rotation::stores::file_store(path).read().value().revision ==
@@ -329,7 +328,7 @@ TEST_CASE("the phase x step rules: every cell runs, is already done, or is refus
   auto r = make_rotator(seed_phase(dir, phase::rolling_back));
   auto all = r.run_all();
   REQUIRE_FALSE(all);
-  CHECK(r.last_failure() == failure_site::order);
+  CHECK(all.error().site == failure_site::order);
   CHECK(all.error().detail == fmt::format("prepare: {}", in_rollback));
 }
 
@@ -347,7 +346,7 @@ TEST_CASE("NEXT equal to CURRENT or PREVIOUS: apply refuses, naming the keys; CU
     auto r = make_rotator(path);
     auto e = r.run_all();
     REQUIRE_FALSE(e);
-    CHECK(r.last_failure() == failure_site::order);  // the tool's exit 9
+    CHECK(e.error().site == failure_site::order);  // the tool's exit 9
     CHECK(e.error().is(errc::invalid_argument));
     CHECK(e.error().detail ==
           fmt::format("apply: REDIS_PASS_NEXT equals REDIS_PASS_{}: a rotation needs a new "
@@ -481,7 +480,8 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     auto e = r.run_all();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::not_found));
-    CHECK(r.last_failure() == failure_site::store);
+    CHECK(e.error().site == failure_site::store);
+    CHECK(e.error().what == condition::store_failed);
     CHECK(e.error().detail.find("missing-dir/app.env") != std::string::npos);
   }
   SUBCASE("the admin lacks the ACL privilege") {
@@ -496,7 +496,7 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     auto e = r.apply();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::permission_denied));
-    CHECK(r.last_failure() == failure_site::backend);
+    CHECK(e.error().site == failure_site::backend);
     CHECK(e.error().detail.find("NOPERM") != std::string::npos);
     CHECK(e.error().detail.find(next) == std::string::npos);
     CHECK(r.state().value().phase == phase::idle);  // not marked applied
@@ -529,7 +529,7 @@ TEST_CASE("bad input: each a clear error, nothing half-written, no password in a
     auto e = r.rollback();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::not_found));
-    CHECK(r.last_failure() == failure_site::order);
+    CHECK(e.error().site == failure_site::order);
   }
   SUBCASE("CAS conflict: two rotators racing, only one promotes") {
     auto a = make_rotator(path);

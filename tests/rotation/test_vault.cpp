@@ -11,6 +11,7 @@
 #include <dualcred/http/curl.hpp>
 #include <dualcred/provider/vault.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/redis/admin.hpp>
 #include <dualcred/rotation/stores/vault.hpp>
@@ -79,14 +80,14 @@ TEST_CASE("Vault store: PostgreSQL and Redis rotated in one secret, clients neve
 
   // The fleet: both dual_credentials' status, as one health endpoint would serve them.
   rotator_options o;
-  o.instances = fleet{{"health"},
-                      [&](const std::string&) -> result<std::string> {
-                        return fmt::format(R"({{"db":{},"redis":{}}})", pg_creds.snapshot(),
-                                           rd_creds.snapshot());
-                      },
-                      10s,
-                      20ms,
-                      {}};
+  o.instances = fleet::http_check{
+      {"health"},
+      [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+        return fmt::format(R"({{"db":{},"redis":{}}})", pg_creds.snapshot(), rd_creds.snapshot());
+      },
+      10s,
+      20ms,
+      {}};
   // No settle, even for the single role: the fleet check waits out connects in flight.
   rotator db(store_of(s), dualcred::rotation::pg::single_role_admin(pg_admin()),
              rotation_keys::for_prefix("DB"), o);
@@ -193,7 +194,7 @@ TEST_CASE("Vault store: unreachable, refused token, missing secret: clear errors
     auto e = r.run_all();
     REQUIRE_FALSE(e);
     CHECK(e.error().is(errc::provider_unavailable));
-    CHECK(r.last_failure() == failure_site::store);
+    CHECK(e.error().site == failure_site::store);
   }
   SUBCASE("token refused") {
     rotator r(

@@ -203,6 +203,30 @@ TEST_CASE("init: CURRENT from the environment or a file; conflicts exit 9; usage
   CHECK(help.out.find("--password-policy SPEC") != std::string::npos);
 }
 
+TEST_CASE("init --create-user: an existing SUPERUSER is exit 2 unless --adopt-privileged-role") {
+  testing::temp_dir dir;
+  pg_fixture().exec("DROP ROLE IF EXISTS day2_super");
+  pg_fixture().exec("CREATE ROLE day2_super LOGIN SUPERUSER PASSWORD 'day2-super-own-pw'");
+  auto verifier = [] {
+    return pg_fixture().exec(
+        "SELECT rolpassword FROM pg_authid WHERE rolname = 'day2_super'")[0][0];
+  };
+  const std::string before = verifier();
+  const std::string path = (dir.path() / "super.env").string();
+  const std::string flags =
+      pg_flags() + " --file " + path + " --user day2_super --generate --create-user";
+  const auto refused = tool(flags + " init");
+  CHECK(refused.code == 2);
+  CHECK_MESSAGE(refused.err.find("'day2_super' already exists with SUPERUSER") != std::string::npos,
+                refused.err);
+  CHECK(verifier() == before);
+  CHECK(!std::filesystem::exists(path));
+  const auto adopted = tool(flags + " --adopt-privileged-role init");
+  CHECK_MESSAGE(adopted.code == 0, (adopted.out + adopted.err));
+  CHECK(verifier() != before);
+  pg_fixture().exec("DROP ROLE day2_super");
+}
+
 TEST_CASE("init on Vault: DB and REDIS at one path, then all for DB keeps every REDIS key") {
   kv2test::kv2_server kv;
   const std::string db_pw = "day2-db-" + testing::random_token(12);

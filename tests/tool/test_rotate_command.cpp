@@ -158,6 +158,27 @@ TEST_CASE("rotate: PostgreSQL single role and alternating roles") {
   CHECK(weak.output.find("cmd-weak-pw") == std::string::npos);
 }
 
+TEST_CASE("rotate: PostgreSQL down is exit 5 whichever command finds it (verify, init, all)") {
+  testing::temp_dir dir;
+  const std::string port = std::to_string(testing::free_port());
+  const std::string flags = "--backend postgres --pg-admin 'host=127.0.0.1 port=" + port +
+                            " dbname=postgres user=nobody' --pg-host 127.0.0.1 --pg-port " + port +
+                            " --pg-dbname postgres --file ";
+  const std::string seeded = "DB_USER=cmd_down\nDB_PASS_CURRENT=cmd-down-seed\n";
+  const std::string path = dir.write("down.env", seeded);
+  // verify logs in with CURRENT: the login never reaches a server, so nothing was refused.
+  const auto verify = rotate(flags + path + " verify");
+  CHECK_MESSAGE(verify.code == 5, verify.output);
+  const auto all = rotate(flags + path + " all");
+  CHECK_MESSAGE(all.code == 5, all.output);
+  {
+    testing::scoped_env current("DUALCRED_CURRENT_PASSWORD", "cmd-down-seed");
+    const auto init = rotate(flags + (dir / "fresh.env") + " init --user cmd_down");
+    CHECK_MESSAGE(init.code == 5, init.output);
+  }
+  CHECK(!std::filesystem::exists(dir / "fresh.env"));
+}
+
 TEST_CASE("rotate: Vault store from VAULT_ADDR and VAULT_TOKEN") {
   kv2test::kv2_server s;
   redis_fixture().set_user("cmd_vault", {"cmd-vault-seed"});
@@ -176,7 +197,7 @@ TEST_CASE("rotate: Vault store from VAULT_ADDR and VAULT_TOKEN") {
   ::unsetenv("VAULT_TOKEN");
 }
 
-// Issue 12: no secret on the command line (ps, /proc/PID/cmdline and shell history show it),
+// No secret on the command line (ps, /proc/PID/cmdline and shell history show it),
 // in any spelling libpq accepts; a malformed connection string is refused without quoting it.
 TEST_CASE("rotate: --pg-admin holding a password is a usage error naming the flag, not the value") {
   testing::temp_dir dir;
@@ -313,7 +334,7 @@ TEST_CASE("rotate: Redis admin password and Vault token from private files, neve
   CHECK(open_token.output.find("--vault-token-file") != std::string::npos);
 }
 
-// Issue 12, finding 10: a health endpoint's URL with user info would put a password on the
+// A health endpoint's URL with user info would put a password on the
 // command line and into the fleet's messages.
 TEST_CASE("rotate: --instance with user:password@ is refused without printing it") {
   testing::temp_dir dir;
@@ -335,7 +356,7 @@ TEST_CASE("rotate: --instance with user:password@ is refused without printing it
   }
 }
 
-// Issue 12, finding 8: `--settle inf` cast infinity to an integer. Every numeric flag and
+// Casting `--settle inf` to an integer is undefined behaviour. Every numeric flag and
 // environment variable takes only plain, finite, bounded decimals; the error names the flag.
 TEST_CASE("rotate: every numeric flag refuses inf, nan, huge, negative, hex, empty and garbage") {
   testing::temp_dir dir;
@@ -374,7 +395,7 @@ TEST_CASE("rotate: every numeric flag refuses inf, nan, huge, negative, hex, emp
   CHECK_MESSAGE(ok.code == 0, ok.output);
 }
 
-// Issue 12, finding 9: sslmode reaches both the admin's connection and verify's.
+// sslmode reaches both the admin's connection and verify's.
 TEST_CASE(
     "rotate: --pg-sslmode and PGSSLMODE; require against a server without TLS fails clearly") {
   testing::temp_dir dir;
@@ -414,7 +435,7 @@ TEST_CASE(
   CHECK_MESSAGE(finish.code == 0, finish.output);
 }
 
-// Issue 12, finding 9: VAULT_CACERT reaches curl as the Vault CLI's does. A CA file that is
+// VAULT_CACERT reaches curl as the Vault CLI's does. A CA file that is
 // not there fails before any connection (curl's "CA cert" error), instead of the handshake
 // against the plain-HTTP test server.
 TEST_CASE("rotate: VAULT_CACERT is the CA bundle curl trusts for VAULT_ADDR") {

@@ -24,6 +24,12 @@ struct published_set {
   }
 };
 
+// dual_credential's preferred slot for `used` having worked with the set of this generation
+// (generation * 2 + slot), so a slow connect with an older set cannot steer a newer one.
+inline std::uint64_t preference_tag(std::uint64_t generation, slot used) noexcept {
+  return generation * 2 + (used == slot::next ? 1 : 0);
+}
+
 // Publishes immutable credential sets to many readers with no lock and no shared write.
 //
 // Readers announce themselves on their own shard (tagged with the epoch's parity) before
@@ -40,21 +46,39 @@ struct published_set {
 // sequentially consistent read-modify-write.
 class published_sets {
  public:
+  // A read section held: the reader's mark and the set it pinned. Plain data, so a caller
+  // can hand it to an out-of-line function in registers instead of by address.
+  struct section {
+    shard_ref shard;
+    std::atomic<std::uint64_t>* mark;
+    std::uint64_t mark_before;  // the mark's value before this section raised it
+    const published_set* set;
+  };
+
   class read_guard {
    public:
+    explicit read_guard(section s) noexcept : s_(s) {}
     read_guard(const read_guard&) = delete;
     read_guard& operator=(const read_guard&) = delete;
-    ~read_guard() { shard_.leave(*mark_); }
-    [[nodiscard]] const published_set* get() const noexcept { return set_; }
+    ~read_guard() { release(); }
+    [[nodiscard]] const published_set* get() const noexcept { return s_.set; }
+    // Leaves the read section early; get() is null afterwards.
+    void release() noexcept {
+      if (s_.mark == nullptr) return;
+      s_.shard.leave(*s_.mark, s_.mark_before);
+      s_.mark = nullptr;
+      s_.set = nullptr;
+    }
+    // Gives the section to a new guard (made from the result); this one then holds nothing.
+    [[nodiscard]] section hand_over() noexcept {
+      const section out = s_;
+      s_.mark = nullptr;
+      s_.set = nullptr;
+      return out;
+    }
 
    private:
-    friend class published_sets;
-    read_guard(const shard_ref& shard, std::atomic<std::uint64_t>* mark,
-               const published_set* set) noexcept
-        : shard_(shard), mark_(mark), set_(set) {}
-    const shard_ref& shard_;
-    std::atomic<std::uint64_t>* mark_;
-    const published_set* set_;
+    section s_;
   };
 
   explicit published_sets(shard_array& shards) noexcept
@@ -67,14 +91,49 @@ class published_sets {
   [[nodiscard]] read_guard read(const shard_ref& shard) noexcept {
     const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
     auto* mark = &shard.get().readers[e & 1];
+    std::uint64_t before = 0;
     if (light_readers_) {
-      shard.add(*mark);
+      before = shard.add(*mark);
       asymmetric_fence::light();  // the writer's heavy fence orders the mark before the load
     } else {
-      mark->fetch_add(1, std::memory_order_seq_cst);
+      before = mark->fetch_add(1, std::memory_order_seq_cst);
     }
-    return read_guard(shard, mark, current_.load(std::memory_order_seq_cst));
+    return read_guard(section{shard, mark, before, current_.load(std::memory_order_seq_cst)});
   }
+
+  // Whether read_owned() may be used: light readers work in this process.
+  [[nodiscard]] bool light_readers() const noexcept { return light_readers_; }
+
+  // read() for a thread on a shard of its own, with light readers: the same steps with
+  // nothing left to decide. The caller ends it with leave_owned(), or hands it to a
+  // read_guard.
+  [[nodiscard]] section read_owned(const shard_ref& shard) noexcept {
+    const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+    auto* mark = &shard.get().readers[e & 1];
+    const std::uint64_t before = mark->load(std::memory_order_relaxed);
+    mark->store(before + 1, std::memory_order_relaxed);
+    asymmetric_fence::light();  // the writer's heavy fence orders the mark before the load
+    return section{shard, mark, before, current_.load(std::memory_order_seq_cst)};
+  }
+  static void leave_owned(const section& s) noexcept {
+    s.mark->store(s.mark_before, std::memory_order_release);
+  }
+
+  // A section from read_owned(), ended by leave_owned() unless handed over.
+  struct owned_guard {
+    explicit owned_guard(section s) noexcept : held(s) {}
+    owned_guard(const owned_guard&) = delete;
+    owned_guard& operator=(const owned_guard&) = delete;
+    ~owned_guard() {
+      if (held.mark != nullptr) leave_owned(held);
+    }
+    section hand_over() noexcept {
+      const auto out = held;
+      held.mark = nullptr;
+      return out;
+    }
+    section held;
+  };
 
   // Writer side: call with the writer's mutex held.
   [[nodiscard]] const published_set* current_for_writer() const noexcept {

@@ -71,6 +71,12 @@ class set_loader {
     return sets_.read(shard);
   }
 
+  // read() for a thread on a shard of its own; only while light_readers() says so.
+  [[nodiscard]] published_sets::section read_owned(const shard_ref& shard) noexcept {
+    return sets_.read_owned(shard);
+  }
+  [[nodiscard]] bool light_readers() const noexcept { return sets_.light_readers(); }
+
   // Loads begun so far: a connect notes it before its first try, for shared_reload().
   [[nodiscard]] std::uint64_t loads_started() const noexcept {
     return loads_started_.load(std::memory_order_acquire);

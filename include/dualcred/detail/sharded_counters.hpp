@@ -52,13 +52,32 @@ class thread_index_registry {
   std::size_t next_ = 0;
 };
 
-inline std::size_t this_thread_index() noexcept {
+// This thread's index plus one; zero until the thread first connects. Constant-initialized,
+// so reading it is one thread-local load with no initialization guard: the guard's byte and
+// the lazily constructed holder were two more loads on every connect.
+inline constinit thread_local std::size_t thread_index_plus_one = 0;
+
+// The slow half of this_thread_index(): takes an index and arranges its return at thread exit.
+[[gnu::noinline]] inline std::size_t acquire_thread_index() {
   struct holder {
     std::size_t index = thread_index_registry::acquire();
-    ~holder() { thread_index_registry::release(index); }
+    ~holder() {
+      thread_index_registry::release(index);
+      // A connect from a later thread_local destructor takes the shared shard: an index
+      // given back may already be another thread's.
+      thread_index_plus_one = thread_index_registry::shared + 1;
+    }
   };
   thread_local const holder h;
+  thread_index_plus_one = h.index + 1;
   return h.index;
+}
+
+inline std::size_t this_thread_index() noexcept {
+  const std::size_t i = thread_index_plus_one;
+  if (i != 0) [[likely]]
+    return i - 1;
+  return acquire_thread_index();
 }
 
 // Per-connect state of one thread: the reader marks of the set publisher and the connect
@@ -81,20 +100,28 @@ class shard_ref {
  public:
   explicit shard_ref(shard_array& shards) noexcept
       : index_(this_thread_index()), shard_(&shards[index_]) {}
+  shard_ref(shard_array& shards, std::size_t index) noexcept
+      : index_(index), shard_(&shards[index]) {}
 
   [[nodiscard]] shard& get() const noexcept { return *shard_; }
 
-  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) const noexcept {
-    if (index_ != thread_index_registry::shared)
-      c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    else
-      c.fetch_add(n, std::memory_order_relaxed);
+  // Adds `n`; returns the value before.
+  std::uint64_t add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) const noexcept {
+    if (index_ != thread_index_registry::shared) {
+      const std::uint64_t before = c.load(std::memory_order_relaxed);
+      c.store(before + n, std::memory_order_relaxed);
+      return before;
+    }
+    return c.fetch_add(n, std::memory_order_relaxed);
   }
   // Leaving a read section: release, so the section's reads happen before the writer sees
-  // the mark drop and frees what they read.
-  void leave(std::atomic<std::uint64_t>& mark) const noexcept {
+  // the mark drop and frees what they read. `before` is what the mark held when the section
+  // began. On an owned shard it is what the mark must hold again (sections of one thread
+  // nest, so they end in reverse order): storing it back, rather than loading and
+  // decrementing, keeps the mark's next load from waiting on this one.
+  void leave(std::atomic<std::uint64_t>& mark, std::uint64_t before) const noexcept {
     if (index_ != thread_index_registry::shared)
-      mark.store(mark.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+      mark.store(before, std::memory_order_release);
     else
       mark.fetch_sub(1, std::memory_order_release);
   }

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +18,8 @@
 #include "../error.hpp"
 #include "../provider/value_rules.hpp"
 #include "../secret.hpp"
+#include "dir.hpp"
+#include "fd.hpp"
 #include "read.hpp"
 
 namespace dualcred::file {
@@ -54,26 +54,6 @@ inline constexpr std::string_view data_link_name = "..data";
   return raw;
 }
 
-// The names in the directory `dir_fd` for which `keep` is true ("." and ".." excluded).
-inline result<std::vector<std::string>> list_dir(
-    int dir_fd, const std::string& path, const std::function<bool(std::string_view)>& keep) {
-  std::vector<std::string> names;
-  const int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return boost::outcome_v2::failure(file_errno_error(errno, path, "list"));
-  DIR* d = ::fdopendir(fd);
-  if (d == nullptr) {
-    const int err = errno;
-    ::close(fd);
-    return boost::outcome_v2::failure(file_errno_error(err, path, "list"));
-  }
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view name = e->d_name;
-    if (name != "." && name != ".." && keep(name)) names.emplace_back(name);
-  }
-  ::closedir(d);
-  return names;
-}
-
 // Reads `dir/..data` (relative to `dir`'s descriptor): nullopt when there is none; an
 // error naming the link when it is not a valid revision name. Never follows it.
 [[nodiscard]] inline result<std::optional<std::string>> read_data_link(int dir,
@@ -86,7 +66,7 @@ inline result<std::vector<std::string>> list_dir(
     if (err == EINVAL)
       return fail(errc::malformed,
                   fmt::format("{}/{} is not a symbolic link", path, data_link_name));
-    return boost::outcome_v2::failure(file_errno_error(err, path + "/..data", "read"));
+    return errno_failure(err, path + "/..data", "read");
   }
   const std::string_view target(buf, static_cast<std::size_t>(n));
   if (static_cast<std::size_t>(n) >= sizeof buf || !valid_revision_name(target))
@@ -111,9 +91,8 @@ class secret_dir {
   [[nodiscard]] static result<secret_dir> open(const std::string& path) {
     secret_dir out;
     out.path_ = path;
-    out.dir_ = unique_fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (out.dir_.get() < 0)
-      return boost::outcome_v2::failure(file_errno_error(errno, path, "open"));
+    DUALCRED_TRY(dir, open_dir(path));
+    out.dir_ = std::move(dir);
     DUALCRED_TRY(link, read_data_link(out.dir_.get(), path));
     out.link_ = std::move(link);
     if (out.link_) {
@@ -126,8 +105,7 @@ class secret_dir {
         return fail(errc::malformed, fmt::format("{}/{} must point to a directory inside {}, "
                                                  "not to a symbolic link or a file",
                                                  path, data_link_name, path));
-      if (out.live_.get() < 0 && err != ENOENT)
-        return boost::outcome_v2::failure(file_errno_error(err, out.live_path_, "open"));
+      if (out.live_.get() < 0 && err != ENOENT) return errno_failure(err, out.live_path_, "open");
     } else {
       out.live_path_ = path;
     }

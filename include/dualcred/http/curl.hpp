@@ -190,22 +190,7 @@ class curl_transport {
     } back{*pool_, h};
     curl_easy_reset(h);  // drops the previous call's options, keeps its connections
 
-    std::unique_ptr<curl_slist, detail::curl_slist_scrubber> headers;
-    for (const auto& [name, value] : req.headers) {
-      std::string line;
-      line.reserve(name.size() + value.size() + 2);
-      line.append(name).append(": ").append(value);
-      curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
-      detail::secure_zero(line.data(), line.size());
-      if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
-      (void)headers.release();
-      headers.reset(grown);
-    }
-    // No `Expect: 100-continue` round trip on larger bodies.
-    if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
-      (void)headers.release();
-      headers.reset(grown);
-    }
+    DUALCRED_TRY(headers, header_list(req, where));
 
     detail::curl_body_sink sink;
     sink.limit = opts_->max_response_bytes;
@@ -222,9 +207,10 @@ class curl_transport {
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    const auto total = limit_for(req);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(opts_->connect_timeout.count()));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_->timeout.count()));
+                     static_cast<long>(std::min(opts_->connect_timeout, total).count()));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, opts_->verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, opts_->verify_tls ? 2L : 0L);
     if (!opts_->ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_->ca_file.c_str());
@@ -234,22 +220,12 @@ class curl_transport {
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::curl_header_line);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
-    if (req.method == "GET") {
-      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else if (req.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else {
-      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-      if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-      }
-    }
+    set_method(h, req);
 
     const CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
       detail::secure_zero(sink.body.data(), sink.body.size());
-      return fail(code_for(rc, sink.over_limit), describe(where, rc, sink.over_limit));
+      return fail(code_for(rc, sink.over_limit), describe(where, rc, sink.over_limit, total));
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -263,19 +239,63 @@ class curl_transport {
   }
 
  private:
+  using header_ptr = std::unique_ptr<curl_slist, detail::curl_slist_scrubber>;
+
+  // The request's headers as a curl list, each line scrubbed once copied into it.
+  static result<header_ptr> header_list(const http_request& req, const std::string& where) {
+    header_ptr headers;
+    for (const auto& [name, value] : req.headers) {
+      std::string line;
+      line.reserve(name.size() + value.size() + 2);
+      line.append(name).append(": ").append(value);
+      curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
+      detail::secure_zero(line.data(), line.size());
+      if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
+      (void)headers.release();
+      headers.reset(grown);
+    }
+    // No `Expect: 100-continue` round trip on larger bodies.
+    if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
+      (void)headers.release();
+      headers.reset(grown);
+    }
+    return headers;
+  }
+
+  static void set_method(CURL* h, const http_request& req) {
+    if (req.method == "GET") {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (req.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      }
+    }
+  }
+
   static errc code_for(CURLcode rc, bool over_limit) noexcept {
     if (rc == CURLE_OPERATION_TIMEDOUT) return errc::timeout;
     if (rc == CURLE_WRITE_ERROR && over_limit) return errc::malformed;
     return errc::provider_unavailable;
   }
 
-  std::string describe(const std::string& where, CURLcode rc, bool over_limit) const {
+  // The request's own limit when it is shorter than the transport's.
+  std::chrono::milliseconds limit_for(const http_request& req) const noexcept {
+    const bool own = req.timeout.count() > 0 && req.timeout < opts_->timeout;
+    return own ? req.timeout : opts_->timeout;
+  }
+
+  std::string describe(const std::string& where, CURLcode rc, bool over_limit,
+                       std::chrono::milliseconds total) const {
     if (rc == CURLE_WRITE_ERROR && over_limit)
       return fmt::format("{}: the response body is over {} bytes", where,
                          opts_->max_response_bytes);
     if (rc == CURLE_OPERATION_TIMEDOUT)
       return fmt::format("{}: timed out (connect limit {} ms, total {} ms; curl error {})", where,
-                         opts_->connect_timeout.count(), opts_->timeout.count(),
+                         std::min(opts_->connect_timeout, total).count(), total.count(),
                          static_cast<int>(rc));
     return fmt::format("{}: {} (curl error {})", where, curl_easy_strerror(rc),
                        static_cast<int>(rc));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <concepts>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@ struct http_request {
   std::string url;     ///< absolute, without user info
   http_headers headers;
   std::string body;
+  /// The most this exchange may take, connect included; zero: the transport's own limit.
+  /// A transport applies the shorter of the two.
+  std::chrono::milliseconds timeout{0};
 };
 
 /// What came back. Any status is a successful exchange; only a failure to exchange

@@ -2,10 +2,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
+
+#include "../detail/prometheus_text.hpp"
 
 namespace dualcred::pool {
 
@@ -34,59 +38,42 @@ struct counts {
   }
 };
 
-namespace detail {
-// A label value in the text exposition: backslash, double quote and newline escaped.
-inline std::string escape_label(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (const char c : v) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-}  // namespace detail
-
 /// The counts in the Prometheus text format (one family per kind), labelled with `pool`.
 inline std::string to_prometheus(const counts& c, std::string_view pool) {
-  const std::string p = detail::escape_label(pool);
-  std::string out =
-      "# HELP dualcred_pool_connections Open pooled connections by the slot holding their "
-      "credential now (retired: neither) and state.\n"
-      "# TYPE dualcred_pool_connections gauge\n";
+  using dualcred::detail::write_prometheus_family;
+  using dualcred::detail::write_prometheus_sample;
+  fmt::memory_buffer buf;
+  auto out = std::back_inserter(buf);
+  out = write_prometheus_family(out, "dualcred_pool_connections", "gauge",
+                                "Open pooled connections by the slot holding their credential "
+                                "now (retired: neither) and state.");
   for (const auto& [name, cc] :
-       {std::pair<const char*, const credential_counts&>{"current", c.current},
+       {std::pair<std::string_view, const credential_counts&>{"current", c.current},
         {"next", c.next},
         {"retired", c.retired}}) {
     for (const auto& [state, n] :
-         {std::pair<const char*, std::size_t>{"idle", cc.idle}, {"lent", cc.lent}})
-      out += fmt::format(
-          "dualcred_pool_connections{{pool=\"{}\",credential=\"{}\",state=\"{}\"}} {}\n", p, name,
-          state, n);
+         {std::pair<std::string_view, std::size_t>{"idle", cc.idle}, {"lent", cc.lent}})
+      out = write_prometheus_sample(out, "dualcred_pool_connections",
+                                    {{"pool", pool}, {"credential", name}, {"state", state}}, n);
   }
-  out +=
-      "# HELP dualcred_pool_closed_total Pooled connections closed, by reason.\n"
-      "# TYPE dualcred_pool_closed_total counter\n";
+  out = write_prometheus_family(out, "dualcred_pool_closed_total", "counter",
+                                "Pooled connections closed, by reason.");
   for (const auto& [reason, n] :
-       {std::pair<const char*, std::uint64_t>{"retired", c.closed_retired},
+       {std::pair<std::string_view, std::uint64_t>{"retired", c.closed_retired},
         {"expired", c.closed_expired},
         {"invalid", c.closed_invalid}})
-    out +=
-        fmt::format("dualcred_pool_closed_total{{pool=\"{}\",reason=\"{}\"}} {}\n", p, reason, n);
-  out += fmt::format(
-      "# HELP dualcred_pool_opened_total Pooled connections opened.\n"
-      "# TYPE dualcred_pool_opened_total counter\n"
-      "dualcred_pool_opened_total{{pool=\"{0}\"}} {1}\n"
-      "# HELP dualcred_pool_borrow_failures_total Borrows that failed, by cause.\n"
-      "# TYPE dualcred_pool_borrow_failures_total counter\n"
-      "dualcred_pool_borrow_failures_total{{pool=\"{0}\",cause=\"timeout\"}} {2}\n"
-      "dualcred_pool_borrow_failures_total{{pool=\"{0}\",cause=\"connect\"}} {3}\n",
-      p, c.opened, c.borrow_timeouts, c.connect_failures);
-  return out;
+    out = write_prometheus_sample(out, "dualcred_pool_closed_total",
+                                  {{"pool", pool}, {"reason", reason}}, n);
+  out = write_prometheus_family(out, "dualcred_pool_opened_total", "counter",
+                                "Pooled connections opened.");
+  out = write_prometheus_sample(out, "dualcred_pool_opened_total", {{"pool", pool}}, c.opened);
+  out = write_prometheus_family(out, "dualcred_pool_borrow_failures_total", "counter",
+                                "Borrows that failed, by cause.");
+  out = write_prometheus_sample(out, "dualcred_pool_borrow_failures_total",
+                                {{"pool", pool}, {"cause", "timeout"}}, c.borrow_timeouts);
+  out = write_prometheus_sample(out, "dualcred_pool_borrow_failures_total",
+                                {{"pool", pool}, {"cause", "connect"}}, c.connect_failures);
+  return fmt::to_string(buf);
 }
 
 /// The counts as a JSON object for a /health body, e.g. under a "pool" key.

@@ -14,6 +14,7 @@
 
 #include "../error.hpp"
 #include "../file/dotenv.hpp"
+#include "../file/fd.hpp"
 #include "../file/read.hpp"
 #include "../file/secret_dir.hpp"
 #include "../secret.hpp"
@@ -48,8 +49,7 @@ class file_provider {
 
   [[nodiscard]] result<credential_set> load() {
     struct stat st {};
-    if (::stat(path_.c_str(), &st) != 0)
-      return boost::outcome_v2::failure(file::file_errno_error(errno, path_, "read"));
+    if (::stat(path_.c_str(), &st) != 0) return file::errno_failure(errno, path_, "read");
     auto set = S_ISDIR(st.st_mode) ? load_directory() : load_dotenv();
     if (set) stamp_.stamp(set.value());
     return set;

@@ -93,15 +93,63 @@ struct password_policy {
   }
 };
 
-/// Length bounds of a policy, and the least strength it may have: `length * log2(alphabet
-/// size)` of at least this many bits (so `length=8` with every class is refused, 52 bits).
+/// Length bounds of a policy, and the least strength it may have: the entropy of what
+/// `generate_password` draws (`policy_bits`) of at least this many bits.
 inline constexpr std::size_t min_policy_length = 8;
 inline constexpr std::size_t max_policy_length = 1024;
 inline constexpr double min_policy_bits = 64;
 
+/// The entropy, in bits, of a password `generate_password(p)` draws: each class's minimum
+/// draws `min * log2(class size after exclude)` and the other characters `log2(alphabet
+/// size)` each. The shuffle is not counted: which positions hold the required characters adds
+/// a little, and leaving it out keeps the figure a lower bound. 0 when a class with a minimum
+/// or the alphabet is empty, or the minimums exceed the length (`check_policy` refuses those).
+[[nodiscard]] inline double policy_bits(const password_policy& p) {
+  double bits = 0;
+  std::size_t required = 0;
+  for (std::size_t c = 0; c < 4; ++c) {
+    if (!p.min[c] || *p.min[c] == 0) continue;
+    const std::size_t n = p.chars_of(static_cast<char_class>(c)).size();
+    if (n == 0) return 0;
+    bits += static_cast<double>(*p.min[c]) * std::log2(static_cast<double>(n));
+    required += *p.min[c];
+  }
+  const std::size_t n = p.alphabet().size();
+  if (required > p.length || n == 0) return 0;
+  return bits + static_cast<double>(p.length - required) * std::log2(static_cast<double>(n));
+}
+
+namespace detail {
+// Bits rounded down to one decimal, so a figure just under the floor never prints as it.
+inline double bits_floor(double bits) {
+  return std::floor(bits * 10) / 10;
+}
+
+// Where a weak policy's bits come from: each minimum's draws, then the free characters.
+inline std::string policy_bits_breakdown(const password_policy& p) {
+  std::string out;
+  std::size_t required = 0;
+  for (std::size_t c = 0; c < 4; ++c) {
+    if (!p.min[c] || *p.min[c] == 0) continue;
+    const std::size_t n = p.chars_of(static_cast<char_class>(c)).size();
+    required += *p.min[c];
+    out += fmt::format(
+        "{}={} draws {} from the {} {} character{} left ({:.1f} bits), ", char_class_names[c],
+        *p.min[c], *p.min[c], n, char_class_names[c], n == 1 ? "" : "s",
+        bits_floor(static_cast<double>(*p.min[c]) * std::log2(static_cast<double>(n))));
+  }
+  const std::size_t n = p.alphabet().size();
+  const std::size_t rest = p.length - required;
+  return out +
+         fmt::format("the other {} from all {} ({:.1f} bits)", rest, n,
+                     bits_floor(static_cast<double>(rest) * std::log2(static_cast<double>(n))));
+}
+}  // namespace detail
+
 /// Whether passwords of `p` can exist and are strong enough: the length within bounds, the
 /// minimums summing to at most the length, a class with a minimum above 0 not wholly
-/// excluded, at least `min_policy_bits`. `invalid_argument` says which rule failed.
+/// excluded, at least `min_policy_bits` (`policy_bits`). `invalid_argument` says which rule
+/// failed, and for a weak policy, its bits and where they come from.
 [[nodiscard]] inline result<void> check_policy(const password_policy& p) {
   if (p.length < min_policy_length || p.length > max_policy_length)
     return fail(errc::invalid_argument,
@@ -125,14 +173,16 @@ inline constexpr double min_policy_bits = 64;
                 fmt::format("password policy: the class minimums add up to {}, more than the "
                             "length {}",
                             sum, p.length));
-  const std::size_t n = p.alphabet().size();
-  if (n == 0) return fail(errc::invalid_argument, "password policy: no character is left to use");
-  const double bits = static_cast<double>(p.length) * std::log2(static_cast<double>(n));
+  if (p.alphabet().empty())
+    return fail(errc::invalid_argument, "password policy: no character is left to use");
+  const double bits = policy_bits(p);
   if (bits < min_policy_bits)
-    return fail(errc::invalid_argument,
-                fmt::format("password policy: {} characters from {} carry {:.0f} bits, fewer "
-                            "than {:.0f}: make it longer or allow more characters",
-                            p.length, n, bits, min_policy_bits));
+    return fail(
+        errc::invalid_argument,
+        fmt::format("password policy: the policy gives {:.1f} bits of entropy; at least "
+                    "{:.0f} are needed ({}): make it longer, lower the minimums of small "
+                    "classes, or exclude fewer characters",
+                    detail::bits_floor(bits), min_policy_bits, detail::policy_bits_breakdown(p)));
   return boost::outcome_v2::success();
 }
 
@@ -274,9 +324,9 @@ class csprng {
 }  // namespace detail
 
 /// A fresh password of policy `p` from the OS CSPRNG (getrandom(2)): each class's minimum
-/// drawn from that class, the rest from the whole alphabet, then shuffled (Fisher-Yates), every
-/// draw uniform by rejection sampling (no modulo bias). A policy `check_policy` refuses is
-/// `invalid_argument`.
+/// drawn from that class (after exclude), the rest from the whole alphabet, then shuffled
+/// (Fisher-Yates), every draw uniform by rejection sampling (no modulo bias). A policy
+/// `check_policy` refuses is `invalid_argument`.
 [[nodiscard]] inline result<secret> generate_password(const password_policy& p) {
   DUALCRED_TRY(check_policy(p));
   const std::string alphabet = p.alphabet();

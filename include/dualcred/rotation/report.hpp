@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../detail/prometheus_text.hpp"
 #include "rotator.hpp"
 #include "state.hpp"
 
@@ -102,24 +104,6 @@ struct rotation_status {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-namespace detail {
-// A Prometheus label value: backslash, double quote and line feed escaped.
-inline std::string label_value(std::string_view v) {
-  std::string out;
-  for (const char c : v) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out.push_back(c);
-  }
-  return out;
-}
-}  // namespace detail
-
 /// The Prometheus text format (for node_exporter's textfile collector), every series
 /// labelled with `prefix` and `store`:
 /// - `dualcred_rotation_phase{phase=...}` 1 for the phase the rotation is in, 0 for the others;
@@ -128,33 +112,38 @@ inline std::string label_value(std::string_view v) {
 /// - `dualcred_rotation_revision`, `dualcred_rotation_status_timestamp_seconds` (when this was
 ///   read, to alarm on a collector that stopped).
 [[nodiscard]] inline std::string to_prometheus(const rotation_status& s) {
-  const std::string labels = fmt::format(
-      "prefix=\"{}\",store=\"{}\"", detail::label_value(s.prefix), detail::label_value(s.store));
-  std::string out;
-  auto family = [&](std::string_view name, std::string_view help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
-  };
-  family("dualcred_rotation_phase",
-         "1 for the phase the credential rotation is in (idle: no rotation under way).");
+  using dualcred::detail::write_prometheus_family;
+  using dualcred::detail::write_prometheus_sample;
+  fmt::memory_buffer buf;
+  auto out = std::back_inserter(buf);
+  const dualcred::detail::prometheus_label prefix{"prefix", s.prefix}, store{"store", s.store};
+  out = write_prometheus_family(
+      out, "dualcred_rotation_phase", "gauge",
+      "1 for the phase the credential rotation is in (idle: no rotation under way).");
   for (const phase p :
        {phase::idle, phase::applied, phase::promoted, phase::verified, phase::rolling_back})
-    out += fmt::format("dualcred_rotation_phase{{{},phase=\"{}\"}} {}\n", labels, to_string(p),
-                       p == s.phase ? 1 : 0);
+    out = write_prometheus_sample(out, "dualcred_rotation_phase",
+                                  {prefix, store, {"phase", to_string(p)}}, p == s.phase ? 1 : 0);
   if (const auto age = s.phase_age_seconds()) {
-    family("dualcred_rotation_phase_age_seconds", "Seconds the rotation has been in its phase.");
-    out += fmt::format("dualcred_rotation_phase_age_seconds{{{}}} {}\n", labels, *age);
+    out = write_prometheus_family(out, "dualcred_rotation_phase_age_seconds", "gauge",
+                                  "Seconds the rotation has been in its phase.");
+    out =
+        write_prometheus_sample(out, "dualcred_rotation_phase_age_seconds", {prefix, store}, *age);
   }
   if (const auto age = s.current_age_seconds()) {
-    family("dualcred_rotation_current_age_seconds", "Seconds since CURRENT was promoted.");
-    out += fmt::format("dualcred_rotation_current_age_seconds{{{}}} {}\n", labels, *age);
+    out = write_prometheus_family(out, "dualcred_rotation_current_age_seconds", "gauge",
+                                  "Seconds since CURRENT was promoted.");
+    out = write_prometheus_sample(out, "dualcred_rotation_current_age_seconds", {prefix, store},
+                                  *age);
   }
-  family("dualcred_rotation_revision", "The store revision the state was read at.");
-  out += fmt::format("dualcred_rotation_revision{{{}}} {}\n", labels, s.revision);
-  family("dualcred_rotation_status_timestamp_seconds",
-         "Unix time at which dualcred-rotate status read the store.");
-  out += fmt::format("dualcred_rotation_status_timestamp_seconds{{{}}} {}\n", labels,
-                     s.now.time_since_epoch().count());
-  return out;
+  out = write_prometheus_family(out, "dualcred_rotation_revision", "gauge",
+                                "The store revision the state was read at.");
+  out = write_prometheus_sample(out, "dualcred_rotation_revision", {prefix, store}, s.revision);
+  out = write_prometheus_family(out, "dualcred_rotation_status_timestamp_seconds", "gauge",
+                                "Unix time at which dualcred-rotate status read the store.");
+  out = write_prometheus_sample(out, "dualcred_rotation_status_timestamp_seconds", {prefix, store},
+                                s.now.time_since_epoch().count());
+  return fmt::to_string(buf);
 }
 
 }  // namespace dualcred::rotation

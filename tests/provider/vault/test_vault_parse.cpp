@@ -515,8 +515,9 @@ TEST_CASE("AppRole login request, and a login token without a lease is kept") {
   CHECK(http.seen->requests.size() == 3);
 }
 
-// Issue 12: invalid UTF-8 went to Vault as raw bytes inside JSON, and a secret too large for
-// the provider's next read was written. Both are refused before anything is sent, naming the key.
+// Invalid UTF-8 would reach Vault as raw bytes inside JSON, and a secret too large for the
+// provider's next read would be written but never read back: both are refused before anything
+// is sent, naming the key.
 TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refused") {
   auto http = answering(200, read_data("kv2-write-ok.modern-captured.json"));
   vault_kv2_client client(http, config());
@@ -550,8 +551,8 @@ TEST_CASE("a write of invalid UTF-8 or of values too long to read back is refuse
   CHECK(http.seen->requests.size() == 1);
 }
 
-// Issue 12, finding 6: the Vault token file was read with fopen, so a FIFO blocked load()
-// forever. It now goes through the one secret-file reader: regular files only.
+// A Vault token file read with a plain open() would block load() forever on a FIFO, so it
+// goes through the one secret-file reader: regular files only.
 TEST_CASE("a Vault token file that is a FIFO, a directory or a device is refused at once") {
   dualcred::testing::temp_dir dir("dualcred-vault-token");
   const auto fifo = dir.path() / "token-fifo";

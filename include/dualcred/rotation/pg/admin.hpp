@@ -14,6 +14,7 @@
 #include "../../backend/libpq.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "../failure.hpp"
 #include "detail/admin_session.hpp"
 #include "pgbouncer_auth_file.hpp"
 #include "pgbouncer_console.hpp"
@@ -35,7 +36,7 @@ struct admin_config {
   /// reaches each with `admin_conninfo` at that host and port. After every change on the
   /// primary the step waits until each has replayed it; `verify` logs in on each.
   std::vector<dualcred::pg::params> standbys{};
-  /// Bounds each wait for the standbys' replay (`errc::timeout`, `replay_timed_out()`).
+  /// Bounds each wait for the standbys' replay (`condition::replay_timeout`).
   std::chrono::milliseconds replay_timeout{60'000};
   /// PgBouncers clients connect through: RELOADed after an auth_file change; `verify` logs
   /// in through each.
@@ -63,12 +64,29 @@ inline result<void> pg_login_and_query(const dualcred::pg::params& p, const cred
   return boost::outcome_v2::success();
 }
 
+// A client login that failed without a refusal: the server is down only if the admin cannot
+// reach it either (`host`/`port` as for a standby, empty for the primary). Otherwise the
+// server is up and turns this client's connection away (TLS required but not offered, say),
+// so it is the credential's login that fails: `condition::login_refused`, not an unreachable
+// backend.
+inline error client_login_failure(const admin_config& c, error e, const std::string& host = {},
+                                  int port = 0) {
+  if (!e.is(errc::backend_unavailable)) return e;
+  const admin_session probe(c.admin_conninfo, c.admin_timeout, "verify", host, port);
+  if (!probe.ready()) return e;
+  return error(condition::login_refused, std::move(e.detail));
+}
+
 // The primary, then every standby and every PgBouncer.
 inline result<void> pg_verify(const admin_config& c, const credential& cred) {
   dualcred::pg::connector connect(c.clients);
-  DUALCRED_TRY(connect(cred));
+  if (auto ok = connect(cred); !ok)
+    return boost::outcome_v2::failure(client_login_failure(c, std::move(ok).error()));
   for (const auto& s : c.standbys) {
-    DUALCRED_TRY(pg_login_and_query(s, cred, fmt::format("standby {}", where(s))));
+    auto ok = pg_login_and_query(s, cred, fmt::format("standby {}", where(s)));
+    if (!ok)
+      return boost::outcome_v2::failure(
+          client_login_failure(c, std::move(ok).error(), s.host, s.port));
   }
   for (const auto& b : c.pgbouncers) {
     DUALCRED_TRY(pg_login_and_query(b.clients, cred, pgbouncer_where(b.clients)));
@@ -109,9 +127,7 @@ inline result<void> pg_check_topology(const admin_config& c, const std::string& 
 // client it cannot log in for. Standbys and auth_files are checked before anything changes.
 // `password` null: the role's password is removed (and its auth_file line).
 inline result<void> pg_change(const admin_config& c, const std::string& where,
-                              const std::string& role, const secret* password,
-                              bool& replay_timed_out) {
-  replay_timed_out = false;
+                              const std::string& role, const secret* password) {
   const standby_check sc{c.admin_conninfo, c.admin_timeout, where};
   DUALCRED_TRY(pg_precheck(c, where, role));
   auto on_pgbouncers = [&](const secret* verifier) -> result<void> {
@@ -137,7 +153,7 @@ inline result<void> pg_change(const admin_config& c, const std::string& where,
     DUALCRED_TRY(s.set_password(role, password, &verifier));
     if (!c.standbys.empty()) {
       DUALCRED_TRY(lsn, change_position(s, where));
-      DUALCRED_TRY(wait_for_replay(sc, c.standbys, lsn, c.replay_timeout, &replay_timed_out));
+      DUALCRED_TRY(wait_for_replay(sc, c.standbys, lsn, c.replay_timeout));
     }
   }
   if (password != nullptr) {
@@ -160,14 +176,14 @@ class single_role_admin {
     return current_user;
   }
 
-  /// Refused with PgBouncer auth_files (`invalid_argument`): an auth_file holds one verifier
+  /// Refused with PgBouncer auth_files (`errc::invalid_argument`): an auth_file holds one verifier
   /// per user and PgBouncer logs in to the server with keys derived from it, so a single role
   /// always has a moment when the server and PgBouncer hold different verifiers, and every
   /// login through PgBouncer in it fails. Alternating roles (or PgBouncer's auth_query) have
   /// no such moment.
   [[nodiscard]] result<void> accept(const credential& cred) const {
     if (!c_.pgbouncer_auth_files.empty()) return fail(errc::invalid_argument, auth_file_refusal());
-    return detail::pg_change(c_, describe(), cred.user, &cred.password, replay_timed_out_);
+    return detail::pg_change(c_, describe(), cred.user, &cred.password);
   }
 
   /// Why a single role cannot be rotated behind a PgBouncer auth_file.
@@ -175,12 +191,9 @@ class single_role_admin {
     return "the single-role strategy cannot be used with PgBouncer auth_files: an auth_file "
            "holds one verifier per user and PgBouncer logs in to the server with it, so while "
            "the server and the auth_file change one after the other, logins through PgBouncer "
-           "fail; use the alternating-roles strategy (--pg-strategy alternating), or PgBouncer's "
-           "auth_query instead of an auth_file";
+           "fail; use the alternating-roles strategy, or PgBouncer's auth_query instead of an "
+           "auth_file";
   }
-
-  /// Whether the last failure was a standby not replaying in time.
-  [[nodiscard]] bool replay_timed_out() const noexcept { return replay_timed_out_; }
 
   /// Before a rotation changes anything: every standby is a hot standby, every auth_file is
   /// PgBouncer's format and writable, every PgBouncer takes RELOAD.
@@ -201,7 +214,6 @@ class single_role_admin {
 
  private:
   admin_config c_;
-  mutable bool replay_timed_out_ = false;
 };
 
 /// Two login roles (`role_a`, `role_b`) that are both members of one group role holding the
@@ -227,17 +239,14 @@ class alternating_roles_admin {
 
   [[nodiscard]] result<void> accept(const credential& cred) const {
     DUALCRED_TRY(check_role(cred.user));
-    return detail::pg_change(c_, describe(), cred.user, &cred.password, replay_timed_out_);
+    return detail::pg_change(c_, describe(), cred.user, &cred.password);
   }
 
   /// `ALTER ROLE user PASSWORD NULL`: the role can no longer log in with a password.
   [[nodiscard]] result<void> revoke(const credential& cred) const {
     DUALCRED_TRY(check_role(cred.user));
-    return detail::pg_change(c_, describe(), cred.user, nullptr, replay_timed_out_);
+    return detail::pg_change(c_, describe(), cred.user, nullptr);
   }
-
-  /// Whether the last failure was a standby not replaying in time.
-  [[nodiscard]] bool replay_timed_out() const noexcept { return replay_timed_out_; }
 
   /// Before a rotation changes anything: every standby is a hot standby, every auth_file is
   /// PgBouncer's format and writable, every PgBouncer takes RELOAD.
@@ -263,7 +272,6 @@ class alternating_roles_admin {
   admin_config c_;
   std::string a_;
   std::string b_;
-  mutable bool replay_timed_out_ = false;
 };
 
 }  // namespace dualcred::rotation::pg

@@ -16,6 +16,7 @@
 #include "../../backend/libpq.hpp"
 #include "../../error.hpp"
 #include "../../secret.hpp"
+#include "../failure.hpp"
 #include "detail/admin_session.hpp"
 
 namespace dualcred::rotation::pg {
@@ -69,7 +70,8 @@ struct standby_check {
   std::string what;  ///< names the rotation, for messages
 };
 
-/// Refuses a server that is not a hot standby (`invalid_argument`) or cannot be reached.
+/// Refuses a server that is not a hot standby (`condition::not_a_standby`) or cannot be
+/// reached.
 [[nodiscard]] inline result<void> check_is_standby(const standby_check& c,
                                                    const dualcred::pg::params& s) {
   detail::admin_session session(c.admin_conninfo, c.admin_timeout,
@@ -78,46 +80,52 @@ struct standby_check {
   DUALCRED_TRY(r, session.row("SELECT pg_catalog.pg_is_in_recovery()::text",
                               "asking whether it is a standby"));
   if (r.front() != "true")
-    return fail(errc::invalid_argument,
-                fmt::format("{}: {} is not a standby (pg_is_in_recovery() is false): give "
-                            "--pg-standby only for hot standbys of the primary",
-                            c.what, where(s)));
+    return boost::outcome_v2::failure(
+        error(condition::not_a_standby,
+              fmt::format("{}: {} is not a standby (pg_is_in_recovery() is false): only hot "
+                          "standbys of the primary can be standbys",
+                          c.what, where(s))));
   return boost::outcome_v2::success();
 }
 
 /// Waits until every standby has replayed up to `target`, polling every 20 ms; the whole
-/// wait is bounded by `timeout` (`errc::timeout`, naming the standby and both positions).
-/// `timed_out`, when given, is set on a timeout so callers can tell it from a slow login.
+/// wait is bounded by `timeout` (`condition::replay_timeout`, naming the standby and both
+/// positions, so callers can tell it from a slow login, which is `errc::timeout`), and by a
+/// second more for a standby that stops answering (`errc::timeout`, naming it).
 [[nodiscard]] inline result<void> wait_for_replay(const standby_check& c,
                                                   const std::vector<dualcred::pg::params>& standbys,
                                                   std::uint64_t target,
-                                                  std::chrono::milliseconds timeout,
-                                                  bool* timed_out = nullptr) {
+                                                  std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto lsn_text = [](std::uint64_t v) {
     return fmt::format("{:X}/{:X}", v >> 32, v & 0xffffffffu);
   };
   for (const auto& s : standbys) {
+    // The replay timeout bounds the login and every statement too, with a second to spare
+    // so a query begun just before the deadline still says how far the standby got: one
+    // that stops answering ends the wait then (errc::timeout, naming it), not never.
     detail::admin_session session(c.admin_conninfo, c.admin_timeout,
-                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port);
+                                  fmt::format("{}: standby {}", c.what, where(s)), s.host, s.port,
+                                  deadline + std::chrono::seconds(1));
     DUALCRED_TRY(session.ready());
     for (;;) {
       DUALCRED_TRY(r, session.row("SELECT pg_catalog.pg_is_in_recovery()::text, "
                                   "COALESCE(pg_catalog.pg_last_wal_replay_lsn()::text, '')",
                                   "reading the standby's replay position"));
       if (r[0] != "true")
-        return fail(errc::invalid_argument,
-                    fmt::format("{}: {} is not a standby (pg_is_in_recovery() is false)", c.what,
-                                where(s)));
+        return boost::outcome_v2::failure(
+            error(condition::not_a_standby,
+                  fmt::format("{}: {} is not a standby (pg_is_in_recovery() is false)", c.what,
+                              where(s))));
       const auto replayed = parse_lsn(r[1]);
       if (replayed && *replayed >= target) break;
       if (std::chrono::steady_clock::now() >= deadline) {
-        if (timed_out != nullptr) *timed_out = true;
-        return fail(errc::timeout,
-                    fmt::format("{}: standby {} replayed up to {}, the change is at {}: not "
-                                "replayed within the replay timeout ({} ms)",
-                                c.what, where(s), replayed ? lsn_text(*replayed) : "nothing",
-                                lsn_text(target), timeout.count()));
+        return boost::outcome_v2::failure(
+            error(condition::replay_timeout,
+                  fmt::format("{}: standby {} replayed up to {}, the change is at {}: not "
+                              "replayed within the replay timeout ({} ms)",
+                              c.what, where(s), replayed ? lsn_text(*replayed) : "nothing",
+                              lsn_text(target), timeout.count())));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

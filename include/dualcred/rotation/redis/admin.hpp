@@ -167,7 +167,7 @@ class acl_admin {
         else
           return fail(errc::invalid_argument,
                       fmt::format("{}: neither an aclfile nor a config file, so it would forget "
-                                  "the change on restart (--redis-acl-save asked to keep it)",
+                                  "the change on restart (admin_options::acl_save asks to keep it)",
                                   where(s.node)));
       }
       out.push_back(std::move(s));

@@ -65,6 +65,8 @@ class allow_list {
         prefix = prefix * 10 + (c - '0');
       }
       if (prefix > max) return bad(fmt::format("a prefix longer than {}", max));
+      // `10.0.0.1/8` is a typo for a host or for 10.0.0.0/8: which one is not ours to guess.
+      if (!host_bits_clear(*net, prefix)) return bad("address bits set past the prefix");
       nets_.push_back({*net, prefix});
       text_.emplace_back(entry);
       return boost::outcome_v2::success();
@@ -75,7 +77,8 @@ class allow_list {
       return boost::outcome_v2::success();
     }
     std::string name = folded(entry);
-    if (name.empty() || name.size() > 253) return bad("not a host name");
+    if (name.empty() || name.size() > 253 || name.front() == '-' || name.front() == '.')
+      return bad("not a host name");
     for (const char c : name)
       if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
         return bad("not a host name, an address or ADDRESS/PREFIX");
@@ -144,6 +147,14 @@ class allow_list {
     if (prefix == 0) return true;
     const auto mask = static_cast<std::uint8_t>(0xff << (8 - prefix));
     return (a.bytes[i] & mask) == (b.bytes[i] & mask);
+  }
+
+  // No bit of `a` past the first `prefix` bits is set.
+  static bool host_bits_clear(const ip& a, int prefix) {
+    const int total = a.v4 ? 32 : 128;
+    for (int bit = prefix; bit < total; ++bit)
+      if ((a.bytes[static_cast<std::size_t>(bit / 8)] >> (7 - bit % 8)) & 1) return false;
+    return true;
   }
 
   // Host names compare without ASCII case and without the root's final dot.

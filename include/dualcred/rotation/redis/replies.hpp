@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "../../error.hpp"
+#include "../detail/printable.hpp"
 
 namespace dualcred::rotation::redis {
 
@@ -44,18 +45,10 @@ struct cluster_node {
   bool primary = false;
 };
 
-/// Server text for a message: bytes outside printable ASCII as `\xNN`, at most 200 bytes.
+/// Server text for a message: at most 200 bytes of it, made inert (`detail::printable`).
 [[nodiscard]] inline std::string printable(std::string_view s) {
-  std::string out;
-  for (const char c : s.substr(0, 200)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7e || c == '\\')
-      out += fmt::format("\\x{:02x}", u);
-    else
-      out.push_back(c);
-  }
-  if (s.size() > 200) out += "...";
-  return out;
+  if (s.size() <= 200) return rotation::detail::printable(s);
+  return rotation::detail::printable(s.substr(0, 200)) + "...";
 }
 
 /// A port: decimal digits only, 1 to 65535.

@@ -20,6 +20,7 @@
 #include "../../secret.hpp"
 #include "allow.hpp"
 #include "replies.hpp"
+#include "../failure.hpp"
 
 namespace dualcred::rotation::redis {
 
@@ -112,10 +113,9 @@ inline std::string redis_where(const dualcred::redis::endpoint& at) {
 /// The error for a discovered node outside the allowed set, made in this one place.
 inline error node_not_allowed(const dualcred::redis::endpoint& at, std::string_view how,
                               const allow_list& allowed) {
-  return error(errc::permission_denied,
+  return error(condition::node_not_allowed,
                fmt::format("{}:{} ({}) is outside the allowed hosts ({}): nothing was sent to it "
-                           "and nothing was changed; if it is yours, allow it (--redis-allow "
-                           "HOST|CIDR)",
+                           "and nothing was changed",
                            replies::printable(at.host), at.port, how,
                            allowed.empty() ? std::string("none") : allowed.describe()));
 }
@@ -181,11 +181,11 @@ inline result<deployment> discover_cluster(const std::vector<dualcred::redis::en
     if (!r) {
       // Not a transport problem: the seed answers but is no cluster node.
       if (r.error().detail.find("cluster support disabled") != std::string::npos)
-        return fail(errc::invalid_argument,
-                    fmt::format("{} is not in cluster mode (cluster support disabled): give its "
-                                "nodes with --redis-node, or --redis-host for its replication "
-                                "group",
-                                redis_where(seed)));
+        return boost::outcome_v2::failure(
+            error(condition::not_a_cluster,
+                  fmt::format("{} is not in cluster mode (cluster support disabled): name its "
+                              "nodes one by one, or use it as the seed of its replication group",
+                              redis_where(seed))));
       return std::move(r).as_failure();
     }
     DUALCRED_TRY(nodes,

@@ -1,10 +1,5 @@
 #pragma once
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,21 +7,25 @@
 
 #include <fmt/format.h>
 
-#include "../../detail/secure_zero.hpp"
+#include "../../detail/scrubbed_string.hpp"
 #include "../../error.hpp"
+#include "../../file/atomic_replace.hpp"
 #include "../../file/dotenv.hpp"
+#include "../../file/fd.hpp"
+#include "../../file/lock.hpp"
 #include "../../file/read.hpp"
-#include "../../file/write.hpp"
 #include "../../secret.hpp"
 #include "../state.hpp"
 #include "detail/file_common.hpp"
+#include "detail/file_lock.hpp"
 
 namespace dualcred::rotation::stores {
 
 /// A `writable_store` on a dotenv file, the shape `file_provider` reads from a path that is
 /// not a directory. Each write rewrites the whole file into a temporary file beside it
-/// (`.NAME.tmp.XXXXXX`), fsync'ed, then renamed over it, so a reader sees the old or the new
-/// file. Values are written double-quoted; comments and layout are not kept.
+/// (`.NAME.tmp.XXXXXX`), fsync'ed, then renamed over it and read back
+/// (`file::atomic_replace`), so a reader sees the old or the new file. Values are written
+/// double-quoted; comments and layout are not kept.
 ///
 /// The revision is a counter under `revision_key`; writes hold an flock on `PATH.lock`
 /// across the check and the rename, so check-and-set holds between processes on one host,
@@ -60,6 +59,12 @@ class dotenv_store {
     return next;
   }
 
+  /// The rotation lock: an flock on `PATH.rotation-lock` (see `lockable_store`).
+  [[nodiscard]] result<rotation_lock> lock_rotation(const lock_options& o) const {
+    const std::string lock_path = path_ + ".rotation-lock";
+    return detail::take_file_rotation_lock(AT_FDCWD, lock_path, lock_path, o, describe());
+  }
+
   [[nodiscard]] std::string describe() const { return fmt::format("file store {}", path_); }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
@@ -76,21 +81,9 @@ class dotenv_store {
     return detail::take_revision(std::move(entries), opts_, describe());
   }
 
-  std::string temp_stem() const { return "." + file::base_name(path_) + ".tmp"; }
-
   // A writer that died between creating its temporary file and renaming it left a copy of
   // the secrets; under the write lock no other writer's file is in flight.
-  void remove_leftovers() const {
-    const std::string dir = file::parent_dir(path_);
-    const file::unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return;
-    const std::string prefix = temp_stem() + ".";
-    auto names = file::list_dir(fd.get(), dir, [&](std::string_view name) {
-      return name.size() == prefix.size() + 6 && name.starts_with(prefix);
-    });
-    if (names)
-      for (const auto& name : names.value()) ::unlinkat(fd.get(), name.c_str(), 0);
-  }
+  void remove_leftovers() const { file::remove_temp_leftovers(path_); }
 
   result<void> write_file(const secret_map& data, std::uint64_t revision) const {
     using file::dotenv_writer;
@@ -98,43 +91,14 @@ class dotenv_store {
     const std::string rev = std::to_string(revision);
     std::size_t size = header.size() + dotenv_writer::line_size(opts_.revision_key, rev);
     for (const auto& [key, value] : data) size += dotenv_writer::line_size(key, value.reveal());
-    std::string text;
-    text.reserve(size);  // one allocation, so no unscrubbed copy is left behind
-    struct scrub {
-      std::string& s;
-      ~scrub() { dualcred::detail::secure_zero(s.data(), s.size()); }
-    } scrub_text{text};
-    text.append(header);
-    for (const auto& [key, value] : data) dotenv_writer::append(text, key, value.reveal());
-    dotenv_writer::append(text, opts_.revision_key, rev);
-
-    const std::string dir = file::parent_dir(path_);
-    std::string tmp;
-    DUALCRED_TRY(fd, file::temp_file(dir, temp_stem(), tmp));
-    struct remove_on_fail {
-      const std::string& path;
-      bool done = false;
-      ~remove_on_fail() {
-        if (!done) ::unlink(path.c_str());
-      }
-    } cleanup{tmp};
-    struct stat old {};
-    if (::stat(path_.c_str(), &old) == 0) {
-      ::fchmod(fd.get(), old.st_mode & 07777);
-      if (::fchown(fd.get(), old.st_uid, old.st_gid) != 0) {
-        // Not permitted unless root: the file then belongs to the rotator.
-      }
-    } else {
-      ::fchmod(fd.get(), opts_.mode);
-    }
-    DUALCRED_TRY(file::write_all(fd.get(), text, tmp));
-    if (::fsync(fd.get()) != 0)
-      return boost::outcome_v2::failure(file::errno_error(errno, tmp, "fsync"));
-    fd.reset();
-    if (::rename(tmp.c_str(), path_.c_str()) != 0)
-      return boost::outcome_v2::failure(file::errno_error(errno, path_, "replace"));
-    cleanup.done = true;
-    return file::sync_dir(dir);
+    dualcred::detail::scrubbed_string text;
+    text.s.reserve(size);  // one allocation, so no unscrubbed copy is left behind
+    text.s.append(header);
+    for (const auto& [key, value] : data) dotenv_writer::append(text.s, key, value.reveal());
+    dotenv_writer::append(text.s, opts_.revision_key, rev);
+    file::replace_options replace;
+    replace.new_file_mode = opts_.mode;
+    return file::atomic_replace(path_, text.s, replace);
   }
 
   std::string path_;

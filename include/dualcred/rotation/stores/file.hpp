@@ -28,6 +28,9 @@ class file_store {
   [[nodiscard]] result<std::uint64_t> write(const secret_map& data, std::uint64_t expected) {
     return std::visit([&](auto& s) { return s.write(data, expected); }, store_);
   }
+  [[nodiscard]] result<rotation_lock> lock_rotation(const lock_options& o) const {
+    return std::visit([&](const auto& s) { return s.lock_rotation(o); }, store_);
+  }
   [[nodiscard]] std::string describe() const {
     return std::visit([](const auto& s) { return s.describe(); }, store_);
   }

@@ -15,13 +15,17 @@
 #include <fmt/format.h>
 
 #include "../../error.hpp"
+#include "../../file/atomic_replace.hpp"
+#include "../../file/dir.hpp"
+#include "../../file/fd.hpp"
+#include "../../file/lock.hpp"
 #include "../../file/read.hpp"
 #include "../../file/secret_dir.hpp"
-#include "../../file/write.hpp"
 #include "../../provider/value_rules.hpp"
 #include "../../secret.hpp"
 #include "../state.hpp"
 #include "detail/file_common.hpp"
+#include "detail/file_lock.hpp"
 
 namespace dualcred::rotation::stores {
 
@@ -65,19 +69,24 @@ class secret_dir_store {
     return next;
   }
 
+  /// The rotation lock: an flock on `DIR/..dualcred.rotation-lock` (see `lockable_store`).
+  [[nodiscard]] result<rotation_lock> lock_rotation(const lock_options& o) const {
+    DUALCRED_TRY(dir, open_dir());
+    return detail::take_file_rotation_lock(dir.get(), std::string(rotation_lock_name),
+                                           fmt::format("{}/{}", path_, rotation_lock_name), o,
+                                           describe());
+  }
+
   [[nodiscard]] std::string describe() const { return fmt::format("file store {}", path_); }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
   static constexpr std::string_view lock_name = "..dualcred.lock";
+  static constexpr std::string_view rotation_lock_name = "..dualcred.rotation-lock";
   static constexpr std::string_view revision_prefix = "..rev_";
-  static constexpr std::string_view temp_suffix = ".dualcred-tmp";
+  static constexpr std::string_view temp_suffix = file::symlink_temp_suffix;
 
-  result<file::unique_fd> open_dir() const {
-    file::unique_fd fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return boost::outcome_v2::failure(file::errno_error(errno, path_, "open"));
-    return fd;
-  }
+  result<file::unique_fd> open_dir() const { return file::open_dir(path_); }
 
   result<file::unique_fd> lock(int dir, bool exclusive) const {
     return file::lock_file(dir, std::string(lock_name), fmt::format("{}/{}", path_, lock_name),
@@ -113,41 +122,11 @@ class secret_dir_store {
     }
   }
 
-  result<void> write_key_file(int rev, const std::string& rev_path, std::string_view key,
-                              std::string_view value) const {
-    const std::string name(key);
-    const std::string file = rev_path + "/" + name;
-    file::unique_fd fd(::openat(rev, name.c_str(),
-                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                opts_.mode & 0666));
-    if (!fd) return boost::outcome_v2::failure(file::errno_error(errno, file, "create"));
-    DUALCRED_TRY(file::write_all(fd.get(), value, file));
-    if (::fsync(fd.get()) != 0)
-      return boost::outcome_v2::failure(file::errno_error(errno, file, "fsync"));
-    return boost::outcome_v2::success();
-  }
-
-  // Replaces `name` in `dir` with a symlink to `target`, atomically (a link beside it, then
-  // rename).
-  result<void> swap_symlink(int dir, const std::string& target, const std::string& name) const {
-    const std::string tmp = name + std::string(temp_suffix);
-    ::unlinkat(dir, tmp.c_str(), 0);
-    if (::symlinkat(target.c_str(), dir, tmp.c_str()) != 0)
-      return boost::outcome_v2::failure(
-          file::errno_error(errno, path_ + "/" + tmp, "create the symlink"));
-    if (::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0) {
-      const int err = errno;
-      ::unlinkat(dir, tmp.c_str(), 0);
-      return boost::outcome_v2::failure(file::errno_error(err, path_ + "/" + name, "replace"));
-    }
-    return boost::outcome_v2::success();
-  }
-
   result<void> write_revision(int dir, const std::optional<std::string>& old_live,
                               const secret_map& data, std::uint64_t revision) const {
     std::string rev_path = fmt::format("{}/{}{}.XXXXXX", path_, revision_prefix, revision);
     if (::mkdtemp(rev_path.data()) == nullptr)
-      return boost::outcome_v2::failure(file::errno_error(errno, path_, "create a revision in"));
+      return file::errno_failure(errno, path_, "create a revision in");
     const std::string rev_name = file::base_name(rev_path);
     struct remove_on_fail {
       int dir;
@@ -157,21 +136,23 @@ class secret_dir_store {
         if (!done) file::remove_flat_dir(dir, name);
       }
     } cleanup{dir, rev_name};
-    file::unique_fd rev(
-        ::openat(dir, rev_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!rev) return boost::outcome_v2::failure(file::errno_error(errno, rev_path, "open"));
+    DUALCRED_TRY(rev, file::open_dir_at(dir, rev_name, rev_path));
     ::fchmod(rev.get(), (opts_.mode & 0777) | ((opts_.mode & 0444) >> 2));  // r → x
     for (const auto& [key, value] : data) {
-      DUALCRED_TRY(write_key_file(rev.get(), rev_path, key, value.reveal()));
+      DUALCRED_TRY(
+          file::create_file_at(rev.get(), key, rev_path + "/" + key, value.reveal(), opts_.mode));
     }
-    DUALCRED_TRY(write_key_file(rev.get(), rev_path, opts_.revision_key, std::to_string(revision)));
-    DUALCRED_TRY(file::sync_dir(rev.get(), rev_path));
-    DUALCRED_TRY(swap_symlink(dir, rev_name, std::string(file::data_link_name)));
+    DUALCRED_TRY(file::create_file_at(rev.get(), opts_.revision_key,
+                                      rev_path + "/" + opts_.revision_key, std::to_string(revision),
+                                      opts_.mode));
+    DUALCRED_TRY(file::sync_fd(rev.get(), rev_path));
+    DUALCRED_TRY(file::replace_symlink_at(dir, rev_name, std::string(file::data_link_name), path_));
     cleanup.done = true;
     // Top-level names follow `..data`; a key that is gone loses its link (or, in a plain
     // directory just taken over, its file).
     for (const auto& [key, value] : data) {
-      DUALCRED_TRY(swap_symlink(dir, std::string(file::data_link_name) + "/" + key, key));
+      DUALCRED_TRY(
+          file::replace_symlink_at(dir, std::string(file::data_link_name) + "/" + key, key, path_));
     }
     auto stale = file::list_dir(dir, path_, [&](std::string_view name) {
       return provider::valid_key(name) && !data.contains(name);
@@ -179,7 +160,7 @@ class secret_dir_store {
     if (stale)
       for (const auto& name : stale.value()) ::unlinkat(dir, name.c_str(), 0);
     if (old_live) file::remove_flat_dir(dir, *old_live);
-    return file::sync_dir(dir, path_);
+    return file::sync_fd(dir, path_);
   }
 
   std::string path_;

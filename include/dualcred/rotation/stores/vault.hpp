@@ -10,7 +10,9 @@
 #include "../../error.hpp"
 #include "../../provider/vault/config.hpp"
 #include "../../provider/vault/kv2_client.hpp"
+#include "../lock.hpp"
 #include "../state.hpp"
+#include "detail/vault_lock.hpp"
 
 namespace dualcred::rotation::stores {
 
@@ -30,6 +32,23 @@ class vault_store {
 
   [[nodiscard]] result<std::uint64_t> write(const secret_map& data, std::uint64_t expected) {
     return kv_.write(data, expected);
+  }
+
+  /// The rotation lock: a KV secret beside this one, `PATH.rotation-lock`, with a lease
+  /// (`lock_options::lease`) so a crashed holder frees it in time; see `vault_rotation_lock`.
+  /// The store must not move while the lock is held.
+  [[nodiscard]] result<rotation_lock> lock_rotation(const lock_options& o) {
+    auto lock =
+        std::make_shared<detail::vault_rotation_lock<Http>>(kv_.http(), kv_.config(), describe());
+    DUALCRED_TRY(lock->take(o));
+    return rotation_lock([lock] { return lock->renew(); }, [lock] { lock->release(); });
+  }
+
+  /// Frees the rotation lock held by `holder` (the name its `errc::locked` error gives), for
+  /// a holder that is gone before its lease ends; a lock held by anyone else is left alone.
+  [[nodiscard]] result<void> break_rotation_lock(std::string_view holder) {
+    return detail::vault_rotation_lock<Http>(kv_.http(), kv_.config(), describe())
+        .break_lock(holder);
   }
 
   [[nodiscard]] std::string describe() const { return kv_.source(); }

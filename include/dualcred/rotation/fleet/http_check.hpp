@@ -1,0 +1,267 @@
+#pragma once
+
+// The fleet check over HTTP: polls each instance's status JSON (a dual_credential's `status`,
+// or a health endpoint holding several) until every one has read the store revision the
+// rotator waits for. Needs nlohmann_json (the `dualcred-vault` dependency) and an
+// `http_client` such as `curl_transport`; the rotator itself only sees a `fleet_check`.
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../../error.hpp"
+#include "../../http/types.hpp"
+#include "../fleet.hpp"
+
+namespace dualcred::rotation::fleet {
+
+/// Fetches one health endpoint's body, giving up after `timeout` (the time left of the
+/// check's deadline, so a silent instance cannot hold the check past it). Any callable of this
+/// shape will do; `http_fetch` makes one from an `http_client` such as `curl_transport`.
+using fetch_function =
+    std::function<result<std::string>(const std::string& url, std::chrono::milliseconds timeout)>;
+
+namespace detail {
+// Collects the `version` and `oldest_version_in_use` strings of every object in a status
+// body, without building a tree. The body comes from an instance over the network: nothing
+// of it reaches an error but its byte offsets, and nesting is bounded.
+class status_reader {
+ public:
+  static constexpr std::size_t max_depth = 32;
+  using json = nlohmann::json;
+
+  bool null() { return value("null"); }
+  bool boolean(bool) { return value("a boolean"); }
+  bool number_integer(json::number_integer_t) { return value("a number"); }
+  bool number_unsigned(json::number_unsigned_t) { return value("a number"); }
+  bool number_float(json::number_float_t, const json::string_t&) { return value("a number"); }
+  bool binary(json::binary_t&) { return value("binary"); }
+  bool string(json::string_t& v) {
+    if (depth_ == 0) return refuse("is not a JSON object");
+    if (wanted_ != nullptr) versions.push_back(std::move(v));
+    wanted_ = nullptr;
+    return true;
+  }
+  bool key(json::string_t& k) {
+    wanted_ = nullptr;
+    for (const std::string_view name : {"version", "oldest_version_in_use"})
+      if (k == name) wanted_ = name.data();
+    return true;
+  }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string&, const Exception&) {
+    if (problem.empty()) problem = fmt::format("is not valid JSON (at byte {})", position);
+    return false;
+  }
+
+  std::vector<std::string> versions;
+  std::string problem;  // empty: the body was read
+
+ private:
+  bool value(std::string_view what) {
+    if (depth_ == 0) return refuse("is not a JSON object");
+    if (wanted_ == nullptr) return true;
+    return refuse(fmt::format(R"(has "{}" as {}, not a string)", wanted_, what));
+  }
+  bool open(bool object) {
+    if (wanted_ != nullptr) return value(object ? "an object" : "an array");
+    if (depth_ == 0 && !object) return refuse("is not a JSON object");
+    if (++depth_ > max_depth) return refuse(fmt::format("nests deeper than {}", max_depth));
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  bool refuse(std::string why) {
+    problem = std::move(why);
+    return false;
+  }
+
+  std::size_t depth_ = 0;
+  const char* wanted_ = nullptr;  // the key whose value is being read, if it is a version
+};
+
+// A version as it may appear in a message: the instance chose it, so only short printable
+// ASCII is shown.
+inline std::string loggable_version(std::string_view v) {
+  const bool plain = v.size() <= 64 &&
+                     std::all_of(v.begin(), v.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  return plain ? std::string(v) : std::string("(unprintable)");
+}
+}  // namespace detail
+
+/// Largest status body `status_versions` reads.
+inline constexpr std::size_t max_status_bytes = 1 << 20;
+
+/// Every `"version"` and `"oldest_version_in_use"` string in a status body, in the order they
+/// appear: the `status` JSON of one dual_credential, or an object holding several
+/// (`health_json`'s `{"ok":true,"db":{...},"redis":{...}}`), at any depth. The second says
+/// which set a connect still in flight may hold, so an instance counts as being at a
+/// revision only once no slow login is still trying an older one.
+///
+/// Errors, `errc::malformed`, with a detail that quotes nothing from the body: not JSON (the
+/// byte where it stops being JSON), not an object, one of those keys not holding a string,
+/// nesting deeper than 32, or over `max_status_bytes`.
+[[nodiscard]] inline result<std::vector<std::string>> status_versions(std::string_view body) {
+  if (body.size() > max_status_bytes)
+    return fail(errc::malformed, fmt::format("status is over {} bytes", max_status_bytes));
+  detail::status_reader reader;
+  const bool ok = nlohmann::json::sax_parse(body.begin(), body.end(), &reader);
+  if (!ok || !reader.problem.empty())
+    return fail(
+        errc::malformed,
+        fmt::format("status {}", reader.problem.empty() ? "is not valid JSON" : reader.problem));
+  return std::move(reader.versions);
+}
+
+/// Whether an instance reporting `reported` has read revision `wanted` or a later one:
+/// both decimal, `reported >= wanted`. Anything else (an empty or non-numeric version) is
+/// not there yet.
+[[nodiscard]] inline bool version_at_least(std::string_view reported, std::uint64_t wanted) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(reported.data(), reported.data() + reported.size(), v);
+  return ec == std::errc() && end == reported.data() + reported.size() && !reported.empty() &&
+         v >= wanted;
+}
+
+/// The service instances that must have read the promoted credentials before the old
+/// password is removed, as a `fleet_check` (`rotator_options::instances = http_check{...}`).
+///
+/// Each endpoint serves its dual_credential `status` JSON; an instance is ready when every
+/// version in its body (including each `oldest_version_in_use`, the set a connect still in
+/// flight may hold) is at least the store revision being waited for. That holds when
+/// instances read through a provider whose `version` is the store's revision: the Vault
+/// provider over a Vault store, or `store_provider` over any store.
+struct http_check {
+  std::vector<std::string> endpoints;
+  fetch_function fetch;
+  /// How long to wait for every instance before giving up with `errc::timeout`. It bounds the
+  /// whole check: each request gets what is left of it.
+  std::chrono::milliseconds deadline{60'000};
+  std::chrono::milliseconds poll_interval{500};
+  /// Replaces `status_versions` to pick the versions out of a body of another shape.
+  std::function<result<std::vector<std::string>>(std::string_view body)> versions;
+
+  /// `wait(*this, request.revision, request.on_wait)`.
+  [[nodiscard]] result<void> operator()(const fleet_request& request) const;
+};
+
+/// Adapts an `http_client` (e.g. `curl_transport`) into a `fetch_function`: a GET bounded by
+/// the timeout it is given, whose non-2xx answer is `provider_unavailable`. The client is
+/// shared by the copies.
+template <class Http>
+requires http_client<Http>
+[[nodiscard]] fetch_function http_fetch(Http http) {
+  auto shared = std::make_shared<Http>(std::move(http));
+  return
+      [shared](const std::string& url, std::chrono::milliseconds timeout) -> result<std::string> {
+        http_request req{"GET", url, {}, {}, timeout};
+        DUALCRED_TRY(resp, (*shared)(req));
+        if (resp.status < 200 || resp.status >= 300)
+          return fail(errc::provider_unavailable, fmt::format("answered HTTP {}", resp.status));
+        return std::move(resp.body);
+      };
+}
+
+namespace detail {
+// One instance's progress through a wait: whether it is there, and what it last said.
+struct instance_progress {
+  bool ready = false;
+  std::string last = "no answer yet";
+};
+
+// Asks one instance, within `left`; an unreadable status is the error returned.
+inline result<void> poll_instance(const http_check& f, const std::string& url,
+                                  std::chrono::milliseconds left, std::uint64_t wanted,
+                                  instance_progress& p) {
+  auto body = f.fetch(url, left);
+  if (!body) {
+    p.last = body.error().detail;
+    return boost::outcome_v2::success();
+  }
+  auto seen = f.versions ? f.versions(body.value()) : status_versions(body.value());
+  if (!seen)
+    return boost::outcome_v2::failure(error(
+        seen.error().code, fmt::format("fleet: instance {}: {}",
+                                       dualcred::detail::loggable_url(url), seen.error().detail)));
+  bool all = !seen.value().empty();
+  for (const auto& v : seen.value()) all = all && version_at_least(v, wanted);
+  p.ready = all;
+  p.last = seen.value().empty() ? "no version in its status" : "version";
+  for (std::size_t k = 0; k < seen.value().size(); ++k)
+    p.last += (k == 0 ? " " : ",") + loggable_version(seen.value()[k]);
+  return boost::outcome_v2::success();
+}
+
+inline error fleet_timeout(const http_check& f, const std::vector<instance_progress>& progress,
+                           std::size_t ready, std::uint64_t wanted) {
+  std::string behind;
+  for (std::size_t i = 0; i < f.endpoints.size(); ++i)
+    if (!progress[i].ready)
+      behind += fmt::format("{}{} ({})", behind.empty() ? "" : "; ",
+                            dualcred::detail::loggable_url(f.endpoints[i]), progress[i].last);
+  return error(errc::timeout,
+               fmt::format("fleet: {} of {} instances did not report version {} or later "
+                           "within {} ms: {}",
+                           f.endpoints.size() - ready, f.endpoints.size(), wanted,
+                           f.deadline.count(), behind));
+}
+}  // namespace detail
+
+/// Polls every endpoint until each reports revision `wanted` or later, or the deadline
+/// passes (`errc::timeout`, naming the instances not there and what they last said).
+/// No request outlives the deadline: each is given the time left, and an instance not yet
+/// asked when it runs out counts as not there. An instance whose status cannot be read
+/// (`status_versions`' errors) fails the wait at once with `errc::malformed`: that is a wrong
+/// endpoint, not a slow one. Instances are named by URL without user info or query.
+/// `on_wait` is told, once per round, how many are ready.
+[[nodiscard]] inline result<void> wait(
+    const http_check& f, std::uint64_t wanted,
+    const std::function<void(std::size_t ready, std::size_t total)>& on_wait = {}) {
+  using std::chrono::milliseconds;
+  if (f.endpoints.empty()) return boost::outcome_v2::success();
+  if (!f.fetch)
+    return fail(errc::invalid_argument, "fleet: endpoints are set but no fetch function is");
+  const auto until = std::chrono::steady_clock::now() + f.deadline;
+  std::vector<detail::instance_progress> progress(f.endpoints.size());
+  for (;;) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < f.endpoints.size(); ++i) {
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
+      // Zero would mean "no limit" to a transport.
+      if (!progress[i].ready && left >= milliseconds(1)) {
+        DUALCRED_TRY(detail::poll_instance(f, f.endpoints[i], left, wanted, progress[i]));
+      }
+      count += progress[i].ready ? 1 : 0;
+    }
+    if (on_wait) on_wait(count, f.endpoints.size());
+    if (count == f.endpoints.size()) return boost::outcome_v2::success();
+    if (std::chrono::steady_clock::now() + f.poll_interval > until)
+      return boost::outcome_v2::failure(detail::fleet_timeout(f, progress, count, wanted));
+    std::this_thread::sleep_for(f.poll_interval);
+  }
+}
+
+inline result<void> http_check::operator()(const fleet_request& request) const {
+  return wait(*this, request.revision, request.on_wait);
+}
+
+}  // namespace dualcred::rotation::fleet

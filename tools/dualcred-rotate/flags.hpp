@@ -1,0 +1,149 @@
+#pragma once
+
+// The pieces of dualcred-rotate's flag table (flag_table.hpp): a flag's entry, and the value
+// checks its setters share. A setter's error names the flag and never quotes the value: a
+// value typed in the wrong place may be a password.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <dualcred/rotation/password.hpp>
+
+#include "args.hpp"
+#include "config.hpp"
+#include "net.hpp"
+
+namespace dualcred_rotate {
+
+/// What the parser knows before the configuration is finished (cli.hpp's `finish`).
+struct draft {
+  config c;
+  std::optional<backend_kind> backend;
+  std::optional<store_kind> store;
+  std::string pg_roles;
+};
+
+using problem = std::optional<std::string>;
+using setter = problem (*)(draft&, std::string_view);
+
+struct flag_spec {
+  std::string_view name;
+  std::string_view value;  ///< the value's name in --help; empty for a switch
+  std::string_view section;
+  std::string_view help;  ///< lines after the first are indented under it
+  setter set;
+};
+
+namespace flag_detail {
+
+inline constexpr std::chrono::milliseconds max_day2_duration = std::chrono::hours(24 * 3650);
+
+inline problem port(int& out, std::string_view flag, std::string_view v) {
+  const auto p = parse_integer(v, 1, 65535);
+  if (!p) return fmt::format("{} wants a port number, 1 to 65535", flag);
+  out = static_cast<int>(*p);
+  return std::nullopt;
+}
+
+inline problem duration(std::chrono::milliseconds& out, std::string_view v,
+                        std::chrono::milliseconds min, std::chrono::milliseconds max,
+                        std::string_view message) {
+  const auto d = parse_duration(v, min, max);
+  if (!d) return std::string(message);
+  out = *d;
+  return std::nullopt;
+}
+
+inline problem day2_duration(std::optional<std::chrono::seconds>& out, std::string_view flag,
+                             std::string_view v) {
+  const auto d = parse_duration(v, std::chrono::milliseconds(0), max_day2_duration);
+  if (!d) return fmt::format("{} wants a duration, 0s to 3650d (e.g. 30d, 12h)", flag);
+  out = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  return std::nullopt;
+}
+
+inline problem endpoint(std::vector<host_port>& out, std::string_view flag, std::string_view v) {
+  const auto hp = parse_host_port(v);
+  if (!hp) return fmt::format("{} wants HOST:PORT (IPv6 as [ADDR]:PORT), port 1 to 65535", flag);
+  out.push_back(*hp);
+  return std::nullopt;
+}
+
+inline problem path(std::string& out, std::string_view flag, std::string_view v) {
+  if (v.empty()) return fmt::format("{} wants a path", flag);
+  out = v;
+  return std::nullopt;
+}
+
+inline problem word(std::string& out, std::string_view flag, std::string_view v) {
+  if (v.empty()) return fmt::format("{} wants a value", flag);
+  out = v;
+  return std::nullopt;
+}
+
+// http:// or https:// without user info: a password in the URL would sit on the command line.
+inline problem instance(draft& d, std::string_view url) {
+  std::string_view rest;
+  if (url.starts_with("http://"))
+    rest = url.substr(7);
+  else if (url.starts_with("https://"))
+    rest = url.substr(8);
+  else
+    return "--instance wants an http:// or https:// URL";
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos)
+    return "--instance must not carry user info (user:password@): a command line is visible "
+           "to every user";
+  if (authority.empty()) return "--instance has no host";
+  d.c.instances.emplace_back(url);
+  return std::nullopt;
+}
+
+inline problem acl_rules(draft& d, std::string_view v) {
+  std::size_t at = 0;
+  while (at < v.size()) {
+    const std::size_t end = std::min(v.find(' ', at), v.size());
+    if (end > at) d.c.day2.acl_rules.emplace_back(v.substr(at, end - at));
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+inline problem redis_allow(draft& d, std::string_view v) {
+  // Parsed into a scratch list first, so the error names the flag and never quotes a value.
+  auto list = dualcred::rotation::redis::allow_list::parse(v);
+  if (!list)
+    return "--redis-allow wants HOST, ADDRESS or ADDRESS/BITS, comma-separated (IPv4 or IPv6)";
+  for (std::size_t at = 0; at <= v.size();) {
+    const std::size_t comma = std::min(v.find(',', at), v.size());
+    (void)d.c.redis_topology.allow.add(v.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return std::nullopt;
+}
+
+template <class E, std::size_t N>
+problem choice(std::optional<E>& out, const std::array<named<E>, N>& table, std::string_view v,
+               std::string_view message) {
+  out = lookup(table, v);
+  if (!out) return std::string(message);
+  return std::nullopt;
+}
+
+}  // namespace flag_detail
+
+inline constexpr std::string_view store_section = "Store (where CURRENT, NEXT and PREVIOUS live)";
+inline constexpr std::string_view backend_section = "Backend";
+inline constexpr std::string_view rollout_section = "Rollout";
+inline constexpr std::string_view pg_topology_section = "PostgreSQL hot standbys and PgBouncer";
+inline constexpr std::string_view redis_topology_section = "Redis replicas, Sentinel and Cluster";
+inline constexpr std::string_view day2_section = "Day-2 commands (init, due, status)";
+
+}  // namespace dualcred_rotate
