@@ -77,15 +77,12 @@ class dual_credential {
 
   /// `connect()`; a success fills `tag` in with the set and slot that logged in (see `holds`).
   [[nodiscard]] result<connection_type> connect(credential_tag& tag) {
-    return connect_any(*s_, detail::this_thread_index(), detail::tag_record{&tag});
+    return detail::tag_api<dual_credential>::connect(*s_, tag);
   }
 
-  /// The slot holding the tag's credential in the set loaded last, or nothing (retired). Ask
-  /// the instance whose connect filled the tag in. No lock, no allocation, no provider load.
+  /// The slot now holding the tag's credential, or nothing (retired). No lock, no allocation.
   [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) const noexcept {
-    const detail::shard_ref shard(s_->shards);
-    const auto guard = s_->loader.read(shard);
-    return detail::slot_holding(guard.get(), tag);
+    return detail::tag_api<dual_credential>::slot_of(*s_, tag);
   }
 
   /// Whether the tag's credential is still CURRENT or NEXT in the published set.
@@ -94,9 +91,7 @@ class dual_credential {
   }
 
   /// connect()'s periodic refresh, for callers that ask `holds()` more often than they connect.
-  void refresh_if_due() {
-    if (s_->refresh_on_connect.load(std::memory_order_relaxed)) s_->loader.refresh_if_due();
-  }
+  void refresh_if_due() { detail::tag_api<dual_credential>::refresh_if_due(*s_); }
 
   /// Reads the provider now. On failure the set in use stays as it was.
   result<void> reload() { return s_->loader.reload(); }
@@ -162,18 +157,24 @@ class dual_credential {
 
   template <class>
   friend class refresh_schedule;
-
-  // The periodic refresh is the caller's while `attached` (refresh_schedule's lifetime).
-  static void attach_refresher(state& st, bool attached) {
-    std::lock_guard lock(st.refreshers_mutex);
-    st.refreshers += attached ? 1 : -1;
-    const bool refresh = st.refreshers == 0 && st.opts.refresh_interval.count() > 0;
-    st.refresh_on_connect.store(refresh, std::memory_order_relaxed);
-    st.fast_connect.store(!refresh && st.loader.light_readers(), std::memory_order_relaxed);
-  }
+  template <class>
+  friend struct detail::tag_api;
 
   // connect()'s read section on the thread's own shard; ends it unless handed over.
-  using owned_guard = detail::published_sets::owned_guard;
+  struct owned_guard {
+    explicit owned_guard(detail::published_sets::section s) noexcept : held(s) {}
+    owned_guard(const owned_guard&) = delete;
+    owned_guard& operator=(const owned_guard&) = delete;
+    ~owned_guard() {
+      if (held.mark != nullptr) detail::published_sets::leave_owned(held);
+    }
+    detail::published_sets::section hand_over() noexcept {
+      const auto out = held;
+      held.mark = nullptr;
+      return out;
+    }
+    detail::published_sets::section held;
+  };
 
   // connect() on the thread's own shard, with light readers and no refresh due on connect.
   [[gnu::always_inline]] static result<connection_type> connect_owned(state& st,
@@ -198,10 +199,8 @@ class dual_credential {
   }
 
   // Every connect that connect()'s in-line path does not take: the shared shard, locked
-  // reader marks, a periodic refresh due on connect, or a tag to fill in.
-  template <class Record = detail::no_record>
-  [[gnu::noinline]] static result<connection_type> connect_any(state& st, std::size_t index,
-                                                               Record record = {}) {
+  // reader marks, or a periodic refresh due on connect.
+  [[gnu::noinline]] static result<connection_type> connect_any(state& st, std::size_t index) {
     if (st.refresh_on_connect.load(std::memory_order_relaxed)) st.loader.refresh_if_due();
     const std::uint64_t started = st.loader.loads_started();
     const detail::shard_ref shard(st.shards, index);
@@ -210,12 +209,10 @@ class dual_credential {
     const detail::published_set* p = guard.get();
     const slot first = p != nullptr ? first_slot(st, *p) : slot::current;
     result<connection_type> r = p != nullptr ? attempt(st, *p->get(first), open_conn) : no_set();
-    if (r) {
+    if (r)
       shard.add(first == slot::current ? shard.get().via_current : shard.get().via_next);
-      record(*p, first);
-    } else {
-      not_connected(st, started, guard.hand_over(), first, r, open_conn, record);
-    }
+    else
+      not_connected(st, started, guard.hand_over(), first, r, open_conn);
     return r;
   }
 
@@ -259,12 +256,11 @@ class dual_credential {
   }
 
   // The first attempt failed (or nothing is loaded yet: `guard` holds no set): the other
-  // slot, then the shared reload. Leaves the outcome in `r` (its slot told to `record`).
-  template <class Record = detail::no_record>
+  // slot, then the shared reload. Leaves the outcome in `r`.
   [[gnu::noinline]] static void not_connected(state& st, std::uint64_t started,
                                               detail::published_sets::section held, slot first,
                                               result<connection_type>& r,
-                                              open_connection& open_conn, Record record = {}) {
+                                              open_connection& open_conn) {
     read_guard guard(held);
     const detail::shard_ref& shard = held.shard;
     detail::refusals why;
@@ -272,11 +268,11 @@ class dual_credential {
     if (const detail::published_set* p = guard.get()) {
       tried = p->generation;
       bool exhausted = false;
-      settle(st, shard, *p, first, r, open_conn, why, exhausted, record);
+      settle(st, shard, *p, first, r, open_conn, why, exhausted, detail::no_record{});
       if (!exhausted) return;
     }
     guard.release();  // the reload below must not keep the refused set from being freed
-    r = after_refusal(st, shard, started, tried, open_conn, why, record);
+    r = after_refusal(st, shard, started, tried, open_conn, why, detail::no_record{});
   }
 
   // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
@@ -322,10 +318,14 @@ class dual_credential {
     }
   }
 
+  // `state::preferred`'s value for `used` having worked with the set of this generation.
+  static std::uint64_t preference_tag(std::uint64_t generation, slot used) noexcept {
+    return generation * 2 + (used == slot::next ? 1 : 0);
+  }
+
   // NEXT only while it is the slot that last worked for this very set (generation 0: none).
   static slot preferred_slot(const state& st, std::uint64_t generation) noexcept {
-    return st.preferred.load(std::memory_order_relaxed) ==
-                   detail::preference_tag(generation, slot::next)
+    return st.preferred.load(std::memory_order_relaxed) == preference_tag(generation, slot::next)
                ? slot::next
                : slot::current;
   }
@@ -334,7 +334,7 @@ class dual_credential {
                            const detail::published_set& p) {
     shard.add(shard.get().fallbacks);
     // Only write the shared preference when it changes, so the window costs one write.
-    const std::uint64_t tagged = detail::preference_tag(p.generation, used);
+    const std::uint64_t tagged = preference_tag(p.generation, used);
     if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != tagged)
       st.preferred.store(tagged, std::memory_order_relaxed);
     st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});

@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/static.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 #include <pqxx/nontransaction>
 
@@ -128,13 +129,14 @@ TEST_CASE("soak: 4 threads opening pqxx::connections through 10 single-role rota
       }
     });
   rotator_options o;
-  o.instances = fleet{{"threads"},
-                      [&](const std::string&) -> result<std::string> {
-                        return fmt::format("{}", creds.snapshot());
-                      },
-                      10s,
-                      10ms,
-                      {}};
+  o.instances =
+      fleet::http_check{{"threads"},
+                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+                          return fmt::format("{}", creds.snapshot());
+                        },
+                        10s,
+                        10ms,
+                        {}};
   rotator r(store(path),
             dualcred::rotation::pg::single_role_admin(
                 {secret(pg_fixture().admin_conninfo()), pg_params(), 10s}),

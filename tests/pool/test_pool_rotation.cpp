@@ -14,6 +14,7 @@
 #include <dualcred/pool/pool.hpp>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/redis/admin.hpp>
 
@@ -92,9 +93,10 @@ class borrowing {
 // The pool as one fleet instance: "not yet" while any connection (idle or lent) is on a
 // credential that left the set, or while `server_old` (when given) sees old sessions.
 template <class Creds, class Pool>
-rotation::fleet pool_fleet(Creds& creds, Pool& pool, watch& w,
-                           std::function<long(const credential_set&)> server_old) {
-  auto fetch = [&creds, &pool, &w, server_old](const std::string&) -> result<std::string> {
+fleet::http_check pool_fleet(Creds& creds, Pool& pool, watch& w,
+                             std::function<long(const credential_set&)> server_old) {
+  auto fetch = [&creds, &pool, &w, server_old](const std::string&,
+                                               std::chrono::milliseconds) -> result<std::string> {
     pool.sweep();
     const pool::counts c = pool.stats();
     if (c.retired.open() > 0) {
@@ -113,7 +115,7 @@ rotation::fleet pool_fleet(Creds& creds, Pool& pool, watch& w,
     }
     return fmt::format("{}", creds.snapshot());
   };
-  return rotation::fleet{{"pool"}, fetch, 10s, 5ms, {}};
+  return fleet::http_check{{"pool"}, fetch, 10s, 5ms, {}};
 }
 
 template <class Creds, class Admin>

@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 #include <dualcred/provider/static.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
 #include <dualcred/rotation/pg/admin.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
@@ -142,13 +143,14 @@ TEST_CASE("soak: SOCI pool and new sessions, 4 threads, 10 single-role rotations
       }
     });
   rotator_options o;
-  o.instances = fleet{{"threads"},
-                      [&](const std::string&) -> result<std::string> {
-                        return fmt::format("{}", creds.snapshot());
-                      },
-                      10s,
-                      10ms,
-                      {}};
+  o.instances =
+      fleet::http_check{{"threads"},
+                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+                          return fmt::format("{}", creds.snapshot());
+                        },
+                        10s,
+                        10ms,
+                        {}};
   rotator r(store(path),
             dualcred::rotation::pg::single_role_admin(
                 {secret(pg_fixture().admin_conninfo()), pg_params(), 10s}),

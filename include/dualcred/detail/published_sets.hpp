@@ -24,12 +24,6 @@ struct published_set {
   }
 };
 
-// dual_credential's preferred slot for `used` having worked with the set of this generation
-// (generation * 2 + slot), so a slow connect with an older set cannot steer a newer one.
-inline std::uint64_t preference_tag(std::uint64_t generation, slot used) noexcept {
-  return generation * 2 + (used == slot::next ? 1 : 0);
-}
-
 // Publishes immutable credential sets to many readers with no lock and no shared write.
 //
 // Readers announce themselves on their own shard (tagged with the epoch's parity) before
@@ -118,22 +112,6 @@ class published_sets {
   static void leave_owned(const section& s) noexcept {
     s.mark->store(s.mark_before, std::memory_order_release);
   }
-
-  // A section from read_owned(), ended by leave_owned() unless handed over.
-  struct owned_guard {
-    explicit owned_guard(section s) noexcept : held(s) {}
-    owned_guard(const owned_guard&) = delete;
-    owned_guard& operator=(const owned_guard&) = delete;
-    ~owned_guard() {
-      if (held.mark != nullptr) leave_owned(held);
-    }
-    section hand_over() noexcept {
-      const auto out = held;
-      held.mark = nullptr;
-      return out;
-    }
-    section held;
-  };
 
   // Writer side: call with the writer's mutex held.
   [[nodiscard]] const published_set* current_for_writer() const noexcept {
