@@ -48,9 +48,10 @@ fi
 # and a check program. A new part needs only tests/consumers/common/<part>_check.cpp.
 declare -A part_header=([rotation]=rotation.hpp [libpq]=backend/libpq.hpp
                         [hiredis]=backend/hiredis.hpp [vault]=provider/vault.hpp
-                        [curl]=http/curl.hpp)
+                        [curl]=http/curl.hpp [libpqxx]=backend/libpqxx.hpp
+                        [soci]=backend/soci.hpp [prometheus]=metrics/prometheus_cpp.hpp)
 parts=()
-for part in rotation libpq hiredis vault curl; do
+for part in rotation libpq hiredis vault curl libpqxx soci prometheus; do
   if [[ -f $pcdir/dualcred-$part.pc && -f $includedir/dualcred/${part_header[$part]} &&
         -f $repo/tests/consumers/common/${part}_check.cpp ]]; then
     parts+=("$part")

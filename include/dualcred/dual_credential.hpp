@@ -10,11 +10,13 @@
 #include <utility>
 
 #include "concepts.hpp"
+#include "detail/arguments.hpp"
 #include "detail/error_log.hpp"
 #include "detail/published_sets.hpp"
 #include "detail/refusals.hpp"
 #include "detail/set_loader.hpp"
 #include "detail/sharded_counters.hpp"
+#include "detail/tag_record.hpp"
 #include "error.hpp"
 #include "options.hpp"
 #include "policy.hpp"
@@ -40,21 +42,7 @@ namespace dualcred {
 ///     auto conn = creds.value().connect();
 template <class Connector, class SecretProvider, class Policy = default_policy>
 class dual_credential {
-  static_assert(connector<Connector> || two_phase_connector<Connector>,
-                "dualcred: the Connector must be callable as `c(const dualcred::credential&)` "
-                "returning dualcred::result<Connection>, or have `open()` returning "
-                "result<Connection> and `authenticate(Connection&, const credential&)` "
-                "returning result<void>");
-  static_assert(secret_provider<SecretProvider>,
-                "dualcred: the SecretProvider must have `load()` returning "
-                "dualcred::result<dualcred::credential_set>");
-  static_assert(
-      requires(Policy & p, const error& e, const event& ev) {
-        { p.should_fall_back(e) } -> std::convertible_to<bool>;
-        p.on_event(ev);
-      },
-      "dualcred: the Policy must have `should_fall_back(const error&)` and "
-      "`on_event(const event&)`; derive it from dualcred::default_policy");
+  static_assert(detail::check_dual_credential_arguments<Connector, SecretProvider, Policy>());
 
  public:
   using connector_type = Connector;
@@ -86,6 +74,24 @@ class dual_credential {
     // Both prvalues: the result is built in the caller's slot either way.
     return owned ? connect_owned(st, index) : connect_any(st, index);
   }
+
+  /// `connect()`; a success fills `tag` in with the set and slot that logged in (see `holds`).
+  [[nodiscard]] result<connection_type> connect(credential_tag& tag) {
+    return detail::tag_api<dual_credential>::connect(*s_, tag);
+  }
+
+  /// The slot now holding the tag's credential, or nothing (retired). No lock, no allocation.
+  [[nodiscard]] std::optional<slot> slot_of(const credential_tag& tag) const noexcept {
+    return detail::tag_api<dual_credential>::slot_of(*s_, tag);
+  }
+
+  /// Whether the tag's credential is still CURRENT or NEXT in the published set.
+  [[nodiscard]] bool holds(const credential_tag& tag) const noexcept {
+    return slot_of(tag).has_value();
+  }
+
+  /// connect()'s periodic refresh, for callers that ask `holds()` more often than they connect.
+  void refresh_if_due() { detail::tag_api<dual_credential>::refresh_if_due(*s_); }
 
   /// Reads the provider now. On failure the set in use stays as it was.
   result<void> reload() { return s_->loader.reload(); }
@@ -151,15 +157,8 @@ class dual_credential {
 
   template <class>
   friend class refresh_schedule;
-
-  // The periodic refresh is the caller's while `attached` (refresh_schedule's lifetime).
-  static void attach_refresher(state& st, bool attached) {
-    std::lock_guard lock(st.refreshers_mutex);
-    st.refreshers += attached ? 1 : -1;
-    const bool refresh = st.refreshers == 0 && st.opts.refresh_interval.count() > 0;
-    st.refresh_on_connect.store(refresh, std::memory_order_relaxed);
-    st.fast_connect.store(!refresh && st.loader.light_readers(), std::memory_order_relaxed);
-  }
+  template <class>
+  friend struct detail::tag_api;
 
   // connect()'s read section on the thread's own shard; ends it unless handed over.
   struct owned_guard {
@@ -269,33 +268,36 @@ class dual_credential {
     if (const detail::published_set* p = guard.get()) {
       tried = p->generation;
       bool exhausted = false;
-      settle(st, shard, *p, first, r, open_conn, why, exhausted);
+      settle(st, shard, *p, first, r, open_conn, why, exhausted, detail::no_record{});
       if (!exhausted) return;
     }
     guard.release();  // the reload below must not keep the refused set from being freed
-    r = after_refusal(st, shard, started, tried, open_conn, why);
+    r = after_refusal(st, shard, started, tried, open_conn, why, detail::no_record{});
   }
 
   // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
+  template <class Record>
   static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
                                          const detail::published_set& p, open_connection& open_conn,
-                                         detail::refusals& why, bool& exhausted) {
+                                         detail::refusals& why, bool& exhausted, Record record) {
     const slot first = first_slot(st, p);
     result<connection_type> r = attempt(st, *p.get(first), open_conn);
-    settle(st, shard, p, first, r, open_conn, why, exhausted);
+    settle(st, shard, p, first, r, open_conn, why, exhausted, record);
     return r;
   }
 
   // Given the attempt with `first` in `r`: counts a success, or falls back to the other slot
   // on a refusal. `r` ends as the outcome (ignored when `exhausted`: every slot refused).
+  template <class Record>
   static void settle(state& st, const detail::shard_ref& shard, const detail::published_set& p,
                      slot first, result<connection_type>& r, open_connection& open_conn,
-                     detail::refusals& why, bool& exhausted) {
+                     detail::refusals& why, bool& exhausted, Record record) {
     slot which = first;
     for (;;) {
       if (r) {
         shard.add(which == slot::current ? shard.get().via_current : shard.get().via_next);
         if (which != first) on_fell_back(st, shard, which, p);
+        record(p, which);
         return;
       }
       if (!st.policy.should_fall_back(r.error())) {
@@ -344,9 +346,11 @@ class dual_credential {
 
   // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
   // credentials changed.
+  template <class Record>
   static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
                                                std::uint64_t started, std::uint64_t tried,
-                                               open_connection& open_conn, detail::refusals& why) {
+                                               open_connection& open_conn, detail::refusals& why,
+                                               Record record) {
     std::optional<error> load_error = st.loader.shared_reload(started);
     // A slow login can outlast a whole rotation step, so a set that was new when the retry
     // began may be stale by its end. A set published meanwhile (by the periodic refresh or
@@ -363,7 +367,7 @@ class dual_credential {
       tried = p->generation;
       detail::refusals retry_why;
       bool exhausted = false;
-      auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted);
+      auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted, record);
       if (!exhausted) return r;
       why = std::move(retry_why);
     }

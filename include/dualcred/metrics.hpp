@@ -11,6 +11,7 @@
 
 #include "detail/prometheus_text.hpp"
 #include "health.hpp"
+#include "metric_families.hpp"
 #include "secret.hpp"
 #include "status.hpp"
 
@@ -39,61 +40,19 @@ inline constexpr std::string_view prometheus_content_type =
   using detail::write_prometheus_sample;
   fmt::memory_buffer buf;
   auto out = std::back_inserter(buf);
-
-  out = write_prometheus_family(out, "dualcred_connects_total", "counter",
-                                "Successful connects, by the slot whose credential worked.");
-  for (const auto& i : instances) {
-    out = write_prometheus_sample(out, "dualcred_connects_total",
-                                  {{"backend", i.name}, {"slot", "current"}},
-                                  i.value.connects_via_current);
-    out =
-        write_prometheus_sample(out, "dualcred_connects_total",
-                                {{"backend", i.name}, {"slot", "next"}}, i.value.connects_via_next);
-  }
-
-  struct counter {
-    std::string_view name;
-    std::string_view help;
-    std::uint64_t status::*field;
-  };
-  static constexpr counter counters[] = {
-      {"dualcred_fallbacks_total",
-       "Connects where the preferred credential was refused and the other one worked.",
-       &status::fallbacks},
-      {"dualcred_all_rejected_total", "Connects that failed because every credential was refused.",
-       &status::all_rejected},
-      {"dualcred_reloads_total", "Successful reads of the secret provider.", &status::reloads},
-      {"dualcred_reload_failures_total",
-       "Failed reads of the secret provider (the previous credentials stayed in use).",
-       &status::reload_failures},
-  };
-  for (const auto& c : counters) {
-    out = write_prometheus_family(out, c.name, "counter", c.help);
-    for (const auto& i : instances)
-      out = write_prometheus_sample(out, c.name, {{"backend", i.name}}, i.value.*c.field);
-  }
-
-  out = write_prometheus_family(out, "dualcred_preferred_slot", "gauge",
-                                "1 for the slot connects try first, 0 for the other.");
-  for (const auto& i : instances) {
-    for (const slot s : {slot::current, slot::next})
-      out = write_prometheus_sample(out, "dualcred_preferred_slot",
-                                    {{"backend", i.name}, {"slot", to_string(s)}},
-                                    i.value.preferred == s ? 1 : 0);
-  }
-
-  out = write_prometheus_family(out, "dualcred_healthy", "gauge",
-                                "1 when a credential set is loaded and a connect has succeeded "
-                                "since every credential was last refused.");
-  for (const auto& i : instances)
-    out = write_prometheus_sample(out, "dualcred_healthy", {{"backend", i.name}},
-                                  healthy(i.value) ? 1 : 0);
-
-  out = write_prometheus_family(out, "dualcred_credential_info", "gauge",
-                                "The version of the credential set in use, as a label.");
-  for (const auto& i : instances)
-    out = write_prometheus_sample(out, "dualcred_credential_info",
-                                  {{"backend", i.name}, {"version", i.value.version}}, 1);
+  // Names, help, labels and values come from the one table every exposition shares.
+  metric_families::visit(
+      instances,
+      [&](const metric_families::family& f) {
+        out = write_prometheus_family(out, f.name, metric_families::type_name(f.type), f.help);
+      },
+      [&](const metric_families::sample& s) {
+        if (s.label.empty())
+          out = write_prometheus_sample(out, s.of.name, {{"backend", s.backend}}, s.value);
+        else
+          out = write_prometheus_sample(
+              out, s.of.name, {{"backend", s.backend}, {s.label, s.label_value}}, s.value);
+      });
   return fmt::to_string(buf);
 }
 

@@ -41,7 +41,7 @@ class refresh_schedule {
   /// \requires `every` is positive. The first refresh is due `every` from now.
   refresh_schedule(DualCredential& dc, std::chrono::milliseconds every)
       : st_(dc.s_.get()), every_(every), next_(clock::now() + every) {
-    DualCredential::attach_refresher(*st_, true);
+    attach(*st_, true);
   }
   /// Every `dc.config().refresh_interval`.
   explicit refresh_schedule(DualCredential& dc)
@@ -49,7 +49,7 @@ class refresh_schedule {
 
   refresh_schedule(const refresh_schedule&) = delete;
   refresh_schedule& operator=(const refresh_schedule&) = delete;
-  ~refresh_schedule() { DualCredential::attach_refresher(*st_, false); }
+  ~refresh_schedule() { attach(*st_, false); }
 
   /// Loads the provider if a refresh is due (waiting out a load already under way), and
   /// returns when the next refresh is due.
@@ -73,6 +73,15 @@ class refresh_schedule {
   [[nodiscard]] std::chrono::milliseconds interval() const noexcept { return every_; }
 
  private:
+  // The periodic refresh is the caller's while `attached` (this schedule's lifetime).
+  static void attach(typename DualCredential::state& st, bool attached) {
+    std::lock_guard lock(st.refreshers_mutex);
+    st.refreshers += attached ? 1 : -1;
+    const bool refresh = st.refreshers == 0 && st.opts.refresh_interval.count() > 0;
+    st.refresh_on_connect.store(refresh, std::memory_order_relaxed);
+    st.fast_connect.store(!refresh && st.loader.light_readers(), std::memory_order_relaxed);
+  }
+
   typename DualCredential::state* st_;  // lives behind the dual_credential's pointer
   const std::chrono::milliseconds every_;
   std::mutex mutex_;  // guards next_

@@ -1,0 +1,165 @@
+// pqxx::connections through dualcred: refusals classified by the libpq adapter, a reconnect
+// that logs in through the fallback again, and 10 rotations under connecting threads.
+#include <dualcred/backend/libpqxx.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <dualcred/provider/static.hpp>
+#include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <pqxx/nontransaction>
+
+#include <dualcred_testing/temp_dir.hpp>
+#include "rotation/rotation_helpers.hpp"
+
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_libpqxx {
+
+TEST_SUITE_BEGIN("libpqxx");
+
+using namespace std::chrono_literals;
+using namespace dualcred;
+using namespace dualcred::rotation;
+using rotation_tests::pg_fixture;
+using rotation_tests::pg_params;
+
+namespace {
+std::string select_one(dualcred::libpqxx::connection& c) {
+  pqxx::nontransaction tx(c);
+  return tx.exec("SELECT current_user").at(0).at(0).c_str();
+}
+
+credential_set set_of(const std::string& user, const std::string& cur,
+                      std::optional<std::string> next) {
+  credential_set s;
+  s.current = {user, secret(cur)};
+  if (next) s.next = credential{user, secret(*next)};
+  return s;
+}
+}  // namespace
+
+TEST_CASE("CURRENT refused, NEXT works: a pqxx::connection through the fallback") {
+  const std::string pw = "pqxx-" + testing::random_token(12);
+  pg_fixture().create_login_role("pqxx_fallback", pw);
+  auto creds = make_dual_credential(dualcred::pg::connector(pg_params()),
+                                    static_provider(set_of("pqxx_fallback", "wrong", pw)));
+  REQUIRE(creds);
+  auto conn = dualcred::libpqxx::connect(creds.value());
+  REQUIRE_MESSAGE(conn, conn.error().detail);
+  CHECK(select_one(*conn.value()) == "pqxx_fallback");
+  CHECK(creds.value().snapshot().fallbacks == 1);
+}
+
+TEST_CASE("both refused: the dual_credential's all_rejected, classified by SQLSTATE, no throw") {
+  pg_fixture().create_login_role("pqxx_refused", "pqxx-" + testing::random_token(12));
+  auto creds = make_dual_credential(dualcred::pg::connector(pg_params()),
+                                    static_provider(set_of("pqxx_refused", "bad1", "bad2")));
+  REQUIRE(creds);
+  auto conn = dualcred::libpqxx::connect(creds.value());
+  REQUIRE_FALSE(conn);
+  CHECK(conn.error().code == errc::all_rejected);
+  CHECK(creds.value().snapshot().all_rejected == 1);
+}
+
+TEST_CASE("libpqxx's reconnect after the server dropped it logs in through the fallback") {
+  const std::string a = "pqxx-a-" + testing::random_token(12);
+  const std::string b = "pqxx-b-" + testing::random_token(12);
+  auto& pg = pg_fixture();
+  pg.create_login_role("pqxx_reconnect", a);
+  options o;
+  o.min_reload_interval = 0ms;
+  auto creds = make_dual_credential(dualcred::pg::connector(pg_params()),
+                                    static_provider(set_of("pqxx_reconnect", a, std::nullopt)), o);
+  REQUIRE(creds);
+  auto conn = dualcred::libpqxx::connect(creds.value());
+  REQUIRE(conn);
+  CHECK(select_one(*conn.value()) == "pqxx_reconnect");
+  // CURRENT is refused from now on; NEXT holds the new password.
+  pg.set_password("pqxx_reconnect", b);
+  creds.value().provider().set(set_of("pqxx_reconnect", a, b));
+  REQUIRE(creds.value().reload());
+  pg.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "
+      "'pqxx_reconnect'");
+  CHECK_THROWS(select_one(*conn.value()));  // the query that finds the connection gone
+  CHECK(select_one(*conn.value()) == "pqxx_reconnect");
+  CHECK(creds.value().snapshot().fallbacks == 1);
+}
+
+TEST_CASE("a pqxx::connection made without connect() refuses instead of logging in") {
+  CHECK_THROWS_AS(dualcred::libpqxx::connection(), pqxx::broken_connection);
+}
+
+TEST_CASE("soak: 4 threads opening pqxx::connections through 10 single-role rotations") {
+  testing::temp_dir dir;
+  const std::string pw = "seed-" + testing::random_token(16);
+  pg_fixture().create_login_role("pqxx_soak", pw);
+  const std::string path = dir.write("db.env", "DB_USER=pqxx_soak\nDB_PASS_CURRENT=" + pw + "\n");
+  using store = dualcred::rotation::stores::file_store;
+  auto made =
+      make_dual_credential(dualcred::pg::connector(pg_params()), store_provider<store>(store(path)),
+                           rotation_tests::client_options());
+  REQUIRE(made);
+  auto& creds = made.value();
+  std::atomic<bool> stop{false};
+  rotation_tests::tally t;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      while (!stop) {
+        auto c = dualcred::libpqxx::connect(creds);
+        if (!c) {
+          t.fail(c.error().detail);
+          continue;
+        }
+        try {
+          if (select_one(*c.value()) == "pqxx_soak")
+            ++t.ok;
+          else
+            t.fail("connected as another user");
+        } catch (const std::exception& e) {
+          t.fail(e.what());
+        }
+      }
+    });
+  rotator_options o;
+  o.instances =
+      fleet::http_check{{"threads"},
+                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+                          return fmt::format("{}", creds.snapshot());
+                        },
+                        10s,
+                        10ms,
+                        {}};
+  rotator r(store(path),
+            dualcred::rotation::pg::single_role_admin(
+                {secret(pg_fixture().admin_conninfo()), pg_params(), 10s}),
+            rotation_keys::for_prefix("DB"), o);
+  const auto start = std::chrono::steady_clock::now();
+  const int n = rotation_tests::cycles();
+  for (int i = 0; i < n; ++i) {
+    auto done = r.run_all();
+    REQUIRE_MESSAGE(done, done.error().detail);
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  t.report("libpqxx soak");
+  MESSAGE("libpqxx soak: " << n << " rotations, " << t.ok.load() << " connections, "
+                           << t.failed.load() << " failed, "
+                           << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count()
+                           << " ms");
+  CHECK(t.failed == 0);
+  CHECK(t.ok > n);
+}
+
+TEST_SUITE_END();
+
+}  // namespace test_libpqxx

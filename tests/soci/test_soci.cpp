@@ -1,0 +1,179 @@
+// SOCI sessions, SOCI's connection_pool and the failover callback through dualcred, on the
+// test PostgreSQL; 10 rotations under threads that use pooled and new sessions.
+#include <dualcred/backend/soci.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <dualcred/provider/static.hpp>
+#include <dualcred/rotation.hpp>
+#include <dualcred/rotation/fleet/http_check.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+
+#include <dualcred_testing/temp_dir.hpp>
+#include "rotation/rotation_helpers.hpp"
+
+// Everything below in one namespace: the test programs are built as unity files.
+namespace test_soci {
+
+TEST_SUITE_BEGIN("soci");
+
+using namespace std::chrono_literals;
+using namespace dualcred;
+using namespace dualcred::rotation;
+using rotation_tests::pg_fixture;
+using rotation_tests::pg_params;
+
+namespace {
+std::string whoami(soci::session& s) {
+  std::string user;
+  s << "SELECT current_user", soci::into(user);
+  return user;
+}
+
+credential_set set_of(const std::string& user, const std::string& cur,
+                      std::optional<std::string> next) {
+  credential_set s;
+  s.current = {user, secret(cur)};
+  if (next) s.next = credential{user, secret(*next)};
+  return s;
+}
+
+auto static_creds(credential_set set) {
+  options o;
+  o.min_reload_interval = 0ms;
+  auto made = make_dual_credential(dualcred::soci_pg::probe_connector(pg_params()),
+                                   static_provider(std::move(set)), o);
+  REQUIRE(made);
+  return std::move(made).value();
+}
+}  // namespace
+
+TEST_CASE("conninfo: values quoted, nothing empty written") {
+  dualcred::pg::params p;
+  p.host = "h";
+  p.port = 5433;
+  p.connect_timeout = 1500ms;
+  p.extra = {{"options", "-c x='1'"}};
+  const auto cs = dualcred::soci_pg::conninfo(p, {"a b", secret(R"(p'w\)")});
+  CHECK(
+      cs.reveal() ==
+      R"(host='h' port='5433' connect_timeout='2' options='-c x=\'1\'' user='a b' password='p\'w\\' )");
+}
+
+TEST_CASE("a session through the fallback: CURRENT refused, NEXT works") {
+  const std::string pw = "soci-" + testing::random_token(12);
+  pg_fixture().create_login_role("soci_fallback", pw);
+  auto creds = static_creds(set_of("soci_fallback", "wrong", pw));
+  auto s = dualcred::soci_pg::open_session(creds);
+  REQUIRE_MESSAGE(s, s.error().detail);
+  CHECK(whoami(*s.value()) == "soci_fallback");
+  CHECK(creds.snapshot().fallbacks == 1);
+  // Both refused: the dual_credential's error, not an exception.
+  auto bad = static_creds(set_of("soci_fallback", "bad1", "bad2"));
+  auto refused = dualcred::soci_pg::open_session(bad);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::all_rejected);
+}
+
+TEST_CASE("failover: after the server drops the session, SOCI reconnects with NEXT") {
+  const std::string a = "soci-a-" + testing::random_token(12);
+  const std::string b = "soci-b-" + testing::random_token(12);
+  auto& pg = pg_fixture();
+  pg.create_login_role("soci_failover", a);
+  auto creds = static_creds(set_of("soci_failover", a, std::nullopt));
+  auto s = dualcred::soci_pg::open_session(creds);
+  REQUIRE(s);
+  dualcred::soci_pg::failover<decltype(creds)> cb(creds);
+  s.value()->set_failover_callback(cb);
+  CHECK(whoami(*s.value()) == "soci_failover");
+
+  // The password moves on while the session lives; CURRENT is now refused.
+  pg.set_password("soci_failover", b);
+  creds.provider().set(set_of("soci_failover", a, b));
+  REQUIRE(creds.reload());
+  pg.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "
+      "'soci_failover'");
+  CHECK_THROWS_AS(whoami(*s.value()), soci::soci_error);  // the statement that found it lost
+  CHECK(cb.supplied() == 1);
+  CHECK(cb.last_slot() == slot::next);
+  CHECK(creds.snapshot().fallbacks == 1);
+  CHECK(whoami(*s.value()) == "soci_failover");  // reconnected with NEXT
+}
+
+TEST_CASE("soak: SOCI pool and new sessions, 4 threads, 10 single-role rotations") {
+  testing::temp_dir dir;
+  const std::string pw = "seed-" + testing::random_token(16);
+  pg_fixture().create_login_role("soci_soak", pw);
+  const std::string path = dir.write("db.env", "DB_USER=soci_soak\nDB_PASS_CURRENT=" + pw + "\n");
+  using store = dualcred::rotation::stores::file_store;
+  auto made =
+      make_dual_credential(dualcred::soci_pg::probe_connector(pg_params()),
+                           store_provider<store>(store(path)), rotation_tests::client_options());
+  REQUIRE(made);
+  auto& creds = made.value();
+  constexpr std::size_t pool_size = 4;
+  soci::connection_pool pool(pool_size);
+  REQUIRE(dualcred::soci_pg::open_pool(pool, pool_size, creds));
+  std::atomic<bool> stop{false};
+  rotation_tests::tally t;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      while (!stop) {
+        try {
+          soci::session pooled(pool);
+          auto fresh = dualcred::soci_pg::open_session(creds);
+          if (!fresh) {
+            t.fail(fresh.error().detail);
+            continue;
+          }
+          if (whoami(pooled) == "soci_soak" && whoami(*fresh.value()) == "soci_soak")
+            ++t.ok;
+          else
+            t.fail("a session as another user");
+        } catch (const std::exception& e) {
+          t.fail(e.what());
+        }
+      }
+    });
+  rotator_options o;
+  o.instances =
+      fleet::http_check{{"threads"},
+                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
+                          return fmt::format("{}", creds.snapshot());
+                        },
+                        10s,
+                        10ms,
+                        {}};
+  rotator r(store(path),
+            dualcred::rotation::pg::single_role_admin(
+                {secret(pg_fixture().admin_conninfo()), pg_params(), 10s}),
+            rotation_keys::for_prefix("DB"), o);
+  const auto start = std::chrono::steady_clock::now();
+  const int n = rotation_tests::cycles();
+  for (int i = 0; i < n; ++i) {
+    auto done = r.run_all();
+    REQUIRE_MESSAGE(done, done.error().detail);
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  t.report("soci soak");
+  MESSAGE("soci soak: " << n << " rotations, " << t.ok.load() << " rounds, " << t.failed.load()
+                        << " failed, "
+                        << std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - start)
+                               .count()
+                        << " ms");
+  CHECK(t.failed == 0);
+  CHECK(t.ok > n);
+}
+
+TEST_SUITE_END();
+
+}  // namespace test_soci
