@@ -17,6 +17,7 @@
 
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation/rotation_helpers.hpp"
+#include "rotation/soak.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_libpqxx {
@@ -107,57 +108,18 @@ TEST_CASE("soak: 4 threads opening pqxx::connections through 10 single-role rota
                            rotation_tests::client_options());
   REQUIRE(made);
   auto& creds = made.value();
-  std::atomic<bool> stop{false};
-  rotation_tests::tally t;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 4; ++i)
-    threads.emplace_back([&] {
-      while (!stop) {
-        auto c = dualcred::libpqxx::connect(creds);
-        if (!c) {
-          t.fail(c.error().detail);
-          continue;
-        }
-        try {
-          if (select_one(*c.value()) == "pqxx_soak")
-            ++t.ok;
-          else
-            t.fail("connected as another user");
-        } catch (const std::exception& e) {
-          t.fail(e.what());
-        }
-      }
-    });
-  rotator_options o;
-  o.instances =
-      fleet::http_check{{"threads"},
-                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
-                          return fmt::format("{}", creds.snapshot());
-                        },
-                        10s,
-                        10ms,
-                        {}};
-  rotator r(store(path),
-            dualcred::rotation::pg::single_role_admin(
-                {secret(pg_fixture().admin_conninfo()), pg_params(), 10s}),
-            rotation_keys::for_prefix("DB"), o);
-  const auto start = std::chrono::steady_clock::now();
-  const int n = rotation_tests::cycles();
-  for (int i = 0; i < n; ++i) {
-    auto done = r.run_all();
-    REQUIRE_MESSAGE(done, done.error().detail);
-  }
-  stop = true;
-  for (auto& th : threads) th.join();
-  t.report("libpqxx soak");
-  MESSAGE("libpqxx soak: " << n << " rotations, " << t.ok.load() << " connections, "
-                           << t.failed.load() << " failed, "
-                           << std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::steady_clock::now() - start)
-                                  .count()
-                           << " ms");
-  CHECK(t.failed == 0);
-  CHECK(t.ok > n);
+  rotation_tests::single_role_soak("libpqxx soak", path, creds, 4, [&](rotation_tests::tally& t) {
+    auto c = dualcred::libpqxx::connect(creds);
+    if (!c) return t.fail(c.error().detail);
+    try {
+      if (select_one(*c.value()) == "pqxx_soak")
+        ++t.ok;
+      else
+        t.fail("connected as another user");
+    } catch (const std::exception& e) {
+      t.fail(e.what());
+    }
+  });
 }
 
 TEST_SUITE_END();

@@ -17,6 +17,7 @@
 
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
+#include "soak.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_postgres {
@@ -114,14 +115,7 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
   auto& creds = dc.value();
   rotation_tests::clients<std::remove_reference_t<decltype(creds)>> c(creds, 4);
   rotator_options o;
-  o.instances =
-      fleet::http_check{{"client-threads"},
-                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
-                          return fmt::format("{}", creds.snapshot());
-                        },
-                        10s,
-                        10ms,
-                        {}};
+  o.instances = rotation_tests::in_process_fleet(creds, "client-threads");
   rotator r(dualcred::rotation::stores::file_store(path), std::move(admin),
             rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();

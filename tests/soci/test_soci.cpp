@@ -16,6 +16,7 @@
 
 #include <dualcred_testing/temp_dir.hpp>
 #include "rotation/rotation_helpers.hpp"
+#include "rotation/soak.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_soci {
@@ -120,58 +121,19 @@ TEST_CASE("soak: SOCI pool and new sessions, 4 threads, 10 single-role rotations
   constexpr std::size_t pool_size = 4;
   soci::connection_pool pool(pool_size);
   REQUIRE(dualcred::soci_pg::open_pool(pool, pool_size, creds));
-  std::atomic<bool> stop{false};
-  rotation_tests::tally t;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 4; ++i)
-    threads.emplace_back([&] {
-      while (!stop) {
-        try {
-          soci::session pooled(pool);
-          auto fresh = dualcred::soci_pg::open_session(creds);
-          if (!fresh) {
-            t.fail(fresh.error().detail);
-            continue;
-          }
-          if (whoami(pooled) == "soci_soak" && whoami(*fresh.value()) == "soci_soak")
-            ++t.ok;
-          else
-            t.fail("a session as another user");
-        } catch (const std::exception& e) {
-          t.fail(e.what());
-        }
-      }
-    });
-  rotator_options o;
-  o.instances =
-      fleet::http_check{{"threads"},
-                        [&](const std::string&, std::chrono::milliseconds) -> result<std::string> {
-                          return fmt::format("{}", creds.snapshot());
-                        },
-                        10s,
-                        10ms,
-                        {}};
-  rotator r(store(path),
-            dualcred::rotation::pg::single_role_admin(
-                {secret(pg_fixture().admin_conninfo()), pg_params(), 10s}),
-            rotation_keys::for_prefix("DB"), o);
-  const auto start = std::chrono::steady_clock::now();
-  const int n = rotation_tests::cycles();
-  for (int i = 0; i < n; ++i) {
-    auto done = r.run_all();
-    REQUIRE_MESSAGE(done, done.error().detail);
-  }
-  stop = true;
-  for (auto& th : threads) th.join();
-  t.report("soci soak");
-  MESSAGE("soci soak: " << n << " rotations, " << t.ok.load() << " rounds, " << t.failed.load()
-                        << " failed, "
-                        << std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now() - start)
-                               .count()
-                        << " ms");
-  CHECK(t.failed == 0);
-  CHECK(t.ok > n);
+  rotation_tests::single_role_soak("soci soak", path, creds, 4, [&](rotation_tests::tally& t) {
+    try {
+      soci::session pooled(pool);
+      auto fresh = dualcred::soci_pg::open_session(creds);
+      if (!fresh) return t.fail(fresh.error().detail);
+      if (whoami(pooled) == "soci_soak" && whoami(*fresh.value()) == "soci_soak")
+        ++t.ok;
+      else
+        t.fail("a session as another user");
+    } catch (const std::exception& e) {
+      t.fail(e.what());
+    }
+  });
 }
 
 TEST_SUITE_END();
