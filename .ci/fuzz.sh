@@ -16,8 +16,10 @@ for src in fuzz/*_fuzzer.cpp; do
   targets+=("$target:$corpus")
 done
 if [ ! -f "$dir/build.ninja" ]; then
+  # Line tables, so a finding's stack names file and line.
   CC=clang CXX=clang++ meson setup "$dir" -Dfuzzing=enabled -Dtests=disabled \
-    -Dexamples=disabled -Dbenchmarks=disabled -Dlibpq=disabled -Dhiredis=disabled
+    -Dexamples=disabled -Dbenchmarks=disabled -Dlibpq=disabled -Dhiredis=disabled \
+    -Dcpp_args=-gline-tables-only
 fi
 names=()
 for entry in "${targets[@]}"; do names+=("fuzz/${entry%%:*}"); done
