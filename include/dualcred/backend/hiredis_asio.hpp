@@ -3,7 +3,7 @@
 // The Redis connector on a Boost.Asio event loop: hiredis' async context driven by an
 // executor (hiredis_asio_connection.hpp), logging in without blocking the loop. Needs
 // hiredis 0.14 or later and Boost 1.81 (per-operation cancellation); link with the
-// `dualcred-hiredis-asio` dependency.
+// `dualcred-hiredis_asio` dependency.
 //
 //     dualcred::redis::async_connector rc(io.get_executor(), params);
 //     auto conn = co_await rc.async_open(asio::use_awaitable);
