@@ -121,14 +121,16 @@ struct authenticate_op {
   void operator()(Self& self, boost::system::error_code = {}) {
     if (next > 0) {
       auto r = finish_step(self.cancelled() != boost::asio::cancellation_type::none);
-      commands[next - 1].reset();
       if (!r) return self.complete(std::move(r));
     }
     if (next == 2 || commands[next].empty())
       return self.complete(result<void>(boost::outcome_v2::success()));
     w = std::make_shared<waiter>(ex);
     ++next;
-    if (link == nullptr || !link->send(commands[next - 1].view(), w)) {
+    const bool sent = link != nullptr && link->send(commands[next - 1].view(), w);
+    // hiredis copied it into its output buffer: the password need not stay here.
+    commands[next - 1].reset();
+    if (!sent) {
       w->finish(outcome::io_error, "the connection is closed");
       return resume_later(ex, std::move(self));
     }
