@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <concepts>
 #include <cstdlib>
 #include <exception>
 #include <functional>
@@ -48,6 +49,17 @@ using dualcred::result;
 using dualcred::secret;
 
 namespace {
+
+// The two-phase async connector's shape (async_open, async_authenticate, get_executor),
+// written out here until the concept itself is in concepts.hpp.
+template <class C>
+concept async_two_phase_shape = requires(const C& c, typename C::connection_type& conn,
+                                         const credential& cred) {
+  { c.get_executor() } -> std::convertible_to<asio::any_io_executor>;
+  c.async_open([](result<typename C::connection_type>) {});
+  c.async_authenticate(conn, cred, [](result<void>) {});
+};
+static_assert(async_two_phase_shape<redis::async_connector>);
 
 dualcred::testing::redis_server& server() {
   return dualcred::testing::shared_redis_server();
