@@ -250,6 +250,25 @@ TEST_CASE("a refused AUTH is auth_rejected; NEXT then succeeds on the same conne
   CHECK(server().info_number("stats", "total_connections_received") == received + 1);
 }
 
+TEST_CASE("a connection the server drops is freed by hiredis; a login on it fails cleanly") {
+  run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::async_connector rc(io.get_executor(), params_for(server().port()));
+    auto conn = co_await rc.async_open(asio::use_awaitable);
+    REQUIRE(conn);
+    server().must({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+    asio::steady_timer tick(io);
+    for (int i = 0; i < 200 && conn.value(); ++i) {
+      tick.expires_after(10ms);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    CHECK_FALSE(conn.value());
+    const credential anyone{"app", secret("dropped-password")};
+    auto r = co_await rc.async_authenticate(conn.value(), anyone, asio::use_awaitable);
+    REQUIRE_FALSE(r);
+    CHECK_MESSAGE(r.error().is(errc::backend_unavailable), r.error().detail);
+  });
+}
+
 TEST_CASE("callbacks and use_future work as completion tokens") {
   server().set_user("async_tokens", {"tokens-password"});
   asio::io_context io;

@@ -45,8 +45,9 @@ result<T> failed(error e) {
 }
 
 // Resumes a composed operation from the executor's queue, never inside its initiation.
+// `ex` by value: the caller's is usually a member of the operation `self` moves away.
 template <class Self>
-void resume_later(const boost::asio::any_io_executor& ex, Self&& self) {
+void resume_later(boost::asio::any_io_executor ex, Self&& self) {
   boost::asio::post(
       ex, [self = std::forward<Self>(self)]() mutable { self(boost::system::error_code()); });
 }
