@@ -299,6 +299,7 @@ TEST_CASE("nothing listening: backend_unavailable") {
     REQUIRE_FALSE(conn);
     CHECK(conn.error().is(errc::backend_unavailable));
     CHECK(conn.error().detail.find(std::to_string(port)) != std::string::npos);
+    CHECK_MESSAGE(conn.error().detail.find("refused") != std::string::npos, conn.error().detail);
   });
 }
 

@@ -68,12 +68,14 @@ struct open_op {
   template <class Self>
   void operator()(Self& self) {
     // hiredis resolves a name with a blocking getaddrinfo: give addresses on a loop thread.
-    auto attached = async_connection::attach(redisAsyncConnect(p.host.c_str(), p.port), ex);
-    if (!attached) {
-      early.emplace(attached.error().code, where(attached.error().detail));
-    } else if (attached.value().get()->err != 0) {
+    redisAsyncContext* ac = redisAsyncConnect(p.host.c_str(), p.port);
+    if (ac != nullptr && ac->err != 0) {
+      // Refused at once (loopback), or a bad address: nothing to attach.
       early.emplace(errc::backend_unavailable,
-                    where(fmt::format("connect failed: {}", attached.value().get()->errstr)));
+                    where(fmt::format("connect failed: {}", ac->errstr)));
+      redisAsyncFree(ac);
+    } else if (auto attached = async_connection::attach(ac, ex); !attached) {
+      early.emplace(attached.error().code, where(attached.error().detail));
     } else {
       conn = std::move(attached).value();
       conn.link()->connect_waiter = w;
