@@ -15,6 +15,7 @@
 #include <exception>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -86,27 +87,33 @@ void run_loop(Body body) {
   if (failed) std::rethrow_exception(failed);
 }
 
-// hiredis' own async API on the connection, as a service would use it after the login.
-asio::awaitable<std::string> whoami(redis::async_connection& conn) {
+// hiredis' own async API on the connection, as a service would use it after the login:
+// `command` (no arguments to quote) and its reply's text.
+asio::awaitable<std::string> ask(redis::async_connection& conn, const char* command) {
   struct state {
     std::string text = "<no reply>";
     bool done = false;
-  } st;
+  };
+  auto st = std::make_shared<state>();
   redisAsyncCommand(
       conn.get(),
       [](redisAsyncContext*, void* r, void* p) {
-        auto* s = static_cast<state*>(p);
+        const std::unique_ptr<std::shared_ptr<state>> s(static_cast<std::shared_ptr<state>*>(p));
         const auto* reply = static_cast<const redisReply*>(r);
-        if (reply != nullptr && reply->str != nullptr) s->text.assign(reply->str, reply->len);
-        s->done = true;
+        if (reply != nullptr && reply->str != nullptr) (*s)->text.assign(reply->str, reply->len);
+        (*s)->done = true;
       },
-      &st, "ACL WHOAMI");
+      new std::shared_ptr<state>(st), command);
   asio::steady_timer tick(co_await asio::this_coro::executor);
-  for (int i = 0; i < 500 && !st.done; ++i) {
+  for (int i = 0; i < 500 && !st->done; ++i) {
     tick.expires_after(10ms);
     co_await tick.async_wait(asio::use_awaitable);
   }
-  co_return st.text;
+  co_return st->text;
+}
+
+asio::awaitable<std::string> whoami(redis::async_connection& conn) {
+  co_return co_await ask(conn, "ACL WHOAMI");
 }
 
 // A listener whose accept queue is full: further SYNs are dropped, so a connect to it
@@ -204,6 +211,8 @@ TEST_CASE("open and AUTH user password, then SELECT, through use_awaitable") {
     auto ok = co_await rc.async_authenticate(conn.value(), happy, asio::use_awaitable);
     REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().detail));
     CHECK(co_await whoami(conn.value()) == "async_happy");
+    const std::string info = co_await ask(conn.value(), "CLIENT INFO");
+    CHECK_MESSAGE(info.find(" db=2 ") != std::string::npos, info);
     CHECK(settled_clients(before + 1) == before + 1);
   });
   CHECK(settled_clients(before) == before);
@@ -255,6 +264,9 @@ TEST_CASE("a connection the server drops is freed by hiredis; a login on it fail
     redis::async_connector rc(io.get_executor(), params_for(server().port()));
     auto conn = co_await rc.async_open(asio::use_awaitable);
     REQUIRE(conn);
+    // A PING first: the server has accepted the connection before the kill.
+    const credential nobody{"default", secret()};
+    REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
     server().must({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
     asio::steady_timer tick(io);
     for (int i = 0; i < 200 && conn.value(); ++i) {
@@ -332,6 +344,23 @@ TEST_CASE("a reply that never comes times out and closes the connection") {
 }
 
 namespace {
+
+TEST_CASE("destroying a connection mid-AUTH completes the login with backend_unavailable") {
+  silent_listener quiet;
+  run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::async_connector rc(io.get_executor(), params_for(quiet.port(), 0ms));
+    auto conn = co_await rc.async_open(asio::use_awaitable);
+    REQUIRE(conn);
+    auto owned = std::make_unique<redis::async_connection>(std::move(conn).value());
+    asio::steady_timer later(io, 50ms);
+    later.async_wait([&](const boost::system::error_code&) { owned.reset(); });
+    const credential anyone{"app", secret("freed-password")};
+    auto r = co_await rc.async_authenticate(*owned, anyone, asio::use_awaitable);
+    REQUIRE_FALSE(r);
+    CHECK_MESSAGE(r.error().is(errc::backend_unavailable), r.error().detail);
+    CHECK(owned == nullptr);
+  });
+}
 
 // Starts `op` with a cancellation slot, emits a terminal cancellation after `delay`.
 // (A std::function: g++ 12 rejects a lambda's type as a field of a coroutine frame.)
