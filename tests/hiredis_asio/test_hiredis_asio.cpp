@@ -281,6 +281,25 @@ TEST_CASE("a connection the server drops is freed by hiredis; a login on it fail
   });
 }
 
+TEST_CASE("disconnect closes gracefully: hiredis frees the context, no wait is left") {
+  const long long before = clients_now();
+  run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::async_connector rc(io.get_executor(), params_for(server().port()));
+    auto conn = co_await rc.async_open(asio::use_awaitable);
+    REQUIRE(conn);
+    const credential nobody{"default", secret()};
+    REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+    conn.value().disconnect();
+    asio::steady_timer tick(io);
+    for (int i = 0; i < 200 && conn.value(); ++i) {
+      tick.expires_after(10ms);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    CHECK_FALSE(conn.value());
+  });
+  CHECK(settled_clients(before) == before);
+}
+
 TEST_CASE("callbacks and use_future work as completion tokens") {
   server().set_user("async_tokens", {"tokens-password"});
   asio::io_context io;

@@ -268,8 +268,14 @@ class async_connection {
   explicit operator bool() const noexcept { return get() != nullptr; }
   [[nodiscard]] executor_type get_executor() const { return link_->executor(); }
 
+  /// Frees the context now (pending replies' callbacks run with no reply).
   void reset() noexcept {
     if (link_ != nullptr) std::exchange(link_, nullptr)->free();
+  }
+  /// Closes gracefully: hiredis sends nothing more, waits for the pending replies, then
+  /// frees the context, after which this reads as closed.
+  void disconnect() noexcept {
+    if (auto* ac = get(); ac != nullptr) redisAsyncDisconnect(ac);
   }
 
   /// For operations on the connection: the glue shared with pending waits.
