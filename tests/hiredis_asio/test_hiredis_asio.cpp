@@ -27,6 +27,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -406,6 +407,20 @@ TEST_CASE("a terminal cancellation during the connect completes at once and leak
       REQUIRE_FALSE(conn);
       CHECK_MESSAGE(is_cancelled(conn.error()), conn.error().detail);
     });
+  });
+}
+
+TEST_CASE("awaitable_operators: a timer winning || cancels the open") {
+  using namespace asio::experimental::awaitable_operators;
+  full_listener hang;
+  run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::async_connector rc(io.get_executor(), params_for(hang.port(), 0ms));
+    asio::steady_timer deadline(io, 50ms);
+    auto winner =
+        co_await (rc.async_open(asio::use_awaitable) || deadline.async_wait(asio::use_awaitable));
+    // `||` waits for the loser to finish after cancelling it: an open that ignored the
+    // cancellation would hang here.
+    CHECK(winner.index() == 1);
   });
 }
 
