@@ -126,7 +126,7 @@ TEST_CASE(
   // stripped from every instance named on a timeout.
   f.endpoints = {"https://u:pw-Secret9@a.example/h", "b.example/h"};
   f.fetch = [](const std::string& url, milliseconds) -> result<std::string> {
-    if (url.starts_with("b")) return fail(errc::provider_unavailable, "answered HTTP 503");
+    if (url.starts_with("b")) return fail(errc::malformed, "answered HTTP 503");
     return std::string(R"({"version":"\u001b[31mred","oldest_version_in_use":"2"})");
   };
   f.deadline = std::chrono::milliseconds(20);
@@ -135,7 +135,8 @@ TEST_CASE(
   CHECK(late.error().is(errc::timeout));
   CHECK(late.error().detail.find("https://a.example/h (version (unprintable),2)") !=
         std::string::npos);
-  CHECK(late.error().detail.find("b.example/h (answered HTTP 503)") != std::string::npos);
+  CHECK(late.error().detail.find("b.example/h (bad answer: answered HTTP 503)") !=
+        std::string::npos);
   CHECK(late.error().detail.find("pw-Secret9") == std::string::npos);
   CHECK(late.error().detail.find('\x1b') == std::string::npos);
 }

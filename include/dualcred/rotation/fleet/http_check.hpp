@@ -174,12 +174,12 @@ struct http_check {
   /// Replaces `status_versions` to pick the versions out of a body of another shape.
   std::function<result<std::vector<std::string>>(std::string_view body)> versions;
   /// Asks the instances of a round at once; when set, `fetch` is not used.
-  batch_fetch_function fetch_all;
+  batch_fetch_function fetch_all{};
   /// One request's limit (and what is left of the deadline, when that is less).
   std::chrono::milliseconds instance_timeout{5000};
   /// More endpoints, found again every round; an instance no longer found is no longer
   /// waited for, a new one is asked.
-  discover_function discover;
+  discover_function discover{};
 
   /// `wait(*this, request.revision, request.on_wait)`.
   [[nodiscard]] result<void> operator()(const fleet_request& request) const;
@@ -272,9 +272,10 @@ inline result<void> ask(const http_check& f, const std::vector<std::string>& url
 }  // namespace detail
 
 /// The round function of `f`: this round's endpoints (the fixed ones, then those `discover`
-/// finds), each ready one remembered by URL across rounds and not asked again.
+/// finds), each one's last verdict remembered across rounds and a ready one not asked again.
 [[nodiscard]] inline round_function http_rounds(const http_check& f) {
-  // The instances found ready in past rounds, by name.
+  // Each instance's last verdict, by name: a ready one is not asked again, and one the
+  // deadline left unasked keeps what it said before.
   auto known = std::make_shared<std::unordered_map<std::string, instance_verdict>>();
   return [&f, known](std::uint64_t wanted,
                      std::chrono::steady_clock::time_point until) -> result<round_result> {
@@ -299,8 +300,7 @@ inline result<void> ask(const http_check& f, const std::vector<std::string>& url
     }
     if (urls.empty() && r.problem.empty()) r.problem = "no instance was found";
     DUALCRED_TRY(detail::ask(f, urls, pending, wanted, until, r.instances));
-    for (const auto& v : r.instances)
-      if (v.ready()) known->emplace(v.instance, v);
+    for (const auto& v : r.instances) (*known)[v.instance] = v;
     return r;
   };
 }
