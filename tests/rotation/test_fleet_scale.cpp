@@ -81,6 +81,35 @@ TEST_CASE("fleet: a thousand instances, some slow or silent, are asked in one bo
           << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms");
 }
 
+TEST_CASE("curl_multi_transport: at most max_parallel transfers at once, answers in order") {
+  std::vector<instance_spec> specs(4);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    specs[i].version = std::to_string(10 + i);
+    specs[i].delay_ms = 600;
+  }
+  const dualcred::testing::fleet_instances slow(specs);
+  std::vector<http_request> reqs;
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    reqs.push_back(http_request{"GET", slow.health_url(i), {}, {}, 5s});
+  const auto run = [&](std::size_t parallel) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto answers = curl_multi_transport{curl_options{}, parallel}(reqs, start + 10s);
+    REQUIRE(answers.size() == reqs.size());
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      REQUIRE_MESSAGE(answers[i], answers[i].error().detail);
+      CHECK(answers[i].value().body == "{\"version\": \"" + std::to_string(10 + i) + "\"}");
+    }
+    return std::chrono::steady_clock::now() - start;
+  };
+  // Two at a time: two waves of 600 ms each, so never under 1.2 s.
+  CHECK(run(2) >= 1200ms);
+  // The batch's own deadline ends what is still running and sends nothing more.
+  const auto start = std::chrono::steady_clock::now();
+  const auto cut = curl_multi_transport{curl_options{}, 1}(reqs, start + 300ms);
+  CHECK(std::chrono::steady_clock::now() - start < 1300ms);
+  for (const auto& a : cut) CHECK((!a && a.error().is(errc::timeout)));
+}
+
 TEST_SUITE_END();
 
 }  // namespace test_fleet_scale
