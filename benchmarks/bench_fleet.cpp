@@ -1,5 +1,6 @@
 // One round of the fleet check over 10, 100 and 1000 simulated instances on loopback
-// (testing/fleet_instances.py: one python3 process, every instance answering at once),
+// (testing/fleet_instances.py: one python3 process), answering at once or after 10 ms (a
+// network round trip and the instance's own work),
 // asked at once through curl's multi interface (fleet/concurrent) against the same
 // instances asked one after another through curl_transport (fleet/sequential, the
 // baseline). The instances are a Python stand-in: each answer costs the server more than a
@@ -9,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -22,10 +24,11 @@ namespace {
 
 namespace fleet = dualcred::rotation::fleet;
 
-// One fleet per size, started on first use and kept for the run.
-const dualcred::testing::fleet_instances& fleet_of(std::size_t n) {
-  static std::map<std::size_t, std::unique_ptr<dualcred::testing::fleet_instances>> fleets;
-  auto& f = fleets[n];
+// One fleet per size and delay, started on first use and kept for the run.
+const dualcred::testing::fleet_instances& fleet_of(std::size_t n, int delay_ms) {
+  static std::map<std::pair<std::size_t, int>, std::unique_ptr<dualcred::testing::fleet_instances>>
+      fleets;
+  auto& f = fleets[{n, delay_ms}];
   if (!f) {
     std::vector<dualcred::testing::instance_spec> specs;
     for (std::size_t i = 0; i < n; ++i)
@@ -38,7 +41,7 @@ const dualcred::testing::fleet_instances& fleet_of(std::size_t n) {
 
 void run_round(benchmark::State& state, bool concurrent) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  const auto& instances = fleet_of(n);
+  const auto& instances = fleet_of(n, static_cast<int>(state.range(1)));
   fleet::http_check check;
   for (std::size_t i = 0; i < n; ++i) check.endpoints.push_back(instances.health_url(i));
   if (concurrent)
@@ -55,6 +58,7 @@ void run_round(benchmark::State& state, bool concurrent) {
     benchmark::DoNotOptimize(ready);
   }
   state.counters["instances"] = static_cast<double>(n);
+  state.counters["delay_ms"] = static_cast<double>(state.range(1));
 }
 
 void concurrent_round(benchmark::State& state) {
@@ -68,16 +72,12 @@ void sequential_round(benchmark::State& state) {
 
 BENCHMARK(concurrent_round)
     ->Name("fleet/concurrent")
-    ->Arg(10)
-    ->Arg(100)
-    ->Arg(1000)
+    ->ArgsProduct({{10, 100, 1000}, {0, 10}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(sequential_round)
     ->Name("fleet/sequential")
-    ->Arg(10)
-    ->Arg(100)
-    ->Arg(1000)
+    ->ArgsProduct({{10, 100, 1000}, {0, 10}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
