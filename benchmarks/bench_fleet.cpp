@@ -32,8 +32,8 @@ const dualcred::testing::fleet_instances& fleet_of(std::size_t n, int delay_ms) 
   if (!f) {
     std::vector<dualcred::testing::instance_spec> specs;
     for (std::size_t i = 0; i < n; ++i)
-      specs.push_back(
-          {"127.0." + std::to_string(1 + i / 200) + "." + std::to_string(2 + i % 200), 0, "5"});
+      specs.push_back({"127.0." + std::to_string(1 + i / 200) + "." + std::to_string(2 + i % 200),
+                       0, "5", delay_ms});
     f = std::make_unique<dualcred::testing::fleet_instances>(std::move(specs));
   }
   return *f;
