@@ -181,6 +181,30 @@ TEST_CASE("fleet: each request is given what is left of the deadline") {
   for (const auto left : given) CHECK(left >= milliseconds(1));  // zero would mean "no limit"
 }
 
+TEST_CASE("fleet: discovered instances are found again every round, and the new ones asked") {
+  int rounds = 0;
+  std::vector<std::string> asked;
+  fleet::http_check check;
+  check.discover = [&]() -> result<std::vector<std::string>> {
+    ++rounds;
+    if (rounds == 1) return std::vector<std::string>{"a"};
+    if (rounds == 2) return fail(errc::timeout, "dns: svc: no answer within 5 ms");
+    return std::vector<std::string>{"a", "b"};
+  };
+  check.fetch = [&](const std::string& url, milliseconds) -> result<std::string> {
+    asked.push_back(url);
+    return std::string(R"({"version":"3"})");
+  };
+  check.deadline = milliseconds(5000);
+  check.poll_interval = milliseconds(1);
+  std::vector<std::size_t> totals;
+  CHECK(fleet::wait(check, 3, [&](std::size_t, std::size_t total) { totals.push_back(total); }));
+  // "a" was ready in the first round, but a failed lookup is no all-clear; "b" came third.
+  CHECK(rounds == 3);
+  CHECK(totals == std::vector<std::size_t>{1, 1, 2});
+  CHECK(asked == std::vector<std::string>{"a", "b"});
+}
+
 TEST_SUITE_END();
 
 }  // namespace test_fleet
