@@ -187,22 +187,24 @@ TEST_CASE("fleet: discovered instances are found again every round, and the new 
   fleet::http_check check;
   check.discover = [&]() -> result<std::vector<std::string>> {
     ++rounds;
-    if (rounds == 1) return std::vector<std::string>{"a"};
+    if (rounds == 1) return std::vector<std::string>{"a", "b"};
     if (rounds == 2) return fail(errc::timeout, "dns: svc: no answer within 5 ms");
-    return std::vector<std::string>{"a", "b"};
+    return std::vector<std::string>{"a", "c"};
   };
   check.fetch = [&](const std::string& url, milliseconds) -> result<std::string> {
     asked.push_back(url);
-    return std::string(R"({"version":"3"})");
+    const bool behind = url == "b" && rounds == 1;
+    return std::string(behind ? R"({"version":"2"})" : R"({"version":"3"})");
   };
   check.deadline = milliseconds(5000);
   check.poll_interval = milliseconds(1);
-  std::vector<std::size_t> totals;
-  CHECK(fleet::wait(check, 3, [&](std::size_t, std::size_t total) { totals.push_back(total); }));
-  // "a" was ready in the first round, but a failed lookup is no all-clear; "b" came third.
+  std::vector<std::size_t> ready;
+  CHECK(fleet::wait(check, 3, [&](std::size_t n, std::size_t) { ready.push_back(n); }));
+  // Round 2: every instance it knew was ready, but a failed lookup is no all-clear (it asks
+  // those it found before). Round 3: "b" is gone, "c" is new and asked; "a" is not asked again.
   CHECK(rounds == 3);
-  CHECK(totals == std::vector<std::size_t>{1, 1, 2});
-  CHECK(asked == std::vector<std::string>{"a", "b"});
+  CHECK(ready == std::vector<std::size_t>{1, 2, 2});
+  CHECK(asked == std::vector<std::string>{"a", "b", "b", "c"});
 }
 
 TEST_SUITE_END();

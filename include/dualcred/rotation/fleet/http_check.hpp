@@ -178,7 +178,8 @@ struct http_check {
   /// One request's limit (and what is left of the deadline, when that is less).
   std::chrono::milliseconds instance_timeout{5000};
   /// More endpoints, found again every round; an instance no longer found is no longer
-  /// waited for, a new one is asked.
+  /// waited for, a new one is asked. A failed lookup keeps the last list and keeps the check
+  /// from passing that round.
   discover_function discover{};
 
   /// `wait(*this, request.revision, request.on_wait)`.
@@ -277,16 +278,20 @@ inline result<void> ask(const http_check& f, const std::vector<std::string>& url
   // Each instance's last verdict, by name: a ready one is not asked again, and one the
   // deadline left unasked keeps what it said before.
   auto known = std::make_shared<std::unordered_map<std::string, instance_verdict>>();
-  return [&f, known](std::uint64_t wanted,
-                     std::chrono::steady_clock::time_point until) -> result<round_result> {
+  // What discovery last found: a failed lookup keeps asking those, and is the round's problem.
+  auto found_before = std::make_shared<std::vector<std::string>>();
+  return [&f, known, found_before](
+             std::uint64_t wanted,
+             std::chrono::steady_clock::time_point until) -> result<round_result> {
     round_result r;
     std::vector<std::string> urls = f.endpoints;
     if (f.discover) {
       auto found = f.discover();
       if (found)
-        urls.insert(urls.end(), found.value().begin(), found.value().end());
+        *found_before = std::move(found).value();
       else
         r.problem = found.error().detail;
+      urls.insert(urls.end(), found_before->begin(), found_before->end());
     }
     std::sort(urls.begin(), urls.end());
     urls.erase(std::unique(urls.begin(), urls.end()), urls.end());
