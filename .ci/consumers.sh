@@ -47,11 +47,13 @@ fi
 # The optional parts to check: built into the install (a .pc file), with a public header
 # and a check program. A new part needs only tests/consumers/common/<part>_check.cpp.
 declare -A part_header=([rotation]=rotation.hpp [libpq]=backend/libpq.hpp
-                        [hiredis]=backend/hiredis.hpp [hiredis_asio]=backend/hiredis_asio.hpp [vault]=provider/vault.hpp
+                        [hiredis]=backend/hiredis.hpp [hiredis_asio]=backend/hiredis_asio.hpp
+                        [vault]=provider/vault.hpp
                         [curl]=http/curl.hpp [libpqxx]=backend/libpqxx.hpp
-                        [soci]=backend/soci.hpp [prometheus]=metrics/prometheus_cpp.hpp)
+                        [soci]=backend/soci.hpp [prometheus]=metrics/prometheus_cpp.hpp
+                        [cares]=rotation/fleet/dns.hpp)
 parts=()
-for part in rotation libpq hiredis hiredis_asio vault curl libpqxx soci prometheus; do
+for part in rotation libpq hiredis hiredis_asio vault curl libpqxx soci prometheus cares; do
   if [[ -f $pcdir/dualcred-$part.pc && -f $includedir/dualcred/${part_header[$part]} &&
         -f $repo/tests/consumers/common/${part}_check.cpp ]]; then
     parts+=("$part")

@@ -126,7 +126,7 @@ TEST_CASE(
   // stripped from every instance named on a timeout.
   f.endpoints = {"https://u:pw-Secret9@a.example/h", "b.example/h"};
   f.fetch = [](const std::string& url, milliseconds) -> result<std::string> {
-    if (url.starts_with("b")) return fail(errc::provider_unavailable, "answered HTTP 503");
+    if (url.starts_with("b")) return fail(errc::malformed, "answered HTTP 503");
     return std::string(R"({"version":"\u001b[31mred","oldest_version_in_use":"2"})");
   };
   f.deadline = std::chrono::milliseconds(20);
@@ -135,7 +135,8 @@ TEST_CASE(
   CHECK(late.error().is(errc::timeout));
   CHECK(late.error().detail.find("https://a.example/h (version (unprintable),2)") !=
         std::string::npos);
-  CHECK(late.error().detail.find("b.example/h (answered HTTP 503)") != std::string::npos);
+  CHECK(late.error().detail.find("b.example/h (bad answer: answered HTTP 503)") !=
+        std::string::npos);
   CHECK(late.error().detail.find("pw-Secret9") == std::string::npos);
   CHECK(late.error().detail.find('\x1b') == std::string::npos);
 }
@@ -178,6 +179,32 @@ TEST_CASE("fleet: each request is given what is left of the deadline") {
   CHECK(given[0] > milliseconds(300));
   CHECK(given[1] <= given[0] - milliseconds(150));
   for (const auto left : given) CHECK(left >= milliseconds(1));  // zero would mean "no limit"
+}
+
+TEST_CASE("fleet: discovered instances are found again every round, and the new ones asked") {
+  int rounds = 0;
+  std::vector<std::string> asked;
+  fleet::http_check check;
+  check.discover = [&]() -> result<std::vector<std::string>> {
+    ++rounds;
+    if (rounds == 1) return std::vector<std::string>{"a", "b"};
+    if (rounds == 2) return fail(errc::timeout, "dns: svc: no answer within 5 ms");
+    return std::vector<std::string>{"a", "c"};
+  };
+  check.fetch = [&](const std::string& url, milliseconds) -> result<std::string> {
+    asked.push_back(url);
+    const bool behind = url == "b" && rounds == 1;
+    return std::string(behind ? R"({"version":"2"})" : R"({"version":"3"})");
+  };
+  check.deadline = milliseconds(5000);
+  check.poll_interval = milliseconds(1);
+  std::vector<std::size_t> ready;
+  CHECK(fleet::wait(check, 3, [&](std::size_t n, std::size_t) { ready.push_back(n); }));
+  // Round 2: every instance it knew was ready, but a failed lookup is no all-clear (it asks
+  // those it found before). Round 3: "b" is gone, "c" is new and asked; "a" is not asked again.
+  CHECK(rounds == 3);
+  CHECK(ready == std::vector<std::size_t>{1, 2, 2});
+  CHECK(asked == std::vector<std::string>{"a", "b", "b", "c"});
 }
 
 TEST_SUITE_END();

@@ -266,6 +266,43 @@ TEST_CASE("make_undumpable: the process is no longer dumpable (checked in a chil
   CHECK(WEXITSTATUS(status) == 0);
 }
 
+TEST_CASE("fleet flags: DNS and Prometheus discovery, and --prometheus alone is still status's") {
+  const auto text = ok(parse({"--backend", "redis", "--file", "x", "--prometheus", "status"}));
+  CHECK(text.day2.prometheus);
+  CHECK(text.fleet.prometheus_url.empty());
+  const auto prom = ok(parse({"--backend", "redis", "--file", "x", "--prometheus",
+                              "http://prom:9090/", "--prometheus-query", "timestamp(up)",
+                              "--prometheus-max-age", "30s", "--instance-timeout", "2s", "all"}));
+  CHECK_FALSE(prom.day2.prometheus);
+  CHECK(prom.fleet.prometheus_url == "http://prom:9090");
+  CHECK(prom.fleet.prometheus_query == "timestamp(up)");
+  CHECK(prom.fleet.prometheus_max_age == milliseconds(30'000));
+  CHECK(prom.fleet.instance_timeout == milliseconds(2'000));
+  CHECK(refused(parse({"--backend", "redis", "--file", "x", "--prometheus", "http://p:9090",
+                       "--instance", "http://i/health", "all"})) ==
+        "give --prometheus URL or --instance/--instances-dns, not both");
+  CHECK(refused(parse({"--backend", "redis", "--file", "x", "--prometheus-query", "up", "all"})) ==
+        "--prometheus-query needs --prometheus URL");
+  CHECK(refused(parse({"--backend", "redis", "--file", "x", "--prometheus",
+                       "http://u:Secret7@p:9090", "all"}))
+            .find("Secret7") == std::string::npos);
+  CHECK(refused(parse({"--instances-path", "health"})) ==
+        "--instances-path wants a path starting with /");
+  CHECK(refused(parse({"--instances-scheme", "ftp"})) == "--instances-scheme is http or https");
+  CHECK(refused(parse({"--dns-server", "10.0.0.1"})) == "--dns-server wants HOST:PORT");
+#if DUALCRED_ROTATE_HAVE_CARES
+  const auto dns =
+      ok(parse({"--backend", "redis", "--file", "x", "--instances-dns", "api.svc:8080",
+                "--instances-dns", "_http._tcp.web.svc", "--dns-server", "127.0.0.1:5353", "all"}));
+  CHECK(dns.fleet.dns_names == std::vector<std::string>{"api.svc:8080", "_http._tcp.web.svc"});
+  CHECK(refused(parse({"--backend", "redis", "--file", "x", "--instances-dns", "api.svc", "all"}))
+            .starts_with("--instances-dns NAME needs a port"));
+#else
+  CHECK(refused(parse({"--instances-dns", "api.svc:8080"})) ==
+        "--instances-dns: this dualcred-rotate was built without c-ares (the cares part)");
+#endif
+}
+
 TEST_SUITE_END();
 
 }  // namespace test_cli

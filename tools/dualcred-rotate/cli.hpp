@@ -190,7 +190,13 @@ inline void flags_of(std::string& out, std::string_view section) {
     const flag_spec* f = find_flag(a);
     if (f == nullptr) return usage_error{fmt::format("unknown option {}", a)};
     std::string_view value;
-    if (!f->value.empty()) {
+    if (f->value.starts_with('[')) {
+      // An optional value is taken only when the next argument is a URL: anything else is
+      // the next flag or the STEP.
+      if (i + 1 < args.size() &&
+          (args[i + 1].starts_with("http://") || args[i + 1].starts_with("https://")))
+        value = args[++i];
+    } else if (!f->value.empty()) {
       if (i + 1 >= args.size()) return usage_error{fmt::format("{} needs a value", a)};
       value = args[++i];
     }

@@ -64,6 +64,19 @@ inline problem check_day2(const config& c, const environment& env) {
 }
 
 // A secret from its variable or its file flag, never both: which one wins would be a guess.
+inline problem check_fleet(const config& c) {
+  const fleet_settings& f = c.fleet;
+  if (!f.prometheus_url.empty() && (!c.instances.empty() || !f.dns_names.empty()))
+    return "give --prometheus URL or --instance/--instances-dns, not both";
+  if (!f.prometheus_query.empty() && f.prometheus_url.empty())
+    return "--prometheus-query needs --prometheus URL";
+  for (const auto& n : f.dns_names)
+    if (!n.starts_with('_') && n.find(':') == std::string::npos && f.dns_port == 0)
+      return "--instances-dns NAME needs a port: NAME:PORT, --instances-port, or an SRV name "
+             "(_service._proto.name)";
+  return std::nullopt;
+}
+
 inline problem check_secret_sources(const config& c, const environment& env) {
   if (env.redis_sentinel_password && !c.redis_topology.sentinel_password_file.empty())
     return "give REDIS_SENTINEL_PASSWORD or --redis-sentinel-password-file, not both";
@@ -97,6 +110,7 @@ inline problem check_redis(config& c, const environment& env) {
   if (auto why = cli_detail::check_pg(d)) return why;
   if (auto why = cli_detail::check_store(d)) return why;
   if (auto why = cli_detail::check_day2(d.c, env)) return why;
+  if (auto why = cli_detail::check_fleet(d.c)) return why;
   if (auto why = cli_detail::check_secret_sources(d.c, env)) return why;
   if (d.c.backend == backend_kind::redis)
     if (auto why = cli_detail::check_redis(d.c, env)) return why;

@@ -133,6 +133,19 @@ template <class E, std::size_t N>
   return {};
 }
 
+/// Where the fleet check finds instances besides --instance, and how long each may take.
+struct fleet_settings {
+  std::vector<std::string> dns_names;  ///< --instances-dns, NAME or NAME:PORT
+  int dns_port = 0;                    ///< --instances-port
+  std::string dns_scheme = "http";     ///< --instances-scheme
+  std::string dns_path = "/health";    ///< --instances-path
+  std::string dns_server;              ///< --dns-server HOST:PORT
+  std::string prometheus_url;          ///< --prometheus URL
+  std::string prometheus_query;        ///< --prometheus-query
+  std::chrono::milliseconds prometheus_max_age{120'000};
+  std::chrono::milliseconds instance_timeout{5'000};
+};
+
 /// The day-2 flags (init, due, status --json / --prometheus / --stuck-after).
 struct day2_settings {
   std::string user, current_file;
@@ -183,6 +196,7 @@ struct config {
   bool redis_acl_save = false;
   std::vector<std::string> instances;
   std::chrono::milliseconds fleet_timeout{60'000}, settle{0};
+  fleet_settings fleet;
   std::chrono::milliseconds lock_wait{0};                          ///< --lock-wait
   std::chrono::milliseconds lock_lease{std::chrono::minutes(15)};  ///< --lock-lease
   std::string lock_holder;  ///< --lock-holder, for break-lock

@@ -130,6 +130,62 @@ inline constexpr flag_spec flag_table[] = {
            d.c.fleet_timeout, v, std::chrono::milliseconds(1), std::chrono::hours(24),
            "--fleet-timeout wants a duration, 1ms to 1d (e.g. 0.5, 60s, 5m)");
      }},
+    {"--instance-timeout", "DURATION", rollout_section,
+     "one instance's limit per round (default: 5s); every instance\nnot yet ready is asked at "
+     "once, at most 256 at a time",
+     [](draft& d, std::string_view v) {
+       return flag_detail::duration(
+           d.c.fleet.instance_timeout, v, std::chrono::milliseconds(1), std::chrono::hours(1),
+           "--instance-timeout wants a duration, 1ms to 1h (e.g. 0.5, 5s)");
+     }},
+    {"--instances-dns", "NAME[:PORT]", rollout_section,
+     "instances found in DNS, again every round: each A/AAAA address\nof NAME on PORT (or "
+     "--instances-port), or each target of the\nSRV records of a _service._proto.name; "
+     "repeatable",
+     flag_detail::instances_dns},
+    {"--instances-port", "PORT", rollout_section, "the port of --instances-dns addresses",
+     [](draft& d, std::string_view v) {
+       return flag_detail::port(d.c.fleet.dns_port, "--instances-port", v);
+     }},
+    {"--instances-path", "PATH", rollout_section,
+     "the status path on instances found in DNS (default: /health)",
+     [](draft& d, std::string_view v) -> problem {
+       if (!v.starts_with('/')) return "--instances-path wants a path starting with /";
+       d.c.fleet.dns_path = v;
+       return std::nullopt;
+     }},
+    {"--instances-scheme", "http|https", rollout_section,
+     "for instances found in DNS (default: http)",
+     [](draft& d, std::string_view v) -> problem {
+       if (v != "http" && v != "https") return "--instances-scheme is http or https";
+       d.c.fleet.dns_scheme = v;
+       return std::nullopt;
+     }},
+    {"--dns-server", "HOST:PORT", rollout_section,
+     "ask this DNS server only (default: the system's resolver)",
+     [](draft& d, std::string_view v) -> problem {
+       if (v.find(':') == std::string_view::npos) return "--dns-server wants HOST:PORT";
+       d.c.fleet.dns_server = v;
+       return std::nullopt;
+     }},
+    {"--prometheus", "[URL]", rollout_section,
+     "with an http(s) URL: read the instances' versions from this\nPrometheus "
+     "(dualcred_credential_info as it last scraped them)\ninstead of asking them; alone: "
+     "status's Prometheus text output",
+     flag_detail::prometheus},
+    {"--prometheus-query", "QUERY", rollout_section,
+     "default: timestamp(dualcred_credential_info); series labelled\ninstance, job, version, "
+     "valued their sample's Unix time",
+     [](draft& d, std::string_view v) {
+       return flag_detail::word(d.c.fleet.prometheus_query, "--prometheus-query", v);
+     }},
+    {"--prometheus-max-age", "DURATION", rollout_section,
+     "an instance scraped longer ago is stale, not ready (default: 2m)",
+     [](draft& d, std::string_view v) {
+       return flag_detail::duration(d.c.fleet.prometheus_max_age, v, std::chrono::seconds(1),
+                                    std::chrono::hours(24),
+                                    "--prometheus-max-age wants a duration, 1s to 1d (e.g. 2m)");
+     }},
     {"--settle", "DURATION", rollout_section,
      "pause before each backend change (default: 0); at most 1h",
      [](draft& d, std::string_view v) {
@@ -323,11 +379,6 @@ inline constexpr flag_spec flag_table[] = {
      "status: one JSON object (phase, revision, current_user,\nrotated_at, phase_age_seconds, ...)",
      [](draft& d, std::string_view) -> problem {
        d.c.day2.json = true;
-       return std::nullopt;
-     }},
-    {"--prometheus", "", day2_section, "status: Prometheus text format (node_exporter textfile)",
-     [](draft& d, std::string_view) -> problem {
-       d.c.day2.prometheus = true;
        return std::nullopt;
      }},
     {"--stuck-after", "DURATION", day2_section,

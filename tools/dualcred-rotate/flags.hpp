@@ -20,6 +20,10 @@
 #include "config.hpp"
 #include "net.hpp"
 
+#ifndef DUALCRED_ROTATE_HAVE_CARES
+#define DUALCRED_ROTATE_HAVE_CARES 0
+#endif
+
 namespace dualcred_rotate {
 
 /// What the parser knows before the configuration is finished (cli.hpp's `finish`).
@@ -103,6 +107,34 @@ inline problem instance(draft& d, std::string_view url) {
            "to every user";
   if (authority.empty()) return "--instance has no host";
   d.c.instances.emplace_back(url);
+  return std::nullopt;
+}
+
+// NAME or NAME:PORT: a DNS name whose addresses (or, for _service._proto.name, SRV targets)
+// are the instances.
+inline problem instances_dns(draft& d, std::string_view v) {
+  if (!DUALCRED_ROTATE_HAVE_CARES)
+    return "--instances-dns: this dualcred-rotate was built without c-ares (the cares part)";
+  if (v.empty() || v.find_first_of(" /@") != std::string_view::npos)
+    return "--instances-dns wants a DNS name, NAME or NAME:PORT";
+  d.c.fleet.dns_names.emplace_back(v);
+  return std::nullopt;
+}
+
+// --prometheus URL is where the fleet check reads versions; --prometheus alone (no URL after
+// it) is still status's Prometheus text output.
+inline problem prometheus(draft& d, std::string_view v) {
+  if (v.empty()) {
+    d.c.day2.prometheus = true;
+    return std::nullopt;
+  }
+  const std::string_view rest = v.substr(v.find("://") + 3);
+  if (rest.substr(0, rest.find_first_of("/?#")).find('@') != std::string_view::npos)
+    return "--prometheus must not carry user info (user:password@): a command line is visible "
+           "to every user";
+  std::string url(v);
+  while (url.ends_with('/')) url.pop_back();
+  d.c.fleet.prometheus_url = std::move(url);
   return std::nullopt;
 }
 

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -22,8 +23,13 @@
 #include <fmt/format.h>
 
 #include <dualcred/http/curl.hpp>
+#include <dualcred/http/curl_multi.hpp>
 #include <dualcred/rotation.hpp>
 #include <dualcred/rotation/fleet/http_check.hpp>
+#include <dualcred/rotation/fleet/prometheus_check.hpp>
+#if DUALCRED_ROTATE_HAVE_CARES
+#include <dualcred/rotation/fleet/dns.hpp>
+#endif
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/redis/admin.hpp>
 #include <dualcred/rotation/stores/vault.hpp>
@@ -66,6 +72,47 @@ void progress(std::string_view line) {
   fmt::print("dualcred-rotate: {}\n", printable(line));
 }
 
+// The instances that must have read the new credentials: from Prometheus, or asked directly
+// (the --instance list and what --instances-dns finds each round), every one at once.
+rotation::fleet_check fleet_check_for(const config& s) {
+  const fleet_settings& f = s.fleet;
+  if (!f.prometheus_url.empty())
+    return fleet::prometheus_check{f.prometheus_url,
+                                   f.prometheus_query.empty()
+                                       ? std::string(fleet::default_prometheus_query)
+                                       : f.prometheus_query,
+                                   f.prometheus_max_age,
+                                   fleet::http_fetch(curl_transport{}),
+                                   s.fleet_timeout,
+                                   milliseconds(1000)};
+  if (s.instances.empty() && f.dns_names.empty()) return {};
+  fleet::http_check check{s.instances, {}, s.fleet_timeout, milliseconds(500), {}};
+  check.fetch_all = curl_multi_transport{};
+  check.instance_timeout = f.instance_timeout;
+#if DUALCRED_ROTATE_HAVE_CARES
+  if (!f.dns_names.empty()) {
+    std::vector<fleet::dns_instances> names;
+    for (const auto& n : f.dns_names) {
+      const auto colon = n.rfind(':');
+      const bool own_port = colon != std::string::npos;
+      const int port = own_port ? std::atoi(n.c_str() + colon + 1) : f.dns_port;
+      names.push_back(fleet::dns_instances{own_port ? n.substr(0, colon) : n, port, f.dns_scheme,
+                                           f.dns_path, f.dns_server});
+    }
+    check.discover = [names]() -> result<std::vector<std::string>> {
+      std::vector<std::string> all;
+      for (const auto& n : names) {
+        auto found = n();
+        if (!found) return boost::outcome_v2::failure(std::move(found).error());
+        all.insert(all.end(), found.value().begin(), found.value().end());
+      }
+      return all;
+    };
+  }
+#endif
+  return check;
+}
+
 // The runbook step a command is (the six steps share their names with rotation::step).
 std::optional<rotation::step> to_step(command_kind k) {
   return is_runbook_step(k) ? rotation::parse_step(dualcred_rotate::to_string(k)) : std::nullopt;
@@ -98,9 +145,7 @@ int run(Store store, Admin admin, const config& s, environment& env,
   o.on_progress = progress;
   o.lock.wait = s.lock_wait;
   o.lock.lease = std::chrono::duration_cast<std::chrono::seconds>(s.lock_lease);
-  if (!s.instances.empty())
-    o.instances = fleet::http_check{
-        s.instances, fleet::http_fetch(curl_transport{}), s.fleet_timeout, milliseconds(500), {}};
+  o.instances = fleet_check_for(s);
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 

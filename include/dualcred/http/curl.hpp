@@ -157,6 +157,128 @@ struct curl_slist_scrubber {
 
 }  // namespace detail
 
+namespace detail {
+
+using curl_header_ptr = std::unique_ptr<curl_slist, curl_slist_scrubber>;
+
+// The request's headers as a curl list, each line scrubbed once copied into it.
+inline result<curl_header_ptr> curl_header_list(const http_request& req, const std::string& where) {
+  curl_header_ptr headers;
+  for (const auto& [name, value] : req.headers) {
+    std::string line;
+    line.reserve(name.size() + value.size() + 2);
+    line.append(name).append(": ").append(value);
+    curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
+    secure_zero(line.data(), line.size());
+    if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
+    (void)headers.release();
+    headers.reset(grown);
+  }
+  // No `Expect: 100-continue` round trip on larger bodies.
+  if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
+    (void)headers.release();
+    headers.reset(grown);
+  }
+  return headers;
+}
+
+inline void curl_set_method(CURL* h, const http_request& req) {
+  if (req.method == "GET") {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else if (req.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else {
+    if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    }
+  }
+}
+
+// One request's state while curl runs it, on an easy handle of its own (the easy interface
+// or a multi handle): what curl writes into, and what error messages name. Its address is
+// given to curl, so it does not move while the transfer runs.
+struct curl_exchange {
+  std::string where;  // "METHOD url" without user info or query
+  curl_body_sink sink;
+  http_response resp;
+  curl_header_ptr headers;
+  std::chrono::milliseconds total{0};
+  bool over_limit() const noexcept { return sink.over_limit; }
+};
+
+// The request's own limit when it is shorter than the transport's.
+inline std::chrono::milliseconds curl_limit_for(const curl_options& o,
+                                                const http_request& req) noexcept {
+  const bool own = req.timeout.count() > 0 && req.timeout < o.timeout;
+  return own ? req.timeout : o.timeout;
+}
+
+// Sets every option of one transfer on a fresh or reset handle: the one place a request
+// becomes curl options, for the easy and the multi interface alike.
+inline result<void> curl_prepare(CURL* h, const curl_options& o, const http_request& req,
+                                 curl_exchange& x) {
+  x.where = fmt::format("{} {}", req.method, loggable_url(req.url));
+  auto headers = curl_header_list(req, x.where);
+  if (!headers) return boost::outcome_v2::failure(std::move(headers).error());
+  x.headers = std::move(headers).value();
+  x.sink.limit = o.max_response_bytes;
+  x.sink.body.reserve(std::min<std::size_t>(16 * 1024, x.sink.limit));
+  x.total = curl_limit_for(o, req);
+  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+  // A 30x is returned to the caller as it is: following it would send the token on.
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  // "" turns off libcurl's reading of the proxy variables.
+  if (!o.proxy_from_env || !o.proxy.empty()) curl_easy_setopt(h, CURLOPT_PROXY, o.proxy.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min(o.connect_timeout, x.total).count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(x.total.count()));
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
+  if (!o.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
+  if (!o.ca_path.empty()) curl_easy_setopt(h, CURLOPT_CAPATH, o.ca_path.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, x.headers.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &curl_body_sink::write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &x.sink);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &curl_header_line);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &x.resp.headers);
+  curl_set_method(h, req);
+  return boost::outcome_v2::success();
+}
+
+// The response of a finished transfer, or its error: `CURLE_OPERATION_TIMEDOUT` is
+// `errc::timeout`, a body over the limit `errc::malformed`, anything else
+// `errc::provider_unavailable`.
+inline result<http_response> curl_finish(CURL* h, const curl_options& o, CURLcode rc,
+                                         curl_exchange& x) {
+  if (rc != CURLE_OK) {
+    secure_zero(x.sink.body.data(), x.sink.body.size());
+    if (rc == CURLE_WRITE_ERROR && x.over_limit())
+      return fail(errc::malformed, fmt::format("{}: the response body is over {} bytes", x.where,
+                                               o.max_response_bytes));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      return fail(errc::timeout,
+                  fmt::format("{}: timed out (connect limit {} ms, total {} ms; curl error {})",
+                              x.where, std::min(o.connect_timeout, x.total).count(),
+                              x.total.count(), static_cast<int>(rc)));
+    return fail(errc::provider_unavailable,
+                fmt::format("{}: {} (curl error {})", x.where, curl_easy_strerror(rc),
+                            static_cast<int>(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  x.resp.status = static_cast<int>(status);
+  x.resp.body = std::move(x.sink.body);
+  return std::move(x.resp);
+}
+
+}  // namespace detail
+
 /// An HTTP callable over libcurl, ready for `vault_kv2_provider`.
 ///
 /// TLS is verified by default. Copies share one pool of handles, so connections are reused
@@ -178,129 +300,29 @@ class curl_transport {
         pool_(std::make_shared<detail::curl_handle_pool>(opts_->max_idle_handles)) {}
 
   [[nodiscard]] result<http_response> operator()(const http_request& req) const {
-    const std::string where = fmt::format("{} {}", req.method, detail::loggable_url(req.url));
     if (!detail::curl_ready())
-      return fail(errc::provider_unavailable, where + ": curl_global_init failed");
+      return fail(
+          errc::provider_unavailable,
+          fmt::format("{} {}: curl_global_init failed", req.method, detail::loggable_url(req.url)));
     CURL* h = pool_->take();
-    if (h == nullptr) return fail(errc::provider_unavailable, where + ": curl_easy_init failed");
+    if (h == nullptr)
+      return fail(
+          errc::provider_unavailable,
+          fmt::format("{} {}: curl_easy_init failed", req.method, detail::loggable_url(req.url)));
     struct give_back {
       detail::curl_handle_pool& pool;
       CURL* h;
       ~give_back() { pool.give(h); }
     } back{*pool_, h};
     curl_easy_reset(h);  // drops the previous call's options, keeps its connections
-
-    DUALCRED_TRY(headers, header_list(req, where));
-
-    detail::curl_body_sink sink;
-    sink.limit = opts_->max_response_bytes;
-    sink.body.reserve(std::min<std::size_t>(16 * 1024, sink.limit));
-    http_response resp;
-
-    curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-    // A 30x is returned to the caller as it is: following it would send the token on.
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    // "" turns off libcurl's reading of the proxy variables.
-    if (!opts_->proxy_from_env || !opts_->proxy.empty())
-      curl_easy_setopt(h, CURLOPT_PROXY, opts_->proxy.c_str());
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-    const auto total = limit_for(req);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(std::min(opts_->connect_timeout, total).count()));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, opts_->verify_tls ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, opts_->verify_tls ? 2L : 0L);
-    if (!opts_->ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_->ca_file.c_str());
-    if (!opts_->ca_path.empty()) curl_easy_setopt(h, CURLOPT_CAPATH, opts_->ca_path.c_str());
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &detail::curl_body_sink::write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::curl_header_line);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
-    set_method(h, req);
-
-    const CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-      detail::secure_zero(sink.body.data(), sink.body.size());
-      return fail(code_for(rc, sink.over_limit), describe(where, rc, sink.over_limit, total));
-    }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    resp.status = static_cast<int>(status);
-    resp.body = std::move(sink.body);
-    return resp;
+    detail::curl_exchange x;
+    DUALCRED_TRY(detail::curl_prepare(h, *opts_, req, x));
+    return detail::curl_finish(h, *opts_, curl_easy_perform(h), x);
   }
 
-  [[nodiscard]] const curl_options& config() const noexcept {
-    return *opts_;
-  }
+  [[nodiscard]] const curl_options& config() const noexcept { return *opts_; }
 
  private:
-  using header_ptr = std::unique_ptr<curl_slist, detail::curl_slist_scrubber>;
-
-  // The request's headers as a curl list, each line scrubbed once copied into it.
-  static result<header_ptr> header_list(const http_request& req, const std::string& where) {
-    header_ptr headers;
-    for (const auto& [name, value] : req.headers) {
-      std::string line;
-      line.reserve(name.size() + value.size() + 2);
-      line.append(name).append(": ").append(value);
-      curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
-      detail::secure_zero(line.data(), line.size());
-      if (grown == nullptr) return fail(errc::provider_unavailable, where + ": out of memory");
-      (void)headers.release();
-      headers.reset(grown);
-    }
-    // No `Expect: 100-continue` round trip on larger bodies.
-    if (curl_slist* grown = curl_slist_append(headers.get(), "Expect:")) {
-      (void)headers.release();
-      headers.reset(grown);
-    }
-    return headers;
-  }
-
-  static void set_method(CURL* h, const http_request& req) {
-    if (req.method == "GET") {
-      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else if (req.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else {
-      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-      if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());  // not copied: no stray copy
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-      }
-    }
-  }
-
-  static errc code_for(CURLcode rc, bool over_limit) noexcept {
-    if (rc == CURLE_OPERATION_TIMEDOUT) return errc::timeout;
-    if (rc == CURLE_WRITE_ERROR && over_limit) return errc::malformed;
-    return errc::provider_unavailable;
-  }
-
-  // The request's own limit when it is shorter than the transport's.
-  std::chrono::milliseconds limit_for(const http_request& req) const noexcept {
-    const bool own = req.timeout.count() > 0 && req.timeout < opts_->timeout;
-    return own ? req.timeout : opts_->timeout;
-  }
-
-  std::string describe(const std::string& where, CURLcode rc, bool over_limit,
-                       std::chrono::milliseconds total) const {
-    if (rc == CURLE_WRITE_ERROR && over_limit)
-      return fmt::format("{}: the response body is over {} bytes", where,
-                         opts_->max_response_bytes);
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-      return fmt::format("{}: timed out (connect limit {} ms, total {} ms; curl error {})", where,
-                         std::min(opts_->connect_timeout, total).count(), total.count(),
-                         static_cast<int>(rc));
-    return fmt::format("{}: {} (curl error {})", where, curl_easy_strerror(rc),
-                       static_cast<int>(rc));
-  }
-
   std::shared_ptr<const curl_options> opts_;
   std::shared_ptr<detail::curl_handle_pool> pool_;
 };

@@ -22,7 +22,10 @@ struct fleet_request {
 /// holds `fleet_request::revision`, `errc::timeout` when its own deadline passes first, or
 /// another error for an instance that cannot be read. How instances are asked is the
 /// callable's business: `fleet::http_check` (dualcred/rotation/fleet/http_check.hpp, needs
-/// nlohmann_json) polls their status JSON over an `http_client`.
+/// nlohmann_json) polls their status JSON, every instance at once over a
+/// `curl_multi_transport`, from a fixed list or one `fleet::dns_instances` (fleet/dns.hpp,
+/// needs c-ares) finds; `fleet::prometheus_check` (fleet/prometheus_check.hpp) reads what
+/// Prometheus last scraped from them instead.
 using fleet_check = std::function<result<void>(const fleet_request&)>;
 
 }  // namespace dualcred::rotation

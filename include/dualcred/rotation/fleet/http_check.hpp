@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "../../error.hpp"
 #include "../../http/types.hpp"
 #include "../fleet.hpp"
+#include "verdict.hpp"
 
 namespace dualcred::rotation::fleet {
 
@@ -141,6 +144,15 @@ inline constexpr std::size_t max_status_bytes = 1 << 20;
          v >= wanted;
 }
 
+/// Asks many instances at once: one answer per request, in order, none running past `until`
+/// (`curl_multi_transport` is one).
+using batch_fetch_function = std::function<std::vector<result<http_response>>(
+    std::span<const http_request> requests, std::chrono::steady_clock::time_point until)>;
+
+/// Endpoints found anew every round (`dns_instances` is one); an error is a problem of the
+/// round that keeps the check from being done, not the end of it.
+using discover_function = std::function<result<std::vector<std::string>>()>;
+
 /// The service instances that must have read the promoted credentials before the old
 /// password is removed, as a `fleet_check` (`rotator_options::instances = http_check{...}`).
 ///
@@ -149,23 +161,34 @@ inline constexpr std::size_t max_status_bytes = 1 << 20;
 /// flight may hold) is at least the store revision being waited for. That holds when
 /// instances read through a provider whose `version` is the store's revision: the Vault
 /// provider over a Vault store, or `store_provider` over any store.
+///
+/// With `fetch_all` set every instance not yet ready is asked at once each round, each
+/// within `instance_timeout`; otherwise one after another through `fetch`.
 struct http_check {
   std::vector<std::string> endpoints;
   fetch_function fetch;
   /// How long to wait for every instance before giving up with `errc::timeout`. It bounds the
-  /// whole check: each request gets what is left of it.
+  /// whole check: each request gets at most what is left of it.
   std::chrono::milliseconds deadline{60'000};
   std::chrono::milliseconds poll_interval{500};
   /// Replaces `status_versions` to pick the versions out of a body of another shape.
   std::function<result<std::vector<std::string>>(std::string_view body)> versions;
+  /// Asks the instances of a round at once; when set, `fetch` is not used.
+  batch_fetch_function fetch_all{};
+  /// One request's limit (and what is left of the deadline, when that is less).
+  std::chrono::milliseconds instance_timeout{5000};
+  /// More endpoints, found again every round; an instance no longer found is no longer
+  /// waited for, a new one is asked. A failed lookup keeps the last list and keeps the check
+  /// from passing that round.
+  discover_function discover{};
 
   /// `wait(*this, request.revision, request.on_wait)`.
   [[nodiscard]] result<void> operator()(const fleet_request& request) const;
 };
 
 /// Adapts an `http_client` (e.g. `curl_transport`) into a `fetch_function`: a GET bounded by
-/// the timeout it is given, whose non-2xx answer is `provider_unavailable`. The client is
-/// shared by the copies.
+/// the timeout it is given, whose non-2xx answer is `errc::malformed` ("answered HTTP 503").
+/// The client is shared by the copies.
 template <class Http>
 requires http_client<Http>
 [[nodiscard]] fetch_function http_fetch(Http http) {
@@ -175,89 +198,132 @@ requires http_client<Http>
         http_request req{"GET", url, {}, {}, timeout};
         DUALCRED_TRY(resp, (*shared)(req));
         if (resp.status < 200 || resp.status >= 300)
-          return fail(errc::provider_unavailable, fmt::format("answered HTTP {}", resp.status));
+          return fail(errc::malformed, fmt::format("answered HTTP {}", resp.status));
         return std::move(resp.body);
       };
 }
 
 namespace detail {
-// One instance's progress through a wait: whether it is there, and what it last said.
-struct instance_progress {
-  bool ready = false;
-  std::string last = "no answer yet";
-};
+// Where a failed request leaves its instance.
+inline lag lag_of(const error& e) {
+  if (e.is(errc::timeout)) return lag::timed_out;
+  if (e.is(errc::malformed)) return lag::bad_answer;
+  return lag::unreachable;
+}
 
-// Asks one instance, within `left`; an unreadable status is the error returned.
-inline result<void> poll_instance(const http_check& f, const std::string& url,
-                                  std::chrono::milliseconds left, std::uint64_t wanted,
-                                  instance_progress& p) {
-  auto body = f.fetch(url, left);
-  if (!body) {
-    p.last = body.error().detail;
-    return boost::outcome_v2::success();
-  }
-  auto seen = f.versions ? f.versions(body.value()) : status_versions(body.value());
+// Reads one instance's body into its verdict; an unreadable status is the error returned.
+inline result<void> judge_body(const http_check& f, const std::string& url, std::string_view body,
+                               std::uint64_t wanted, instance_verdict& v) {
+  auto seen = f.versions ? f.versions(body) : status_versions(body);
   if (!seen)
     return boost::outcome_v2::failure(error(
         seen.error().code, fmt::format("fleet: instance {}: {}",
                                        dualcred::detail::loggable_url(url), seen.error().detail)));
   bool all = !seen.value().empty();
-  for (const auto& v : seen.value()) all = all && version_at_least(v, wanted);
-  p.ready = all;
-  p.last = seen.value().empty() ? "no version in its status" : "version";
+  for (const auto& s : seen.value()) all = all && version_at_least(s, wanted);
+  v.state = all ? lag::none : lag::old_version;
+  v.detail = seen.value().empty() ? "no version in its status" : "version";
   for (std::size_t k = 0; k < seen.value().size(); ++k)
-    p.last += (k == 0 ? " " : ",") + loggable_version(seen.value()[k]);
+    v.detail += (k == 0 ? " " : ",") + loggable_version(seen.value()[k]);
+  if (seen.value().empty()) v.state = lag::bad_answer;
   return boost::outcome_v2::success();
 }
 
-inline error fleet_timeout(const http_check& f, const std::vector<instance_progress>& progress,
-                           std::size_t ready, std::uint64_t wanted) {
-  std::string behind;
-  for (std::size_t i = 0; i < f.endpoints.size(); ++i)
-    if (!progress[i].ready)
-      behind += fmt::format("{}{} ({})", behind.empty() ? "" : "; ",
-                            dualcred::detail::loggable_url(f.endpoints[i]), progress[i].last);
-  return error(errc::timeout,
-               fmt::format("fleet: {} of {} instances did not report version {} or later "
-                           "within {} ms: {}",
-                           f.endpoints.size() - ready, f.endpoints.size(), wanted,
-                           f.deadline.count(), behind));
+// Asks each instance in `pending` (indexes into `urls`), at once or one after another.
+inline result<void> ask(const http_check& f, const std::vector<std::string>& urls,
+                        const std::vector<std::size_t>& pending, std::uint64_t wanted,
+                        std::chrono::steady_clock::time_point until,
+                        std::vector<instance_verdict>& out) {
+  using namespace std::chrono;
+  const auto limit = [&] {
+    const auto left = duration_cast<milliseconds>(until - steady_clock::now());
+    return std::min(left, f.instance_timeout.count() > 0 ? f.instance_timeout : left);
+  };
+  if (f.fetch_all) {
+    std::vector<http_request> reqs;
+    for (const auto i : pending) reqs.push_back(http_request{"GET", urls[i], {}, {}, limit()});
+    auto answers = f.fetch_all(reqs, until);
+    for (std::size_t k = 0; k < pending.size() && k < answers.size(); ++k) {
+      auto& v = out[pending[k]];
+      if (!answers[k]) {
+        v.state = lag_of(answers[k].error());
+        v.detail = answers[k].error().detail;
+      } else if (const int st = answers[k].value().status; st < 200 || st >= 300) {
+        v.state = lag::bad_answer;
+        v.detail = fmt::format("answered HTTP {}", st);
+      } else {
+        DUALCRED_TRY(judge_body(f, urls[pending[k]], answers[k].value().body, wanted, v));
+      }
+    }
+    return boost::outcome_v2::success();
+  }
+  for (const auto i : pending) {
+    const auto left = limit();
+    if (left < milliseconds(1)) break;  // zero would mean "no limit" to a transport
+    auto body = f.fetch(urls[i], left);
+    if (!body) {
+      out[i].state = lag_of(body.error());
+      out[i].detail = body.error().detail;
+      continue;
+    }
+    DUALCRED_TRY(judge_body(f, urls[i], body.value(), wanted, out[i]));
+  }
+  return boost::outcome_v2::success();
 }
 }  // namespace detail
 
+/// The round function of `f`: this round's endpoints (the fixed ones, then those `discover`
+/// finds), each one's last verdict remembered across rounds and a ready one not asked again.
+[[nodiscard]] inline round_function http_rounds(const http_check& f) {
+  // Each instance's last verdict, by name: a ready one is not asked again, and one the
+  // deadline left unasked keeps what it said before.
+  auto known = std::make_shared<std::unordered_map<std::string, instance_verdict>>();
+  // What discovery last found: a failed lookup keeps asking those, and is the round's problem.
+  auto found_before = std::make_shared<std::vector<std::string>>();
+  return [&f, known, found_before](
+             std::uint64_t wanted,
+             std::chrono::steady_clock::time_point until) -> result<round_result> {
+    round_result r;
+    std::vector<std::string> urls = f.endpoints;
+    if (f.discover) {
+      auto found = f.discover();
+      if (found)
+        *found_before = std::move(found).value();
+      else
+        r.problem = found.error().detail;
+      urls.insert(urls.end(), found_before->begin(), found_before->end());
+    }
+    std::sort(urls.begin(), urls.end());
+    urls.erase(std::unique(urls.begin(), urls.end()), urls.end());
+    std::vector<std::size_t> pending;
+    for (std::size_t i = 0; i < urls.size(); ++i) {
+      instance_verdict v{dualcred::detail::loggable_url(urls[i]), lag::timed_out,
+                         "not asked before the deadline"};
+      if (const auto it = known->find(v.instance); it != known->end()) v = it->second;
+      if (!v.ready()) pending.push_back(i);
+      r.instances.push_back(std::move(v));
+    }
+    if (urls.empty() && r.problem.empty()) r.problem = "no instance was found";
+    DUALCRED_TRY(detail::ask(f, urls, pending, wanted, until, r.instances));
+    for (const auto& v : r.instances) (*known)[v.instance] = v;
+    return r;
+  };
+}
+
 /// Polls every endpoint until each reports revision `wanted` or later, or the deadline
-/// passes (`errc::timeout`, naming the instances not there and what they last said).
-/// No request outlives the deadline: each is given the time left, and an instance not yet
-/// asked when it runs out counts as not there. An instance whose status cannot be read
-/// (`status_versions`' errors) fails the wait at once with `errc::malformed`: that is a wrong
-/// endpoint, not a slow one. Instances are named by URL without user info or query.
-/// `on_wait` is told, once per round, how many are ready.
+/// passes (`errc::timeout`, naming each instance not there and why: old version,
+/// unreachable, timed out, bad answer). No request outlives the deadline: each is given at
+/// most the time left, and an instance not yet asked when it runs out counts as not there.
+/// An instance whose status cannot be read (`status_versions`' errors) fails the wait at
+/// once with `errc::malformed`: that is a wrong endpoint, not a slow one. Instances are named
+/// by URL without user info or query. `on_wait` is told, once per round, how many are ready.
 [[nodiscard]] inline result<void> wait(
     const http_check& f, std::uint64_t wanted,
     const std::function<void(std::size_t ready, std::size_t total)>& on_wait = {}) {
-  using std::chrono::milliseconds;
-  if (f.endpoints.empty()) return boost::outcome_v2::success();
-  if (!f.fetch)
+  if (f.endpoints.empty() && !f.discover) return boost::outcome_v2::success();
+  if (!f.fetch && !f.fetch_all)
     return fail(errc::invalid_argument, "fleet: endpoints are set but no fetch function is");
-  const auto until = std::chrono::steady_clock::now() + f.deadline;
-  std::vector<detail::instance_progress> progress(f.endpoints.size());
-  for (;;) {
-    std::size_t count = 0;
-    for (std::size_t i = 0; i < f.endpoints.size(); ++i) {
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
-      // Zero would mean "no limit" to a transport.
-      if (!progress[i].ready && left >= milliseconds(1)) {
-        DUALCRED_TRY(detail::poll_instance(f, f.endpoints[i], left, wanted, progress[i]));
-      }
-      count += progress[i].ready ? 1 : 0;
-    }
-    if (on_wait) on_wait(count, f.endpoints.size());
-    if (count == f.endpoints.size()) return boost::outcome_v2::success();
-    if (std::chrono::steady_clock::now() + f.poll_interval > until)
-      return boost::outcome_v2::failure(detail::fleet_timeout(f, progress, count, wanted));
-    std::this_thread::sleep_for(f.poll_interval);
-  }
+  return wait_rounds(http_rounds(f), wanted, f.deadline, f.poll_interval, on_wait);
 }
 
 inline result<void> http_check::operator()(const fleet_request& request) const {
