@@ -98,6 +98,7 @@ int run(Store store, Admin admin, const config& s, environment& env,
   o.on_progress = progress;
   o.lock.wait = s.lock_wait;
   o.lock.lease = std::chrono::duration_cast<std::chrono::seconds>(s.lock_lease);
+  o.drain = s.drain;
   if (!s.instances.empty())
     o.instances = fleet::http_check{
         s.instances, fleet::http_fetch(curl_transport{}), s.fleet_timeout, milliseconds(500), {}};
