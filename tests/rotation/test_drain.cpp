@@ -29,11 +29,13 @@ using namespace dualcred::rotation;
 using rotation_tests::pg_fixture;
 using rotation_tests::pg_params;
 using rotation_tests::redis_fixture;
+namespace rpg = dualcred::rotation::pg;
+namespace rredis = dualcred::rotation::redis;
 
 namespace {
 
-pg::admin_config admin_config() {
-  return pg::admin_config{secret(pg_fixture().admin_conninfo()), pg_params(), 10s};
+rpg::admin_config admin_config() {
+  return rpg::admin_config{secret(pg_fixture().admin_conninfo()), pg_params(), 10s};
 }
 
 // Two login roles in one group, the store naming `<stem>_a`.
@@ -113,8 +115,8 @@ TEST_CASE("alternating roles, drain wait: decommission finishes only after the s
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "drw");
   std::vector<std::string> lines;
-  file_rotator<pg::alternating_roles_admin> r(
-      stores::file_store(path), pg::alternating_roles_admin(admin_config(), "drw_a", "drw_b"),
+  file_rotator<rpg::alternating_roles_admin> r(
+      stores::file_store(path), rpg::alternating_roles_admin(admin_config(), "drw_a", "drw_b"),
       rotation_keys::for_prefix("DB"), draining(drain_mode::wait, 30s, &lines));
   auto held = open_sessions(r.state().value().current, 2);
   up_to_verify(r);
@@ -145,8 +147,8 @@ TEST_CASE("alternating roles, drain wait: decommission finishes only after the s
 TEST_CASE("alternating roles, drain terminate: the sessions end and the server lists none") {
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "drt");
-  file_rotator<pg::alternating_roles_admin> r(
-      stores::file_store(path), pg::alternating_roles_admin(admin_config(), "drt_a", "drt_b"),
+  file_rotator<rpg::alternating_roles_admin> r(
+      stores::file_store(path), rpg::alternating_roles_admin(admin_config(), "drt_a", "drt_b"),
       rotation_keys::for_prefix("DB"), draining(drain_mode::terminate, 10s));
   auto held = open_sessions(r.state().value().current, 3);
   up_to_verify(r);
@@ -168,8 +170,8 @@ TEST_CASE("drain wait that times out: sessions_remain, still verified; terminate
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "dro");
   auto make = [&](drain_mode m, std::chrono::milliseconds t) {
-    return file_rotator<pg::alternating_roles_admin>(
-        stores::file_store(path), pg::alternating_roles_admin(admin_config(), "dro_a", "dro_b"),
+    return file_rotator<rpg::alternating_roles_admin>(
+        stores::file_store(path), rpg::alternating_roles_admin(admin_config(), "dro_a", "dro_b"),
         rotation_keys::for_prefix("DB"), draining(m, t));
   };
   auto r = make(drain_mode::wait, 700ms);
@@ -207,8 +209,8 @@ TEST_CASE("single role: sessions started before the change are counted, and what
   testing::temp_dir dir;
   const std::string path = seed_single(dir, "drs");
   std::vector<std::string> lines;
-  file_rotator<pg::single_role_admin> r(
-      stores::file_store(path), pg::single_role_admin(admin_config()),
+  file_rotator<rpg::single_role_admin> r(
+      stores::file_store(path), rpg::single_role_admin(admin_config()),
       rotation_keys::for_prefix("DB"), draining(drain_mode::report, 1s, &lines));
   auto before = open_sessions(r.state().value().current, 2);
   REQUIRE(r.prepare());
@@ -244,7 +246,7 @@ TEST_CASE("Redis: connections opened before the promote are counted, waited for 
   const credential admin{redis_fixture().admin_user(), secret(redis_fixture().admin_password())};
   auto make = [&](drain_mode m, std::chrono::milliseconds t, std::vector<std::string>* lines) {
     return rotator(stores::file_store(path),
-                   redis::acl_admin(rotation_tests::redis_params(), admin),
+                   rredis::acl_admin(rotation_tests::redis_params(), admin),
                    rotation_keys::for_prefix("REDIS"), draining(m, t, lines));
   };
   std::vector<std::string> lines;
