@@ -281,6 +281,41 @@ TEST_CASE("Redis: connections opened before the promote are counted, waited for 
   CHECK(rotation_tests::usable(fresh.value()));  // opened after the promote: left alone
 }
 
+TEST_CASE(
+    "the tool: --drain wait past --drain-timeout exits 14, status --json shows it, terminate") {
+  testing::temp_dir dir;
+  const std::string path = seed_alternating(dir, "drc");
+  file_rotator<rpg::alternating_roles_admin> r(
+      stores::file_store(path), rpg::alternating_roles_admin(admin_config(), "drc_a", "drc_b"),
+      rotation_keys::for_prefix("DB"));
+  auto held = open_sessions(r.state().value().current, 2);
+  up_to_verify(r);
+  const std::string flags = "--backend postgres --pg-admin '" + pg_fixture().admin_conninfo() +
+                            "' --pg-host 127.0.0.1 --pg-port " +
+                            std::to_string(pg_fixture().port()) +
+                            " --pg-dbname postgres --pg-strategy alternating --pg-roles "
+                            "drc_a,drc_b --file " +
+                            path;
+  auto out =
+      rotation_tests::run_rotate_tool(flags + " --drain wait --drain-timeout 0.5 decommission");
+  CHECK(out.code == 14);
+  CHECK(out.output.find("2 session(s) may still use PREVIOUS: sessions of role 'drc_a'") !=
+        std::string::npos);
+  CHECK(out.output.find("--drain terminate") != std::string::npos);  // the hint
+  out = rotation_tests::run_rotate_tool(flags + " status --json");
+  CHECK(out.code == 0);
+  CHECK(out.output.find(R"("phase":"verified")") != std::string::npos);
+  CHECK(out.output.find(R"("outcome":"timed_out")") != std::string::npos);
+  CHECK(out.output.find(R"("remaining":2)") != std::string::npos);
+  out = rotation_tests::run_rotate_tool(flags + " --drain terminate decommission");
+  CHECK_MESSAGE(out.code == 0, out.output);
+  CHECK(out.output.find("ended 2 session(s)") != std::string::npos);
+  CHECK(pg_sessions_of("drc_a") == 0);
+  out = rotation_tests::run_rotate_tool(flags + " status --json");
+  CHECK(out.output.find(R"("outcome":"terminated")") != std::string::npos);
+  CHECK(out.output.find(R"("phase":"idle")") != std::string::npos);
+}
+
 TEST_SUITE_END();
 
 }  // namespace test_drain

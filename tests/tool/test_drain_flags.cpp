@@ -69,8 +69,8 @@ TEST_CASE("drain flags that mean nothing are refused, naming the flag") {
 TEST_CASE("sessions_remain has its own exit code and a hint naming the flags") {
   using namespace dualcred::rotation;
   CHECK(exit_for(condition::sessions_remain) == 14);
-  const failure f(error(condition::sessions_remain, "x"), step::decommission, failure_site::drain,
-                  condition::sessions_remain, {});
+  const failure f(dualcred::error(condition::sessions_remain, "x"), step::decommission,
+                  failure_site::drain, condition::sessions_remain, {});
   CHECK(failure_hint(f, {"decommission"}).find("--drain terminate") != std::string::npos);
 }
 

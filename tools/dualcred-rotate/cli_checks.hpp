@@ -111,6 +111,7 @@ inline problem check_drain(const config& c) {
   if (auto why = cli_detail::check_store(d)) return why;
   if (auto why = cli_detail::check_day2(d.c, env)) return why;
   if (auto why = cli_detail::check_secret_sources(d.c, env)) return why;
+  if (auto why = cli_detail::check_drain(d.c)) return why;
   if (d.c.backend == backend_kind::redis)
     if (auto why = cli_detail::check_redis(d.c, env)) return why;
   return std::nullopt;
