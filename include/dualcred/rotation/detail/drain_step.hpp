@@ -40,9 +40,20 @@ step_result<std::string> drain_sessions(Core& c, step s, Snapshot& snap) {
     if (!r) return c.failed(s, failure_site::drain, r.error());
     return std::move(r).value();
   };
-  DUALCRED_TRY(survey, count());
   drain_record rec;
   rec.mode = policy.mode;
+  rec.at = c.now();
+  auto first = count();
+  // Counting only reports: a server that will not say (an admin without the privilege to list
+  // sessions) leaves a warning, not a failed decommission.
+  if (!first && policy.mode == drain_mode::report) {
+    c.progress(s, fmt::format("could not count the sessions that may still use PREVIOUS: {}",
+                              first.error().detail));
+    rec.outcome = "not_counted";
+    snap.st.last_drain = format_drain_record(rec);
+    return std::string("drain not counted");
+  }
+  DUALCRED_TRY(survey, std::move(first));
   rec.found = survey.total();
   rec.nodes = survey.nodes;
   c.progress(s, fmt::format("{} session(s) may still use PREVIOUS: {} ({})", rec.found,
