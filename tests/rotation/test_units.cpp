@@ -14,6 +14,7 @@
 #include <dualcred/concepts.hpp>
 #include <dualcred/provider/file.hpp>
 #include <dualcred/rotation.hpp>
+#include <dualcred/rotation/drain.hpp>
 #include <dualcred/rotation/redis/detail/sha256.hpp>
 
 #include <dualcred_testing/temp_dir.hpp>
@@ -399,6 +400,43 @@ TEST_CASE("file stores: the revision cannot wrap past 2^64-1") {
   s.dir.write("app.env",
               "DB_USER=app\nDB_PASS_CURRENT=one\nDUALCRED_REVISION=18446744073709551616\n");
   CHECK(dualcred::rotation::stores::file_store(s.dotenv).read().error().is(errc::malformed));
+}
+
+TEST_CASE("the last drain's record: written, read back, and anything else refused") {
+  using namespace dualcred::rotation;
+  drain_record r;
+  r.at = *parse_rfc3339("2026-12-01T09:00:00Z");
+  r.mode = drain_mode::wait;
+  r.outcome = "timed_out";
+  r.found = 3;
+  r.remaining = 2;
+  r.nodes = {{"127.0.0.1:5432", 2}, {"[::1]:5433", 1}};
+  const std::string text = format_drain_record(r);
+  CHECK(text ==
+        "2026-12-01T09:00:00Z mode=wait outcome=timed_out found=3 ended=0 remaining=2 "
+        "nodes=127.0.0.1:5432=2,[::1]:5433=1");
+  const auto back = parse_drain_record(text);
+  REQUIRE(back);
+  CHECK(back->at == r.at);
+  CHECK(back->mode == drain_mode::wait);
+  CHECK(back->outcome == "timed_out");
+  CHECK(back->found == 3);
+  CHECK(back->remaining == 2);
+  REQUIRE(back->nodes.size() == 2);
+  CHECK(back->nodes[1].node == "[::1]:5433");
+  CHECK(back->nodes[1].sessions == 1);
+  r.nodes.clear();
+  CHECK(parse_drain_record(format_drain_record(r)));  // no node
+  for (const char* bad : {"", "yesterday mode=wait", "2026-12-01T09:00:00Z mode=later",
+                          "2026-12-01T09:00:00Z mode=wait outcome=x found=-1 ended=0 remaining=0 "
+                          "nodes=",
+                          "2026-12-01T09:00:00Z mode=wait outcome=x found=1 ended=0 remaining=0 "
+                          "nodes=a:1=x"})
+    CHECK_MESSAGE(!parse_drain_record(bad), bad);
+  // The state keeps it beside the time apply changed the backend.
+  const auto keys = rotation_keys::for_prefix("DB");
+  CHECK(keys.applied_at == "DB_APPLIED_AT");
+  CHECK(keys.last_drain == "DB_LAST_DRAIN");
 }
 
 TEST_SUITE_END();

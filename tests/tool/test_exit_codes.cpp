@@ -45,6 +45,7 @@ TEST_CASE("every (condition, step) pair has the condition's exit code") {
       {condition::not_a_cluster, 2},       {condition::login_refused, 7},
       {condition::fleet_not_ready, 8},     {condition::replay_timeout, 10},
       {condition::node_not_allowed, 12},   {condition::lock_held, 13},
+      {condition::sessions_remain, 14},
   };
   REQUIRE(std::size(table) == std::size(all_conditions));
   for (std::size_t i = 0; i < std::size(table); ++i) {
@@ -90,6 +91,10 @@ TEST_CASE("what a step meets becomes the condition the tool maps: site and cause
       {"node outside the allowed set", failure_site::backend,
        error(condition::node_not_allowed, "x"), 12},
       {"rotation lock held", failure_site::store, error(condition::lock_held, "x"), 13},
+      {"sessions outlived the drain", failure_site::drain, error(condition::sessions_remain, "x"),
+       14},
+      {"a drain count refused", failure_site::drain, error(errc::permission_denied, "x"), 6},
+      {"a drain count unreachable", failure_site::drain, error(errc::backend_unavailable, "x"), 5},
   };
   for (const auto& r : table) {
     CAPTURE(r.what);

@@ -64,6 +64,7 @@ inline constexpr help_row exit_code_help[] = {
     {"11", "status --stuck-after: a rotation has sat in a phase other than idle too long"},
     {"12", "a discovered node outside the allowed set (--redis-allow; nothing changed)"},
     {"13", "another rotator holds the rotation lock (its holder named)"},
+    {"14", "--drain wait: sessions of the removed credential outlived --drain-timeout"},
 };
 
 // Words printed under a section's flags.

@@ -101,6 +101,19 @@ inline problem check_redis(config& c, const environment& env) {
   return std::nullopt;
 }
 
+// The drain belongs to decommission (all and due run it too); its timeout to waiting.
+inline problem check_drain(const config& c) {
+  using dualcred::rotation::drain_mode;
+  if (c.drain_timeout_given && c.drain.mode != drain_mode::wait)
+    return "--drain-timeout goes with --drain wait (terminate checks for up to 60s that the "
+           "ended sessions are gone)";
+  const bool decommissions = c.command == command_kind::decommission ||
+                             c.command == command_kind::all || c.command == command_kind::due;
+  if (c.drain.mode != drain_mode::report && !decommissions)
+    return "--drain is for decommission, all and due";
+  return std::nullopt;
+}
+
 }  // namespace cli_detail
 
 /// Finishes `d` once every flag is read (its backend checked here, its command set).
@@ -112,6 +125,7 @@ inline problem check_redis(config& c, const environment& env) {
   if (auto why = cli_detail::check_day2(d.c, env)) return why;
   if (auto why = cli_detail::check_fleet(d.c)) return why;
   if (auto why = cli_detail::check_secret_sources(d.c, env)) return why;
+  if (auto why = cli_detail::check_drain(d.c)) return why;
   if (d.c.backend == backend_kind::redis)
     if (auto why = cli_detail::check_redis(d.c, env)) return why;
   return std::nullopt;

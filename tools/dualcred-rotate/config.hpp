@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <dualcred/rotation/drain.hpp>
 #include <dualcred/rotation/password.hpp>
 #include <dualcred/secret.hpp>
 
@@ -199,7 +200,9 @@ struct config {
   fleet_settings fleet;
   std::chrono::milliseconds lock_wait{0};                          ///< --lock-wait
   std::chrono::milliseconds lock_lease{std::chrono::minutes(15)};  ///< --lock-lease
-  std::string lock_holder;  ///< --lock-holder, for break-lock
+  std::string lock_holder;                 ///< --lock-holder, for break-lock
+  dualcred::rotation::drain_policy drain;  ///< --drain, --drain-timeout
+  bool drain_timeout_given = false;
   std::size_t password_length = 32;
   day2_settings day2;
   pg_topology_settings pg_topology;

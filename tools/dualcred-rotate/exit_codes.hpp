@@ -31,6 +31,7 @@ enum exit_code : int {
   exit_stuck = 11,             // status --stuck-after: a rotation sat in a non-idle phase too long
   exit_node_not_allowed = 12,  // a node lies outside the allowed set; nothing was changed
   exit_lock_held = 13,         // another rotator holds the rotation lock
+  exit_sessions_remain = 14,   // --drain wait: sessions of the removed credential outlived it
 };
 
 /// The exit code of a rotation that failed with condition `c`. The step does not enter: the
@@ -63,6 +64,8 @@ enum exit_code : int {
       return exit_node_not_allowed;
     case condition::lock_held:
       return exit_lock_held;
+    case condition::sessions_remain:
+      return exit_sessions_remain;
   }
   return exit_other;
 }
@@ -87,6 +90,9 @@ struct failure_context {
       return "if that node is yours, allow it with --redis-allow HOST|CIDR";
     case condition::lock_held:
       return "run again once that rotator is done, or wait for it with --lock-wait DURATION";
+    case condition::sessions_remain:
+      return "run decommission again with --drain wait (a longer --drain-timeout) or --drain "
+             "terminate";
     case condition::store_failed:
     case condition::store_conflict:
       if (ctx.command == "init" && ctx.generate) return "run init --generate again";

@@ -193,6 +193,23 @@ inline constexpr flag_spec flag_table[] = {
                                     std::chrono::hours(1),
                                     "--settle wants a duration, 0 to 1h (e.g. 0.5, 30s, 2m)");
      }},
+    {"--drain", "wait|terminate", rollout_section,
+     "decommission: wait for the sessions still logged in with the\nremoved credential to end "
+     "(exit 14 past --drain-timeout), or end\nthem; without it they are only counted",
+     [](draft& d, std::string_view v) -> problem {
+       const auto m = dualcred::rotation::parse_drain_mode(v);
+       if (!m || *m == dualcred::rotation::drain_mode::report)
+         return "--drain is wait or terminate";
+       d.c.drain.mode = *m;
+       return std::nullopt;
+     }},
+    {"--drain-timeout", "DURATION", rollout_section, "--drain wait: default 60s; at most 1d",
+     [](draft& d, std::string_view v) {
+       d.c.drain_timeout_given = true;
+       return flag_detail::duration(d.c.drain.timeout, v, std::chrono::milliseconds(1),
+                                    std::chrono::hours(24),
+                                    "--drain-timeout wants a duration, 1ms to 1d (e.g. 30s, 5m)");
+     }},
     {"--lock-wait", "DURATION", rollout_section,
      "how long to wait for another rotator's lock on the store\n(default: 0, then exit 13); at "
      "most 1h",

@@ -146,6 +146,7 @@ int run(Store store, Admin admin, const config& s, environment& env,
   o.lock.wait = s.lock_wait;
   o.lock.lease = std::chrono::duration_cast<std::chrono::seconds>(s.lock_lease);
   o.instances = fleet_check_for(s);
+  o.drain = s.drain;
   rotator r(std::move(store), std::move(admin), rotation_keys::for_prefix(s.prefix), std::move(o));
   std::fflush(stdout);
 

@@ -37,6 +37,7 @@ enum class condition {
   replay_timeout,       ///< a hot standby did not replay a change within its timeout
   node_not_allowed,     ///< a node lies outside the allowed set; nothing was changed
   lock_held,            ///< another rotator holds the rotation lock
+  sessions_remain,      ///< sessions of the removed credential outlived the drain's timeout
 };
 
 [[nodiscard]] constexpr std::string_view to_string(condition c) noexcept {
@@ -69,19 +70,19 @@ enum class condition {
       return "node_not_allowed";
     case condition::lock_held:
       return "lock_held";
+    case condition::sessions_remain:
+      return "sessions_remain";
   }
   return "unknown";
 }
 
 /// Every condition, in declaration order (for tables and tests).
 inline constexpr condition all_conditions[] = {
-    condition::out_of_order,        condition::keys_conflict,
-    condition::store_failed,        condition::store_conflict,
-    condition::backend_unreachable, condition::admin_refused,
-    condition::bad_configuration,   condition::not_a_standby,
-    condition::not_a_cluster,       condition::login_refused,
-    condition::fleet_not_ready,     condition::replay_timeout,
-    condition::node_not_allowed,    condition::lock_held};
+    condition::out_of_order,      condition::keys_conflict,       condition::store_failed,
+    condition::store_conflict,    condition::backend_unreachable, condition::admin_refused,
+    condition::bad_configuration, condition::not_a_standby,       condition::not_a_cluster,
+    condition::login_refused,     condition::fleet_not_ready,     condition::replay_timeout,
+    condition::node_not_allowed,  condition::lock_held,           condition::sessions_remain};
 
 namespace detail {
 class condition_category_impl final : public std::error_category {
@@ -95,6 +96,7 @@ class condition_category_impl final : public std::error_category {
     switch (static_cast<condition>(ev)) {
       case condition::replay_timeout:
       case condition::fleet_not_ready:
+      case condition::sessions_remain:
         return std::errc::timed_out;
       case condition::bad_configuration:
       case condition::not_a_standby:
@@ -137,6 +139,7 @@ inline std::error_code make_error_code(condition c) noexcept {
       return condition::fleet_not_ready;
     case failure_site::verify:
       return unreachable ? condition::backend_unreachable : condition::login_refused;
+    case failure_site::drain:  // a count or a kill the backend refused, like any admin call
     case failure_site::backend:
     case failure_site::none:
       break;

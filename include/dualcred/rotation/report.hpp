@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../detail/prometheus_text.hpp"
+#include "drain.hpp"
 #include "rotator.hpp"
 #include "state.hpp"
 
@@ -30,7 +31,8 @@ struct rotation_status {
   std::optional<std::string> next_user, previous_user;
   std::optional<timestamp> rotated_at, phase_since;
   timestamp now{};
-  std::optional<std::string> policy;  ///< the store's policy spec
+  std::optional<std::string> policy;       ///< the store's policy spec
+  std::optional<drain_record> last_drain;  ///< the last decommission's drain
 
   /// Seconds since `phase_since` (nullopt when the store does not say).
   [[nodiscard]] std::optional<std::int64_t> phase_age_seconds() const {
@@ -65,13 +67,16 @@ struct rotation_status {
   s.phase_since = st.phase_since;
   s.now = now;
   if (st.policy) s.policy = st.policy->to_spec();
+  if (st.last_drain) s.last_drain = parse_drain_record(*st.last_drain);
   return s;
 }
 
 /// One JSON object: `phase`, `revision`, `current_user`, `next_user`, `previous_user`,
 /// `rotated_at`, `phase_since` (RFC 3339 UTC or null), `phase_age_seconds`,
 /// `current_age_seconds` (null when unknown), `next_step`, `prefix`, `store`,
-/// `password_policy`, `now`, and `stuck` when a limit is given.
+/// `password_policy`, `now`, `last_drain` (null, or `at`, `mode`, `outcome`, `found`,
+/// `ended`, `remaining` and `nodes`: each node's sessions at the first count), and `stuck`
+/// when a limit is given.
 [[nodiscard]] inline std::string to_json(const rotation_status& s,
                                          std::optional<std::chrono::seconds> stuck_after = {}) {
   using nlohmann::json;
@@ -96,6 +101,15 @@ struct rotation_status {
                                                          : json(nullptr)},
             {"password_policy", opt(s.policy)},
             {"now", format_rfc3339(s.now)}};
+  j["last_drain"] = nullptr;
+  if (const auto& d = s.last_drain) {
+    json nodes = json::object();
+    for (const auto& n : d->nodes) nodes[n.node] = n.sessions;
+    j["last_drain"] = {{"at", format_rfc3339(d->at)}, {"mode", std::string(to_string(d->mode))},
+                       {"outcome", d->outcome},       {"found", d->found},
+                       {"ended", d->ended},           {"remaining", d->remaining},
+                       {"nodes", std::move(nodes)}};
+  }
   if (stuck_after) {
     j["stuck"] = s.stuck(*stuck_after);
     j["stuck_after_seconds"] = stuck_after->count();

@@ -20,7 +20,9 @@
 #include "../error.hpp"
 #include "../secret.hpp"
 #include "admin.hpp"
+#include "detail/drain_step.hpp"
 #include "detail/rotator_core.hpp"
+#include "drain.hpp"
 #include "due.hpp"
 #include "failure.hpp"
 #include "fleet.hpp"
@@ -60,6 +62,10 @@ struct rotator_options {
   /// How each step takes the store's rotation lock (`lockable_store`), held from its first
   /// read to its last write: a second rotator waits `lock.wait`, then fails `lock_held`.
   lock_options lock;
+  /// What decommission does with sessions still logged in with PREVIOUS, where the admin can
+  /// count them (`draining_admin`): report them (the default), wait for them to end
+  /// (`condition::sessions_remain` past `timeout`), or end them.
+  drain_policy drain;
 };
 
 /// The rotation runbook as code, over a `writable_store` and a `password_admin`.
@@ -86,8 +92,9 @@ struct rotator_options {
 ///    accepts both the old and the new CURRENT, or (single role) clients fall back to NEXT.
 /// 4. `verify`: a login with the new CURRENT through the real connector; phase `verified`.
 /// 5. `decommission`: wait for the fleet (if configured), then the backend forgets
-///    PREVIOUS; phase `idle`. PREVIOUS stays in the store for a later rollback. Neither
-///    decommission nor rollback revokes a login that CURRENT or NEXT still holds.
+///    PREVIOUS, then the sessions still logged in with it are drained (`drain`); phase `idle`.
+///    PREVIOUS stays in the store for a later rollback. Neither decommission nor rollback revokes a
+///    login that CURRENT or NEXT still holds.
 ///
 /// `rollback` puts PREVIOUS back as CURRENT (keeping the rolled-back one as NEXT while the
 /// backend is made to accept PREVIOUS, so clients never lose a working login), then, after
@@ -176,10 +183,14 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
     DUALCRED_TRY(admin_step(s, admin_.accept(*st.next)));
     const std::string what =
         fmt::format("{} accepts NEXT for '{}'", admin_.describe(), st.next->user);
-    if (st.phase == phase::applied) return unchanged(s, st, what);
+    if (st.phase == phase::applied && st.applied_at) return unchanged(s, st, what);
+    // Taken after the change and rounded up: every session that logged in with the old
+    // password began before it (the drain at decommission counts them for a single role).
+    st.applied_at = this->now() + std::chrono::seconds(1);
+    const bool first = st.phase != phase::applied;
     st.phase = phase::applied;
     DUALCRED_TRY(rev, save(s, snap));
-    return changed(s, st, rev, what);
+    return first ? changed(s, st, rev, what) : unchanged(s, st, what);
   }
 
   /// 3. CURRENT := NEXT, PREVIOUS := old CURRENT, and a fresh NEXT.
@@ -235,19 +246,25 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
     const std::string* held_by = *st.previous == st.current            ? &keys_.names.current
                                  : st.next && *st.previous == *st.next ? &keys_.names.next
                                                                        : nullptr;
+    std::string drained;
     if (held_by == nullptr) {
       DUALCRED_TRY(this->renew_lock(s));
       DUALCRED_TRY(admin_step(s, admin_.revoke(*st.previous)));
+      if constexpr (draining_admin<Admin>) {
+        DUALCRED_TRY(clause, detail::drain_sessions(static_cast<core&>(*this), s, snap));
+        drained = "; " + clause;
+      }
     }
     st.phase = phase::idle;
+    st.applied_at.reset();
     DUALCRED_TRY(rev, save(s, snap));
     if (held_by != nullptr)
       return changed(s, st, rev,
                      fmt::format("PREVIOUS ('{}') is not revoked: {} holds the same login",
                                  st.previous->user, *held_by));
     return changed(s, st, rev,
-                   fmt::format("{} no longer accepts PREVIOUS ('{}'); kept in {} for rollback",
-                               admin_.describe(), st.previous->user, store_.describe()));
+                   fmt::format("{} no longer accepts PREVIOUS ('{}'); kept in {} for rollback{}",
+                               admin_.describe(), st.previous->user, store_.describe(), drained));
   }
 
   /// CURRENT back to PREVIOUS, the backend made to accept it, the rolled-back one revoked.
@@ -285,6 +302,7 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
     }
     st.next.reset();
     st.previous.reset();
+    st.applied_at.reset();
     st.phase = phase::idle;
     DUALCRED_TRY(rev, save(s, snap));
     return changed(s, st, rev,
@@ -370,31 +388,7 @@ class rotator : private detail::rotator_core<Store, Admin, rotator_options> {
   using core::progress;
 
   using core::admin_step;
-
-  // Waits for the instances to hold `revision`, then for `settle`.
-  step_result<void> wait_fleet(step s, std::uint64_t revision) {
-    DUALCRED_TRY(wait_instances(s, revision));
-    if (opts_.settle.count() > 0) {
-      progress(s, fmt::format("settling for {} ms", opts_.settle.count()));
-      std::this_thread::sleep_for(opts_.settle);
-    }
-    return boost::outcome_v2::success();
-  }
-
-  step_result<void> wait_instances(step s, std::uint64_t revision) {
-    if (!opts_.instances) return boost::outcome_v2::success();
-    progress(s, fmt::format("waiting for the instances to report version {} or later", revision));
-    std::size_t last_ready = static_cast<std::size_t>(-1);
-    const auto on_wait = [&](std::size_t ready, std::size_t total) {
-      if (ready != last_ready)
-        progress(s,
-                 fmt::format("{} of {} instances at version {} or later", ready, total, revision));
-      last_ready = ready;
-    };
-    auto r = opts_.instances(fleet_request{revision, on_wait});
-    if (!r) return this->failed(s, failure_site::fleet, r.error());
-    return boost::outcome_v2::success();
-  }
+  using core::wait_fleet;
 };
 
 }  // namespace dualcred::rotation

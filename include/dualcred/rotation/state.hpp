@@ -124,9 +124,12 @@ enum class phase {
 /// The store keys of one backend's login. `for_prefix("DB")` gives `key_names::for_prefix`'s
 /// `DB_USER`, `DB_PASS_CURRENT`, `DB_PASS_NEXT`, `DB_USER_NEXT`, plus `DB_PASS_PREVIOUS`,
 /// `DB_USER_PREVIOUS`, `DB_ROTATION_PHASE`, `DB_ROTATED_AT` (when CURRENT was promoted, RFC
-/// 3339 UTC), `DB_PHASE_SINCE` (when the phase last changed) and `DB_PASSWORD_POLICY` (the
-/// `password_policy` spec every rotator of these keys generates by). Providers ignore the
-/// extra keys. An empty key name is neither read nor written.
+/// 3339 UTC), `DB_PHASE_SINCE` (when the phase last changed), `DB_PASSWORD_POLICY` (the
+/// `password_policy` spec every rotator of these keys generates by), `DB_APPLIED_AT` (when
+/// the backend took NEXT, until decommission: a single role's sessions that began before it
+/// may hold the old password) and `DB_LAST_DRAIN` (the last decommission's drain, see
+/// `drain_record`). Providers ignore the extra keys. An empty key name is neither read nor
+/// written.
 struct rotation_keys {
   key_names names;
   std::string previous;
@@ -135,12 +138,14 @@ struct rotation_keys {
   std::string rotated_at;
   std::string phase_since;
   std::string policy;
+  std::string applied_at;
+  std::string last_drain;
 
   [[nodiscard]] static rotation_keys for_prefix(std::string_view prefix) {
     const std::string p(prefix);
     return rotation_keys{key_names::for_prefix(prefix), p + "_PASS_PREVIOUS", p + "_USER_PREVIOUS",
                          p + "_ROTATION_PHASE",         p + "_ROTATED_AT",    p + "_PHASE_SINCE",
-                         p + "_PASSWORD_POLICY"};
+                         p + "_PASSWORD_POLICY",        p + "_APPLIED_AT",    p + "_LAST_DRAIN"};
   }
 };
 
@@ -154,6 +159,8 @@ struct rotation_state {
   std::optional<timestamp> rotated_at;    ///< when CURRENT was promoted (or provisioned)
   std::optional<timestamp> phase_since;   ///< when `phase` began
   std::optional<password_policy> policy;  ///< the store's password policy
+  std::optional<timestamp> applied_at;    ///< when the backend took NEXT (until decommission)
+  std::optional<std::string> last_drain;  ///< the last drain (`format_drain_record`)
 };
 
 /// Reads `keys` out of `data` by the providers' rules (`provider::assemble`): CURRENT and its
@@ -188,8 +195,9 @@ struct rotation_state {
                               keys.phase, source));
     st.phase = *parsed;
   }
-  for (auto [key, into] : {std::pair{&keys.rotated_at, &st.rotated_at},
-                           std::pair{&keys.phase_since, &st.phase_since}}) {
+  for (auto [key, into] :
+       {std::pair{&keys.rotated_at, &st.rotated_at}, std::pair{&keys.phase_since, &st.phase_since},
+        std::pair{&keys.applied_at, &st.applied_at}}) {
     if (key->empty()) continue;
     DUALCRED_TRY(text, provider::lookup_value(*key, source, lookup));
     if (!text) continue;
@@ -198,6 +206,10 @@ struct rotation_state {
       return fail(errc::malformed,
                   fmt::format("{} in {} is not an RFC 3339 time (e.g. 2026-12-01T11:05:27Z)", *key,
                               source));
+  }
+  if (!keys.last_drain.empty()) {
+    DUALCRED_TRY(drain, provider::lookup_value(keys.last_drain, source, lookup));
+    if (drain) st.last_drain = std::string(drain->reveal_public());
   }
   if (!keys.policy.empty()) {
     DUALCRED_TRY(spec, provider::lookup_value(keys.policy, source, lookup));
@@ -247,6 +259,10 @@ inline void store_state(secret_map& data, const rotation_keys& keys, const rotat
   if (st.rotated_at) put_public(keys.rotated_at, format_rfc3339(*st.rotated_at));
   if (st.phase_since) put_public(keys.phase_since, format_rfc3339(*st.phase_since));
   if (st.policy) put_public(keys.policy, st.policy->to_spec());
+  // Only while a rotation is under way: decommission (or a rollback) ends what it dates.
+  put_public(keys.applied_at,
+             st.applied_at ? std::optional(format_rfc3339(*st.applied_at)) : std::nullopt);
+  if (st.last_drain) put_public(keys.last_drain, *st.last_drain);
 }
 
 }  // namespace dualcred::rotation

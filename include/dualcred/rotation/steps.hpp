@@ -53,6 +53,7 @@ enum class failure_site {
   backend,  ///< the password admin (`accept`, `revoke`, `next_user`)
   verify,   ///< the login with the new credential
   fleet,    ///< instances did not report the promoted revision in time
+  drain,    ///< sessions of the removed credential (counting, ending, waiting for them)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(failure_site s) noexcept {
@@ -69,6 +70,8 @@ enum class failure_site {
       return "verify";
     case failure_site::fleet:
       return "fleet";
+    case failure_site::drain:
+      return "drain";
   }
   return "none";
 }

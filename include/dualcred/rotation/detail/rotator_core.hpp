@@ -4,10 +4,12 @@
 // fresh passwords, the phase table's verdict, and failures that say where.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -15,6 +17,7 @@
 #include "../../error.hpp"
 #include "../../secret.hpp"
 #include "../failure.hpp"
+#include "../fleet.hpp"
 #include "../lock.hpp"
 #include "../password.hpp"
 #include "../state.hpp"
@@ -64,7 +67,8 @@ struct rotator_core {
     std::string node;
     if (site == failure_site::store)
       node = store_.describe();
-    else if (site == failure_site::backend || site == failure_site::verify)
+    else if (site == failure_site::backend || site == failure_site::verify ||
+             site == failure_site::drain)
       node = admin_.describe();
     return boost::outcome_v2::failure(failure(error(e.code, fmt::format("{}: {}", label, e.detail)),
                                               s, site, what.value_or(classify(site, e)),
@@ -205,6 +209,31 @@ struct rotator_core {
   step_report changed(step s, const rotation_state& st, std::uint64_t rev, std::string what) {
     progress(s, what);
     return step_report{s, true, st.phase, rev, std::move(what)};
+  }
+
+  // Waits for the instances to hold `revision`, then for `settle`.
+  step_result<void> wait_fleet(step s, std::uint64_t revision) {
+    DUALCRED_TRY(wait_instances(s, revision));
+    if (opts_.settle.count() > 0) {
+      progress(s, fmt::format("settling for {} ms", opts_.settle.count()));
+      std::this_thread::sleep_for(opts_.settle);
+    }
+    return boost::outcome_v2::success();
+  }
+
+  step_result<void> wait_instances(step s, std::uint64_t revision) {
+    if (!opts_.instances) return boost::outcome_v2::success();
+    progress(s, fmt::format("waiting for the instances to report version {} or later", revision));
+    std::size_t last_ready = static_cast<std::size_t>(-1);
+    const auto on_wait = [&](std::size_t ready, std::size_t total) {
+      if (ready != last_ready)
+        progress(s,
+                 fmt::format("{} of {} instances at version {} or later", ready, total, revision));
+      last_ready = ready;
+    };
+    auto r = opts_.instances(fleet_request{revision, on_wait});
+    if (!r) return this->failed(s, failure_site::fleet, r.error());
+    return boost::outcome_v2::success();
   }
 };
 

@@ -18,6 +18,7 @@
 #include "detail/admin_session.hpp"
 #include "pgbouncer_auth_file.hpp"
 #include "pgbouncer_console.hpp"
+#include "sessions.hpp"
 #include "standby.hpp"
 
 namespace dualcred::rotation::pg {
@@ -210,6 +211,16 @@ class single_role_admin {
     return detail::pg_verify(c_, cred);
   }
 
+  /// The role's sessions, on the primary and each standby, that began before its password
+  /// changed (`drain_request::changed_at`): each may still be logged in with the old one.
+  [[nodiscard]] result<session_survey> old_sessions(const drain_request& req) const {
+    return detail::pg_old_sessions(c_, describe(), req, false);
+  }
+  /// `pg_terminate_backend` for each of `old_sessions` (the admin needs pg_signal_backend).
+  [[nodiscard]] result<session_survey> end_old_sessions(const drain_request& req) const {
+    return detail::pg_old_sessions(c_, describe(), req, true);
+  }
+
   [[nodiscard]] std::string describe() const { return detail::pg_where(c_.clients, "single role"); }
 
  private:
@@ -256,6 +267,18 @@ class alternating_roles_admin {
 
   [[nodiscard]] result<void> verify(const credential& cred) const {
     return detail::pg_verify(c_, cred);
+  }
+
+  /// Every session of the old role on the primary and each standby: its password is gone,
+  /// but a session keeps the login it made.
+  [[nodiscard]] result<session_survey> old_sessions(const drain_request& req) const {
+    DUALCRED_TRY(check_role(req.old.user));
+    return detail::pg_old_sessions(c_, describe(), req, false);
+  }
+  /// `pg_terminate_backend` for each of `old_sessions` (the admin needs pg_signal_backend).
+  [[nodiscard]] result<session_survey> end_old_sessions(const drain_request& req) const {
+    DUALCRED_TRY(check_role(req.old.user));
+    return detail::pg_old_sessions(c_, describe(), req, true);
   }
 
   [[nodiscard]] std::string describe() const {

@@ -21,6 +21,7 @@
 #include "../../error.hpp"
 #include "../../secret.hpp"
 #include "detail/sha256.hpp"
+#include "sessions.hpp"
 #include "topology.hpp"
 
 namespace dualcred::rotation::redis {
@@ -106,6 +107,18 @@ class acl_admin {
     DUALCRED_TRY(found, nodes());
     DUALCRED_TRY(prepare(found, std::string()));
     return found;
+  }
+
+  /// The user's connections, on every node the steps change, that may still be logged in
+  /// with the password decommission removed (`detail::client_filter_for` says which).
+  [[nodiscard]] result<session_survey> old_sessions(const drain_request& req) const {
+    DUALCRED_TRY(found, nodes());
+    return detail::redis_old_sessions(found, server_, admin_, req, false);
+  }
+  /// `CLIENT KILL ID` for each of `old_sessions` (the admin needs `+client|kill`).
+  [[nodiscard]] result<session_survey> end_old_sessions(const drain_request& req) const {
+    DUALCRED_TRY(found, nodes());
+    return detail::redis_old_sessions(found, server_, admin_, req, true);
   }
 
   /// The nodes the next step would change, discovered now.
