@@ -194,5 +194,19 @@ using result = boost::outcome_v2::basic_result<T, error, detail::result_policy>;
 
 }  // namespace dualcred
 
-/// `DUALCRED_TRY(v, expr)` declares `v` from a successful `expr`, or returns its error.
-#define DUALCRED_TRY(...) BOOST_OUTCOME_TRY(__VA_ARGS__)
+/// `DUALCRED_TRY(v, expr)` declares `v` from a successful `expr`, or returns its error;
+/// `DUALCRED_TRY(expr)` only returns the error. Written out rather than forwarded to
+/// `BOOST_OUTCOME_TRY`, whose declaration syntax differs between Boost 1.74 (`v`) and 1.76 and
+/// later (`auto&& v`), so the same code builds against either.
+#define DUALCRED_TRY(...)                                                                     \
+  DUALCRED_DETAIL_TRY_PICK(__VA_ARGS__, DUALCRED_DETAIL_TRY_VALUE, DUALCRED_DETAIL_TRY_ERROR) \
+  (DUALCRED_DETAIL_CAT(dualcred_try_, __COUNTER__), __VA_ARGS__)
+#define DUALCRED_DETAIL_TRY_PICK(first, second, chosen, ...) chosen
+#define DUALCRED_DETAIL_CAT(a, b) DUALCRED_DETAIL_CAT_(a, b)
+#define DUALCRED_DETAIL_CAT_(a, b) a##b
+#define DUALCRED_DETAIL_TRY_ERROR(unique, ...) \
+  auto&& unique = (__VA_ARGS__);               \
+  if (!unique.has_value()) return std::move(unique).as_failure()
+#define DUALCRED_DETAIL_TRY_VALUE(unique, var, ...) \
+  DUALCRED_DETAIL_TRY_ERROR(unique, __VA_ARGS__);   \
+  auto&& var = std::move(unique).assume_value()
