@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,17 @@
 #include "status.hpp"
 
 namespace dualcred {
+
+namespace detail {
+// async_connect()'s implementation, supplied by <dualcred/asio/connect.hpp> for each
+// dual_credential: the core knows no I/O library, and only code that includes that header
+// instantiates async_connect().
+template <class Credentials>
+struct async_connect_impl {
+  static_assert(sizeof(Credentials) == 0,
+                "dualcred: async_connect() needs #include <dualcred/asio/connect.hpp>");
+};
+}  // namespace detail
 
 /// Wraps a connect callable with the CURRENT/NEXT fallback.
 ///
@@ -54,7 +66,7 @@ class dual_credential {
   /// Loads nothing yet: the first `connect()` loads. Prefer `make_dual_credential`, which
   /// loads at once so a misconfigured service fails at start-up.
   dual_credential(Connector c, SecretProvider p, options o = {}, Policy policy = {})
-      : s_(std::make_unique<state>(std::move(c), std::move(p), o, std::move(policy))) {}
+      : s_(std::make_shared<state>(std::move(c), std::move(p), o, std::move(policy))) {}
 
   dual_credential(dual_credential&&) noexcept = default;
   dual_credential& operator=(dual_credential&&) noexcept = default;
@@ -74,6 +86,21 @@ class dual_credential {
                        index != detail::thread_index_registry::shared;
     // Both prvalues: the result is built in the caller's slot either way.
     return owned ? connect_owned(st, index) : connect_any(st, index);
+  }
+
+  /// `connect()` without blocking the caller's thread: Asio's completion-token model
+  /// (`co_await creds.async_connect(boost::asio::use_awaitable)`, a callback, `use_future`),
+  /// completing with `void(result<connection_type>)`, cancellable per operation. A `timeout`
+  /// above zero ends it with `errc::timeout`. Needs <dualcred/asio/connect.hpp>, whose
+  /// `dualcred::async_connect` also takes the executor provider loads run on.
+  template <class Token>
+  auto async_connect(Token&& token) {
+    return detail::async_connect_impl<dual_credential>::start(s_, {}, std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_connect(std::chrono::milliseconds timeout, Token&& token) {
+    return detail::async_connect_impl<dual_credential>::start(s_, {timeout},
+                                                              std::forward<Token>(token));
   }
 
   /// `connect()`; a success fills `tag` in with the set and slot that logged in (see `holds`).
@@ -160,6 +187,8 @@ class dual_credential {
   friend class refresh_schedule;
   template <class>
   friend struct detail::tag_api;
+  template <class>
+  friend struct detail::async_connect_impl;
 
   // connect()'s read section on the thread's own shard; ends it unless handed over.
   struct owned_guard {
@@ -228,6 +257,8 @@ class dual_credential {
   // across refusals so the next credential costs no new connection.
   static result<connection_type> attempt(state& st, const credential& cred,
                                          [[maybe_unused]] open_connection& open_conn) {
+    static_assert(!async_only_connector<Connector>,
+                  "dualcred: this Connector only connects asynchronously: use async_connect()");
     if constexpr (two_phase_connector<Connector>) {
       if (!open_conn) {
         auto opened = st.connector.open();
@@ -296,7 +327,9 @@ class dual_credential {
     }
   }
 
-  std::unique_ptr<state> s_;
+  // Shared with async connects in flight, whose provider loads may outlast a cancelled
+  // connect; connect() only ever dereferences it.
+  std::shared_ptr<state> s_;
 };
 
 /// Builds a dual_credential and loads the provider once, so bad configuration or an
