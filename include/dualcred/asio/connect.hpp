@@ -38,7 +38,7 @@ struct async_options {
   /// whatever it had open is closed.
   std::chrono::milliseconds timeout{0};
   /// Where provider loads run (they block). None: two threads the library owns.
-  std::optional<boost::asio::any_io_executor> reload_executor;
+  std::optional<boost::asio::any_io_executor> reload_executor = {};
 };
 
 /// The error an async connect completes with when cancelled.
