@@ -29,6 +29,7 @@
 #include "../dual_credential.hpp"
 #include "concepts.hpp"
 #include "detail/off_loop.hpp"
+#include "detail/spawn.hpp"
 
 namespace dualcred {
 
@@ -65,40 +66,15 @@ struct async_connect_impl<dual_credential<Connector, Provider, Policy>> {
 
   template <class Token>
   static auto start(std::shared_ptr<state> st, async_options o, Token&& token) {
-    return boost::asio::async_initiate<Token, void(result_type)>(
-        [](auto handler, std::shared_ptr<state> st, async_options o) {
-          const executor ex = st->connector.get_executor();
-          auto slot = boost::asio::get_associated_cancellation_slot(handler);
-          auto home = boost::asio::get_associated_executor(handler, ex);
-          const executor reload =
-              o.reload_executor.value_or(library_reload_threads().get_executor());
-          boost::asio::co_spawn(
-              ex, bounded(std::move(st), reload, o.timeout),
-              boost::asio::bind_cancellation_slot(
-                  slot, boost::asio::bind_executor(
-                            home, [h = std::move(handler)](std::exception_ptr e,
-                                                           std::optional<result_type> r) mutable {
-                              if (e || !r) r = boost::outcome_v2::failure(from_exception(e));
-                              std::move(h)(std::move(*r));
-                            })));
-        },
-        token, std::move(st), std::move(o));
+    const executor ex = st->connector.get_executor();
+    const executor reload = o.reload_executor.value_or(library_reload_threads().get_executor());
+    return async_spawn_result<result_type>(
+        ex,
+        [st = std::move(st), reload, timeout = o.timeout] { return bounded(st, reload, timeout); },
+        std::forward<Token>(token));
   }
 
  private:
-  // Neither the plan nor the connectors throw on purpose; what does (bad_alloc) becomes an
-  // error, since a callback cannot be handed an exception.
-  static error from_exception(const std::exception_ptr& e) {
-    if (!e) return error(errc::backend_unavailable, "async connect ended without an outcome");
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      return error(errc::backend_unavailable, fmt::format("async connect failed: {}", x.what()));
-    } catch (...) {
-    }
-    return error(errc::backend_unavailable, "async connect failed: unknown exception");
-  }
-
   // run() raced against the timeout; the loser is cancelled and awaited, so nothing it had
   // open outlives this.
   // (co_spawn wants values it can default-construct: hence the optional, always engaged.)
