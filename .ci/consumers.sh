@@ -49,9 +49,10 @@ fi
 declare -A part_header=([rotation]=rotation.hpp [libpq]=backend/libpq.hpp
                         [hiredis]=backend/hiredis.hpp [vault]=provider/vault.hpp
                         [curl]=http/curl.hpp [libpqxx]=backend/libpqxx.hpp
-                        [soci]=backend/soci.hpp [prometheus]=metrics/prometheus_cpp.hpp)
+                        [soci]=backend/soci.hpp [prometheus]=metrics/prometheus_cpp.hpp
+                        [asio]=asio/connect.hpp [libpq_asio]=backend/libpq_asio.hpp)
 parts=()
-for part in rotation libpq hiredis vault curl libpqxx soci prometheus; do
+for part in rotation libpq hiredis vault curl libpqxx soci prometheus asio libpq_asio; do
   if [[ -f $pcdir/dualcred-$part.pc && -f $includedir/dualcred/${part_header[$part]} &&
         -f $repo/tests/consumers/common/${part}_check.cpp ]]; then
     parts+=("$part")
