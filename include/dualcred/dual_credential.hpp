@@ -297,14 +297,13 @@ class dual_credential {
                                               result<connection_type>& r,
                                               open_connection& open_conn) {
     plan_type<> plan(st, held.shard, started);
-    std::optional<read_guard> guard;
-    guard.emplace(held);
+    read_guard guard(held);
     run(st, plan, plan.after_first(held.set, first, r), guard, r, open_conn);
   }
 
   // Carries out the plan's steps, blocking, until it is done; `r` then holds the outcome.
   template <class Plan>
-  static void run(state& st, Plan& plan, detail::next_step step, std::optional<read_guard>& guard,
+  static void run(state& st, Plan& plan, detail::next_step step, read_guard& guard,
                   result<connection_type>& r, open_connection& open_conn) {
     for (;;) {
       switch (step) {
@@ -313,13 +312,12 @@ class dual_credential {
           step = plan.attempted(r);
           break;
         case detail::next_step::reload:
-          guard.reset();  // the reload must not keep the refused set from being freed
+          guard.release();  // the reload must not keep the refused set from being freed
           step = plan.reloaded(st.loader.shared_reload(plan.started()));
           break;
         case detail::next_step::read:
-          guard.reset();
-          guard.emplace(st.loader.read(plan.shard()).hand_over());
-          step = plan.read(guard->get(), r);
+          guard.assign(st.loader.read(plan.shard()).hand_over());
+          step = plan.read(guard.get(), r);
           break;
         case detail::next_step::done:
           return;

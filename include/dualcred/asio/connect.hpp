@@ -116,10 +116,9 @@ struct async_connect_impl<dual_credential<Connector, Provider, Policy>> {
     const shard_ref shard(st->shards, thread_index_registry::shared);
     typename credentials::template plan_type<> plan(*st, shard, st->loader.loads_started());
     std::optional<connection_type> open_conn;  // a two-phase connector's, across refusals
-    std::optional<published_sets::read_guard> guard;
-    guard.emplace(st->loader.read(shard).hand_over());
+    published_sets::read_guard guard(st->loader.read(shard).hand_over());
     result_type r = boost::outcome_v2::failure(error{});
-    for (next_step step = plan.begin(guard->get()); step != next_step::done;) {
+    for (next_step step = plan.begin(guard.get()); step != next_step::done;) {
       if (cancelled(co_await boost::asio::this_coro::cancellation_state)) {
         r = boost::outcome_v2::failure(cancelled_connect());
         break;
@@ -135,7 +134,7 @@ struct async_connect_impl<dual_credential<Connector, Provider, Policy>> {
           step = plan.attempted(r);
           break;
         case next_step::reload:
-          guard.reset();  // the reload must not keep the refused set from being freed
+          guard.release();  // the reload must not keep the refused set from being freed
           {
             auto load = [st, started = plan.started()] {
               return st->loader.shared_reload(started);
@@ -146,9 +145,8 @@ struct async_connect_impl<dual_credential<Connector, Provider, Policy>> {
           }
           break;
         case next_step::read:
-          guard.reset();
-          guard.emplace(st->loader.read(shard).hand_over());
-          step = plan.read(guard->get(), r);
+          guard.assign(st->loader.read(shard).hand_over());
+          step = plan.read(guard.get(), r);
           break;
         case next_step::done:
           break;

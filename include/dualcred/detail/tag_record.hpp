@@ -50,10 +50,9 @@ struct tag_api {
     typename Credentials::template plan_type<tag_record> plan(st, shard, st.loader.loads_started(),
                                                               tag_record{&tag});
     typename Credentials::open_connection open_conn;
-    std::optional<published_sets::read_guard> guard;
-    guard.emplace(st.loader.read(shard).hand_over());
+    published_sets::read_guard guard(st.loader.read(shard).hand_over());
     result_type r = boost::outcome_v2::failure(error{});
-    Credentials::run(st, plan, plan.begin(guard->get()), guard, r, open_conn);
+    Credentials::run(st, plan, plan.begin(guard.get()), guard, r, open_conn);
     return r;
   }
 
