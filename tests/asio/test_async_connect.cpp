@@ -298,6 +298,29 @@ std::vector<scenario> table() {
 
 }  // namespace
 
+namespace {
+// Completes with an error_code and a value, not with a result: no async connector.
+struct wrong_signature {
+  net::any_io_executor ex;
+  net::any_io_executor get_executor() const { return ex; }
+  template <class Token>
+  auto async_connect(const credential&, Token&& token) {
+    return net::async_initiate<Token, void(boost::system::error_code, int)>([](auto) {}, token);
+  }
+};
+}  // namespace
+
+TEST_CASE("the async concepts: what completes with result<Conn> qualifies, nothing else") {
+  static_assert(async_connector<async_scripted_connector>);
+  static_assert(async_only_connector<async_scripted_connector>);
+  static_assert(std::is_same_v<connection_t<async_scripted_connector>, fake_conn>);
+  static_assert(std::is_same_v<connection_t<async_scripted_two_phase>, fake_conn>);
+  static_assert(!async_connector<wrong_signature>);
+  static_assert(!two_phase_async_connector<wrong_signature>);
+  static_assert(!async_connector<scripted_connector>);  // blocking only
+  CHECK(true);
+}
+
 TEST_CASE("one table of scenarios: connect() and async_connect() give the same answers") {
   for (const scenario& s : table()) {
     INFO(std::string(s.name));
