@@ -70,7 +70,10 @@ struct async_connect_impl<dual_credential<Connector, Provider, Policy>> {
     const executor reload = o.reload_executor.value_or(library_reload_threads().get_executor());
     return async_spawn_result<result_type>(
         ex,
-        [st = std::move(st), reload, timeout = o.timeout] { return bounded(st, reload, timeout); },
+        // Without a timeout, no race and no frame for it.
+        [st = std::move(st), reload, timeout = o.timeout] {
+          return timeout.count() > 0 ? bounded(st, reload, timeout) : run(st, reload);
+        },
         std::forward<Token>(token));
   }
 
@@ -80,10 +83,6 @@ struct async_connect_impl<dual_credential<Connector, Provider, Policy>> {
   // (co_spawn wants values it can default-construct: hence the optional, always engaged.)
   static boost::asio::awaitable<std::optional<result_type>> bounded(
       std::shared_ptr<state> st, executor reload, std::chrono::milliseconds timeout) {
-    if (timeout.count() <= 0) {
-      auto connect = run(std::move(st), std::move(reload));
-      co_return co_await std::move(connect);
-    }
     using namespace boost::asio::experimental::awaitable_operators;
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, timeout);
     auto connect = run(std::move(st), std::move(reload));
