@@ -51,9 +51,11 @@ declare -A part_header=([rotation]=rotation.hpp [libpq]=backend/libpq.hpp
                         [vault]=provider/vault.hpp
                         [curl]=http/curl.hpp [libpqxx]=backend/libpqxx.hpp
                         [soci]=backend/soci.hpp [prometheus]=metrics/prometheus_cpp.hpp
-                        [cares]=rotation/fleet/dns.hpp)
+                        [cares]=rotation/fleet/dns.hpp [asio]=asio/connect.hpp
+                        [libpq_asio]=backend/libpq_asio.hpp)
 parts=()
-for part in rotation libpq hiredis hiredis_asio vault curl libpqxx soci prometheus cares; do
+for part in rotation libpq hiredis hiredis_asio vault curl libpqxx soci prometheus cares asio \
+  libpq_asio; do
   if [[ -f $pcdir/dualcred-$part.pc && -f $includedir/dualcred/${part_header[$part]} &&
         -f $repo/tests/consumers/common/${part}_check.cpp ]]; then
     parts+=("$part")

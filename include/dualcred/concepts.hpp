@@ -51,13 +51,32 @@ concept two_phase_connector = requires(C& c) {
 };
 
 namespace detail {
+// The connection of a connector that only connects asynchronously: <dualcred/asio/concepts.hpp>
+// gives it a `type`, since only an I/O library can name what its operations complete with.
+template <class C, class = void>
+struct async_connection_of {};
+}  // namespace detail
+
+/// A connector with only asynchronous operations (see <dualcred/asio/concepts.hpp>, which
+/// must be included for a type to qualify): `async_connect()` works with it, `connect()` not.
+template <class C>
+concept async_only_connector = !connector<C> && !two_phase_connector<C> && requires {
+  typename detail::async_connection_of<C>::type;
+};
+
+namespace detail {
 template <class C>
 struct connection_of {
   using type = typename result_value<decltype(std::declval<C&>().open())>::type;
 };
 template <class C>
-requires(!two_phase_connector<C>) struct connection_of<C> {
+requires(connector<C> && !two_phase_connector<C>) struct connection_of<C> {
   using type = typename result_value<std::invoke_result_t<C&, const credential&>>::type;
+};
+template <class C>
+requires async_only_connector<C>
+struct connection_of<C> {
+  using type = typename async_connection_of<C>::type;
 };
 }  // namespace detail
 

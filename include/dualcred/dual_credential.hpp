@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "concepts.hpp"
 #include "detail/arguments.hpp"
+#include "detail/connect_plan.hpp"
 #include "detail/error_log.hpp"
 #include "detail/published_sets.hpp"
 #include "detail/refusals.hpp"
@@ -24,6 +26,17 @@
 #include "status.hpp"
 
 namespace dualcred {
+
+namespace detail {
+// async_connect()'s implementation, supplied by <dualcred/asio/connect.hpp> for each
+// dual_credential: the core knows no I/O library, and only code that includes that header
+// instantiates async_connect().
+template <class Credentials>
+struct async_connect_impl {
+  static_assert(sizeof(Credentials) == 0,
+                "dualcred: async_connect() needs #include <dualcred/asio/connect.hpp>");
+};
+}  // namespace detail
 
 /// Wraps a connect callable with the CURRENT/NEXT fallback.
 ///
@@ -53,7 +66,7 @@ class dual_credential {
   /// Loads nothing yet: the first `connect()` loads. Prefer `make_dual_credential`, which
   /// loads at once so a misconfigured service fails at start-up.
   dual_credential(Connector c, SecretProvider p, options o = {}, Policy policy = {})
-      : s_(std::make_unique<state>(std::move(c), std::move(p), o, std::move(policy))) {}
+      : s_(std::make_shared<state>(std::move(c), std::move(p), o, std::move(policy))) {}
 
   dual_credential(dual_credential&&) noexcept = default;
   dual_credential& operator=(dual_credential&&) noexcept = default;
@@ -73,6 +86,21 @@ class dual_credential {
                        index != detail::thread_index_registry::shared;
     // Both prvalues: the result is built in the caller's slot either way.
     return owned ? connect_owned(st, index) : connect_any(st, index);
+  }
+
+  /// `connect()` without blocking the caller's thread: Asio's completion-token model
+  /// (`co_await creds.async_connect(boost::asio::use_awaitable)`, a callback, `use_future`),
+  /// completing with `void(result<connection_type>)`, cancellable per operation. A `timeout`
+  /// above zero ends it with `errc::timeout`. Needs <dualcred/asio/connect.hpp>, whose
+  /// `dualcred::async_connect` also takes the executor provider loads run on.
+  template <class Token>
+  auto async_connect(Token&& token) {
+    return detail::async_connect_impl<dual_credential>::start(s_, {}, std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_connect(std::chrono::milliseconds timeout, Token&& token) {
+    return detail::async_connect_impl<dual_credential>::start(s_, {timeout},
+                                                              std::forward<Token>(token));
   }
 
   /// `connect()`; a success fills `tag` in with the set and slot that logged in (see `holds`).
@@ -111,7 +139,7 @@ class dual_credential {
     auto sets = st.loader.published();
     out.version = std::move(sets.version);
     out.oldest_version_in_use = std::move(sets.oldest_version);
-    out.preferred = preferred_slot(st, sets.generation);
+    out.preferred = detail::preferred_slot(st.preferred, sets.generation);
     const detail::error_log::entry last = st.errors.read();
     out.last_error = last.code;
     // Saturating: a connect that another thread is counting can make the sums lag the mark.
@@ -159,6 +187,8 @@ class dual_credential {
   friend class refresh_schedule;
   template <class>
   friend struct detail::tag_api;
+  template <class>
+  friend struct detail::async_connect_impl;
 
   // connect()'s read section on the thread's own shard; ends it unless handed over.
   struct owned_guard {
@@ -227,6 +257,8 @@ class dual_credential {
   // across refusals so the next credential costs no new connection.
   static result<connection_type> attempt(state& st, const credential& cred,
                                          [[maybe_unused]] open_connection& open_conn) {
+    static_assert(!async_only_connector<Connector>,
+                  "dualcred: this Connector only connects asynchronously: use async_connect()");
     if constexpr (two_phase_connector<Connector>) {
       if (!open_conn) {
         auto opened = st.connector.open();
@@ -252,137 +284,50 @@ class dual_credential {
 
   // The slot a set is tried with first.
   static slot first_slot(const state& st, const detail::published_set& p) noexcept {
-    return (st.opts.sticky && p.set.next) ? preferred_slot(st, p.generation) : slot::current;
+    return detail::first_slot(st.opts.sticky, st.preferred, p);
   }
 
-  // The first attempt failed (or nothing is loaded yet: `guard` holds no set): the other
-  // slot, then the shared reload. Leaves the outcome in `r`.
+  template <class Record = detail::no_record>
+  using plan_type = detail::connect_plan<state, connection_type, Record>;
+
+  // The first attempt failed (or nothing is loaded yet: `held` holds no set): the plan
+  // decides the rest. Leaves the outcome in `r`.
   [[gnu::noinline]] static void not_connected(state& st, std::uint64_t started,
                                               detail::published_sets::section held, slot first,
                                               result<connection_type>& r,
                                               open_connection& open_conn) {
+    plan_type<> plan(st, held.shard, started);
     read_guard guard(held);
-    const detail::shard_ref& shard = held.shard;
-    detail::refusals why;
-    std::uint64_t tried = 0;
-    if (const detail::published_set* p = guard.get()) {
-      tried = p->generation;
-      bool exhausted = false;
-      settle(st, shard, *p, first, r, open_conn, why, exhausted, detail::no_record{});
-      if (!exhausted) return;
-    }
-    guard.release();  // the reload below must not keep the refused set from being freed
-    r = after_refusal(st, shard, started, tried, open_conn, why, detail::no_record{});
+    run(st, plan, plan.after_first(held.set, first, r), guard, r, open_conn);
   }
 
-  // Tries the preferred slot, then the other; `exhausted` says every slot was refused.
-  template <class Record>
-  static result<connection_type> try_set(state& st, const detail::shard_ref& shard,
-                                         const detail::published_set& p, open_connection& open_conn,
-                                         detail::refusals& why, bool& exhausted, Record record) {
-    const slot first = first_slot(st, p);
-    result<connection_type> r = attempt(st, *p.get(first), open_conn);
-    settle(st, shard, p, first, r, open_conn, why, exhausted, record);
-    return r;
-  }
-
-  // Given the attempt with `first` in `r`: counts a success, or falls back to the other slot
-  // on a refusal. `r` ends as the outcome (ignored when `exhausted`: every slot refused).
-  template <class Record>
-  static void settle(state& st, const detail::shard_ref& shard, const detail::published_set& p,
-                     slot first, result<connection_type>& r, open_connection& open_conn,
-                     detail::refusals& why, bool& exhausted, Record record) {
-    slot which = first;
+  // Carries out the plan's steps, blocking, until it is done; `r` then holds the outcome.
+  template <class Plan>
+  static void run(state& st, Plan& plan, detail::next_step step, read_guard& guard,
+                  result<connection_type>& r, open_connection& open_conn) {
     for (;;) {
-      if (r) {
-        shard.add(which == slot::current ? shard.get().via_current : shard.get().via_next);
-        if (which != first) on_fell_back(st, shard, which, p);
-        record(p, which);
-        return;
+      switch (step) {
+        case detail::next_step::attempt:
+          r = attempt(st, plan.credential_to_try(), open_conn);
+          step = plan.attempted(r);
+          break;
+        case detail::next_step::reload:
+          guard.release();  // the reload must not keep the refused set from being freed
+          step = plan.reloaded(st.loader.shared_reload(plan.started()));
+          break;
+        case detail::next_step::read:
+          guard.assign(st.loader.read(plan.shard()).hand_over());
+          step = plan.read(guard.get(), r);
+          break;
+        case detail::next_step::done:
+          return;
       }
-      if (!st.policy.should_fall_back(r.error())) {
-        st.errors.note(r.error().code);
-        return;
-      }
-      st.policy.on_event(
-          {event_kind::refused, which, r.error().code, r.error().detail, p.set.version});
-      st.errors.note(r.error().code);
-      why.add(which, std::move(r).error());
-      const credential* cred = which == first ? p.get(other(first)) : nullptr;
-      if (cred == nullptr) {
-        exhausted = true;
-        return;
-      }
-      which = other(first);
-      r = attempt(st, *cred, open_conn);
     }
   }
 
-  // `state::preferred`'s value for `used` having worked with the set of this generation.
-  static std::uint64_t preference_tag(std::uint64_t generation, slot used) noexcept {
-    return generation * 2 + (used == slot::next ? 1 : 0);
-  }
-
-  // NEXT only while it is the slot that last worked for this very set (generation 0: none).
-  static slot preferred_slot(const state& st, std::uint64_t generation) noexcept {
-    return st.preferred.load(std::memory_order_relaxed) == preference_tag(generation, slot::next)
-               ? slot::next
-               : slot::current;
-  }
-
-  static void on_fell_back(state& st, const detail::shard_ref& shard, slot used,
-                           const detail::published_set& p) {
-    shard.add(shard.get().fallbacks);
-    // Only write the shared preference when it changes, so the window costs one write.
-    const std::uint64_t tagged = preference_tag(p.generation, used);
-    if (st.opts.sticky && st.preferred.load(std::memory_order_relaxed) != tagged)
-      st.preferred.store(tagged, std::memory_order_relaxed);
-    st.policy.on_event({event_kind::fell_back, used, {}, {}, p.set.version});
-  }
-
-  // Newer sets a refused connect tries before it gives up; bounds a connect against a store
-  // that changes faster than the backend answers.
-  static constexpr int max_sets_retried = 3;
-
-  // Every slot refused (or nothing loaded yet): reload once, shared, then retry if the
-  // credentials changed.
-  template <class Record>
-  static result<connection_type> after_refusal(state& st, const detail::shard_ref& shard,
-                                               std::uint64_t started, std::uint64_t tried,
-                                               open_connection& open_conn, detail::refusals& why,
-                                               Record record) {
-    std::optional<error> load_error = st.loader.shared_reload(started);
-    // A slow login can outlast a whole rotation step, so a set that was new when the retry
-    // began may be stale by its end. A set published meanwhile (by the periodic refresh or
-    // another caller's reload) gets its own try, without another provider load.
-    for (int retried = 0;; ++retried) {
-      const auto guard = st.loader.read(shard);
-      const detail::published_set* p = guard.get();
-      if (p == nullptr) {
-        // Nothing was ever loaded: the provider's own error is the most useful answer.
-        return boost::outcome_v2::failure(
-            load_error.value_or(error(errc::provider_unavailable, "no credential set loaded")));
-      }
-      if (p->generation == tried || retried == max_sets_retried) break;
-      tried = p->generation;
-      detail::refusals retry_why;
-      bool exhausted = false;
-      auto r = try_set(st, shard, *p, open_conn, retry_why, exhausted, record);
-      if (!exhausted) return r;
-      why = std::move(retry_why);
-    }
-    shard.add(shard.get().all_rejected);
-    std::string detail = why.describe(load_error);
-    st.policy.on_event(
-        {event_kind::all_refused, slot::current, make_error_code(errc::all_rejected), detail, {}});
-    error e(errc::all_rejected, std::move(detail));
-    const std::uint64_t connects = detail::sum(st.shards, &detail::shard::via_current) +
-                                   detail::sum(st.shards, &detail::shard::via_next);
-    st.errors.note_all_rejected(e.code, connects);
-    return boost::outcome_v2::failure(std::move(e));
-  }
-
-  std::unique_ptr<state> s_;
+  // Shared with async connects in flight, whose provider loads may outlast a cancelled
+  // connect; connect() only ever dereferences it.
+  std::shared_ptr<state> s_;
 };
 
 /// Builds a dual_credential and loads the provider once, so bad configuration or an

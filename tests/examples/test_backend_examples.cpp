@@ -47,6 +47,28 @@ std::string example(const char* variable) {
 
 }  // namespace
 
+TEST_CASE("asio_server --once: a handler's co_await login falls back to NEXT") {
+  const char* exe = std::getenv("DUALCRED_EXAMPLE_ASIO_SERVER");
+  if (exe == nullptr) {
+    MESSAGE("asio_server was not built (the libpq_asio part is off): skipped");
+    return;
+  }
+  auto& server = backend_tests::postgres();
+  server.create_login_role("app_asio_example", "pg-asio-next-6d");
+  ::setenv("DB_HOST", server.host().c_str(), 1);
+  ::setenv("DB_PORT", std::to_string(server.port()).c_str(), 1);
+  ::setenv("DB_NAME", "postgres", 1);
+  ::setenv("DB_USER", "app_asio_example", 1);
+  ::setenv("DB_PASS_CURRENT", "pg-asio-old-5c", 1);
+  ::setenv("DB_PASS_NEXT", "pg-asio-next-6d", 1);
+  auto r = run(shell_quote(exe) + " --once");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("ok: PostgreSQL") != std::string::npos);
+  CHECK(r.output.find("next 1") != std::string::npos);
+  CHECK(r.output.find("pg-asio") == std::string::npos);
+}
+
 TEST_CASE("postgres_env connects with DB_* variables and falls back to NEXT") {
   const std::string exe = example("DUALCRED_EXAMPLE_POSTGRES_ENV");
   auto& server = backend_tests::postgres();

@@ -153,6 +153,39 @@ class connector {
   explicit connector(params p) : p_(std::move(p)) {}
 
   [[nodiscard]] result<connection> operator()(const credential& cred) const {
+    const auto start = std::chrono::steady_clock::now();
+    auto started = start_login(cred);
+    if (!started) return std::move(started).as_failure();
+    connection conn = std::move(started).value();
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+    for (;;) {
+      if (state == PGRES_POLLING_OK) return conn;
+      if (state == PGRES_POLLING_FAILED) return boost::outcome_v2::failure(failure(conn, cred));
+      int wait_ms = -1;
+      if (p_.connect_timeout.count() > 0) {
+        const auto left =
+            p_.connect_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - start);
+        if (left.count() <= 0) return boost::outcome_v2::failure(timed_out(cred));
+        wait_ms = static_cast<int>(left.count());
+      }
+      pollfd pfd{PQsocket(conn.get()),
+                 state == PGRES_POLLING_READING ? short(POLLIN) : short(POLLOUT), 0};
+      if (pfd.fd < 0) return boost::outcome_v2::failure(failure(conn, cred));
+      const int n = ::poll(&pfd, 1, wait_ms);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail(errc::backend_unavailable, describe(cred, "poll() failed"));
+      if (n == 0) continue;  // the deadline check above ends it
+      state = PQconnectPoll(conn.get());
+    }
+  }
+
+  // The steps of a login, shared with the async connector (backend/libpq_asio.hpp), which
+  // only waits for the socket differently.
+
+  /// Starts a non-blocking login with `PQconnectStartParams`: the caller then polls with
+  /// `PQconnectPoll`, starting as if it returned `PGRES_POLLING_WRITING`.
+  [[nodiscard]] result<connection> start_login(const credential& cred) const {
     for (const auto& [key, value] : p_.extra) {
       if (key == "user" || key == "password" || key == "dbname" || key == "passfile")
         return fail(errc::invalid_argument,
@@ -183,59 +216,44 @@ class connector {
     keys.push_back(nullptr);
     values.push_back(nullptr);
 
-    const auto start = std::chrono::steady_clock::now();
     connection conn(PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/0));
     dualcred::detail::secure_zero(password.data(), password.size());
     if (!conn) return fail(errc::backend_unavailable, describe(cred, "libpq is out of memory"));
     // Before any polling, so the server's FATAL message carries its SQLSTATE.
     PQsetErrorVerbosity(conn.get(), PQERRORS_VERBOSE);
-    if (PQstatus(conn.get()) == CONNECTION_BAD) return failed(conn, cred);
-
-    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
-    for (;;) {
-      if (state == PGRES_POLLING_OK) return conn;
-      if (state == PGRES_POLLING_FAILED) return failed(conn, cred);
-      int wait_ms = -1;
-      if (p_.connect_timeout.count() > 0) {
-        const auto left =
-            p_.connect_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now() - start);
-        if (left.count() <= 0)
-          return fail(errc::timeout, describe(cred, fmt::format("no answer within {} ms",
-                                                                p_.connect_timeout.count())));
-        wait_ms = static_cast<int>(left.count());
-      }
-      pollfd pfd{PQsocket(conn.get()),
-                 state == PGRES_POLLING_READING ? short(POLLIN) : short(POLLOUT), 0};
-      if (pfd.fd < 0) return failed(conn, cred);
-      const int n = ::poll(&pfd, 1, wait_ms);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail(errc::backend_unavailable, describe(cred, "poll() failed"));
-      if (n == 0) continue;  // the deadline check above ends it
-      state = PQconnectPoll(conn.get());
-    }
+    if (PQstatus(conn.get()) == CONNECTION_BAD)
+      return boost::outcome_v2::failure(failure(conn, cred));
+    return conn;
   }
 
-  [[nodiscard]] const params& config() const noexcept { return p_; }
+  /// A failed login: libpq's message, one line, without the VERBOSE LOCATION lines,
+  /// classified by its SQLSTATE.
+  [[nodiscard]] error failure(const connection& conn, const credential& cred) const {
+    const std::string_view raw = PQerrorMessage(conn.get());
+    std::string message = one_line_message(raw);
+    const std::string_view code = find_sqlstate(raw);
+    const errc kind =
+        code.empty() ? errc::backend_unavailable : classify_sqlstate(code, p_.sqlstate_rules);
+    return error(kind, describe(cred, message.empty() ? "no message from libpq" : message));
+  }
 
- private:
-  std::string describe(const credential& cred, std::string_view why) const {
+  /// A login that outlasted `params::connect_timeout`.
+  [[nodiscard]] error timed_out(const credential& cred) const {
+    return error(errc::timeout,
+                 describe(cred, fmt::format("no answer within {} ms", p_.connect_timeout.count())));
+  }
+
+  /// The error detail for a login as `cred.user`: names the server, never the password.
+  [[nodiscard]] std::string describe(const credential& cred, std::string_view why) const {
     const std::string text = fmt::format("PostgreSQL login as '{}' to {}:{}{}{} failed: {}",
                                          cred.user, p_.host.empty() ? "(default host)" : p_.host,
                                          p_.port, p_.dbname.empty() ? "" : "/", p_.dbname, why);
     return dualcred::detail::redact(text, cred.password.reveal());
   }
 
-  // libpq's message, one line, without the VERBOSE LOCATION lines, then classified.
-  result<connection> failed(const connection& conn, const credential& cred) const {
-    const std::string_view raw = PQerrorMessage(conn.get());
-    std::string message = one_line_message(raw);
-    const std::string_view code = find_sqlstate(raw);
-    const errc kind =
-        code.empty() ? errc::backend_unavailable : classify_sqlstate(code, p_.sqlstate_rules);
-    return fail(kind, describe(cred, message.empty() ? "no message from libpq" : message));
-  }
+  [[nodiscard]] const params& config() const noexcept { return p_; }
 
+ private:
   params p_;
 };
 

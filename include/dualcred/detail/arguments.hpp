@@ -11,11 +11,13 @@ namespace dualcred::detail {
 // dual_credential's checks of its arguments, each with a message that says what to write.
 template <class Connector, class SecretProvider, class Policy>
 consteval bool check_dual_credential_arguments() {
-  static_assert(connector<Connector> || two_phase_connector<Connector>,
-                "dualcred: the Connector must be callable as `c(const dualcred::credential&)` "
-                "returning dualcred::result<Connection>, or have `open()` returning "
-                "result<Connection> and `authenticate(Connection&, const credential&)` "
-                "returning result<void>");
+  static_assert(
+      connector<Connector> || two_phase_connector<Connector> || async_only_connector<Connector>,
+      "dualcred: the Connector must be callable as `c(const dualcred::credential&)` "
+      "returning dualcred::result<Connection>, or have `open()` returning "
+      "result<Connection> and `authenticate(Connection&, const credential&)` "
+      "returning result<void>, or be an async connector (include "
+      "<dualcred/asio/concepts.hpp> first)");
   static_assert(secret_provider<SecretProvider>,
                 "dualcred: the SecretProvider must have `load()` returning "
                 "dualcred::result<dualcred::credential_set>");

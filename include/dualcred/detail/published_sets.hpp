@@ -63,6 +63,11 @@ class published_sets {
       s_.mark = nullptr;
       s_.set = nullptr;
     }
+    // Ends the section held (if any) and holds `s` instead.
+    void assign(section s) noexcept {
+      release();
+      s_ = s;
+    }
     // Gives the section to a new guard (made from the result); this one then holds nothing.
     [[nodiscard]] section hand_over() noexcept {
       const section out = s_;

@@ -120,6 +120,12 @@ class set_loader {
     return std::move(r).error();
   }
 
+  // Whether refresh_if_due() would load now (unless another thread is refreshing): lets an
+  // async connect move the refresh off its loop only when there is one to run.
+  [[nodiscard]] bool refresh_due() const noexcept {
+    return now_ns() >= next_refresh_ns_.load(std::memory_order_relaxed);
+  }
+
   // The periodic refresh: one thread loads, every other goes on with the cached set.
   void refresh_if_due() {
     const std::int64_t now = now_ns();

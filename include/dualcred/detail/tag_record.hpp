@@ -46,22 +46,14 @@ struct tag_api {
 
   [[gnu::noinline]] static result_type connect(state& st, credential_tag& tag) {
     if (st.refresh_on_connect.load(std::memory_order_relaxed)) st.loader.refresh_if_due();
-    const std::uint64_t started = st.loader.loads_started();
     const shard_ref shard(st.shards);
+    typename Credentials::template plan_type<tag_record> plan(st, shard, st.loader.loads_started(),
+                                                              tag_record{&tag});
     typename Credentials::open_connection open_conn;
-    const tag_record record{&tag};
-    refusals why;
-    std::uint64_t tried = 0;
-    {
-      const auto guard = st.loader.read(shard);
-      if (const published_set* p = guard.get()) {
-        tried = p->generation;
-        bool exhausted = false;
-        result_type r = Credentials::try_set(st, shard, *p, open_conn, why, exhausted, record);
-        if (!exhausted) return r;
-      }
-    }  // the reload below must not keep the refused set from being freed
-    return Credentials::after_refusal(st, shard, started, tried, open_conn, why, record);
+    published_sets::read_guard guard(st.loader.read(shard).hand_over());
+    result_type r = boost::outcome_v2::failure(error{});
+    Credentials::run(st, plan, plan.begin(guard.get()), guard, r, open_conn);
+    return r;
   }
 
   // Reads the set loaded last; a tag no connect filled in is held by no set.
