@@ -47,26 +47,37 @@ std::string example(const char* variable) {
 
 }  // namespace
 
-TEST_CASE("asio_server --once: a handler's co_await login falls back to NEXT") {
+TEST_CASE("asio_server --once: a handler's co_await logins fall back to NEXT") {
   const char* exe = std::getenv("DUALCRED_EXAMPLE_ASIO_SERVER");
   if (exe == nullptr) {
-    MESSAGE("asio_server was not built (the libpq_asio part is off): skipped");
+    MESSAGE("asio_server was not built (the libpq_asio or hiredis_asio part is off): skipped");
     return;
   }
-  auto& server = backend_tests::postgres();
-  server.create_login_role("app_asio_example", "pg-asio-next-6d");
-  ::setenv("DB_HOST", server.host().c_str(), 1);
-  ::setenv("DB_PORT", std::to_string(server.port()).c_str(), 1);
+  auto& pg = backend_tests::postgres();
+  pg.create_login_role("app_asio_example", "pg-asio-next-6d");
+  auto& redis = backend_tests::redis();
+  redis.set_user("app_asio_example", {"rd-asio-next-8e"});
+  ::setenv("DB_HOST", pg.host().c_str(), 1);
+  ::setenv("DB_PORT", std::to_string(pg.port()).c_str(), 1);
   ::setenv("DB_NAME", "postgres", 1);
   ::setenv("DB_USER", "app_asio_example", 1);
   ::setenv("DB_PASS_CURRENT", "pg-asio-old-5c", 1);
   ::setenv("DB_PASS_NEXT", "pg-asio-next-6d", 1);
+  ::setenv("REDIS_HOST", "127.0.0.1", 1);
+  ::setenv("REDIS_PORT", std::to_string(redis.port()).c_str(), 1);
+  ::setenv("REDIS_USER", "app_asio_example", 1);
+  ::setenv("REDIS_PASS_CURRENT", "rd-asio-old-7d", 1);
+  ::setenv("REDIS_PASS_NEXT", "rd-asio-next-8e", 1);
   auto r = run(shell_quote(exe) + " --once");
+  for (const char* name : {"REDIS_HOST", "REDIS_PORT", "REDIS_USER", "REDIS_PASS_CURRENT",
+                           "REDIS_PASS_NEXT"})
+    ::unsetenv(name);
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("ok: PostgreSQL") != std::string::npos);
-  CHECK(r.output.find("next 1") != std::string::npos);
-  CHECK(r.output.find("pg-asio") == std::string::npos);
+  CHECK(r.output.find("as app_asio_example (current 0, next 1)") != std::string::npos);
+  CHECK(r.output.find("Redis (current 0, next 1)") != std::string::npos);
+  CHECK(r.output.find("-asio-") == std::string::npos);
 }
 
 TEST_CASE("postgres_env connects with DB_* variables and falls back to NEXT") {
