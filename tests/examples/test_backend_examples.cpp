@@ -69,8 +69,8 @@ TEST_CASE("asio_server --once: a handler's co_await logins fall back to NEXT") {
   ::setenv("REDIS_PASS_CURRENT", "rd-asio-old-7d", 1);
   ::setenv("REDIS_PASS_NEXT", "rd-asio-next-8e", 1);
   auto r = run(shell_quote(exe) + " --once");
-  for (const char* name : {"REDIS_HOST", "REDIS_PORT", "REDIS_USER", "REDIS_PASS_CURRENT",
-                           "REDIS_PASS_NEXT"})
+  for (const char* name :
+       {"REDIS_HOST", "REDIS_PORT", "REDIS_USER", "REDIS_PASS_CURRENT", "REDIS_PASS_NEXT"})
     ::unsetenv(name);
   INFO(r.output);
   CHECK(r.exit_code == 0);
