@@ -12,6 +12,9 @@
 
 namespace dualcred_rotate {
 
+// The tool's own namespace: the flags' bounds read as 1ms, 24h.
+using namespace std::chrono_literals;
+
 inline constexpr flag_spec flag_table[] = {
     {"--store", "file|vault", store_section, "default: file when --file is given, else vault",
      [](draft& d, std::string_view v) {
@@ -126,17 +129,13 @@ inline constexpr flag_spec flag_table[] = {
      flag_detail::instance},
     {"--fleet-timeout", "DURATION", rollout_section, "default: 60s; at most 1d",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(
-           d.c.fleet_timeout, v, std::chrono::milliseconds(1), std::chrono::hours(24),
-           "--fleet-timeout wants a duration, 1ms to 1d (e.g. 0.5, 60s, 5m)");
+       return flag_detail::duration(d.c.fleet_timeout, "--fleet-timeout", v, 1ms, 24h);
      }},
     {"--instance-timeout", "DURATION", rollout_section,
      "one instance's limit per round (default: 5s); every instance\nnot yet ready is asked at "
      "once, at most 256 at a time",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(
-           d.c.fleet.instance_timeout, v, std::chrono::milliseconds(1), std::chrono::hours(1),
-           "--instance-timeout wants a duration, 1ms to 1h (e.g. 0.5, 5s)");
+       return flag_detail::duration(d.c.fleet.instance_timeout, "--instance-timeout", v, 1ms, 1h);
      }},
     {"--instances-dns", "NAME[:PORT]", rollout_section,
      "instances found in DNS, again every round: each A/AAAA address\nof NAME on PORT (or "
@@ -182,16 +181,13 @@ inline constexpr flag_spec flag_table[] = {
     {"--prometheus-max-age", "DURATION", rollout_section,
      "an instance scraped longer ago is stale, not ready (default: 2m)",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(d.c.fleet.prometheus_max_age, v, std::chrono::seconds(1),
-                                    std::chrono::hours(24),
-                                    "--prometheus-max-age wants a duration, 1s to 1d (e.g. 2m)");
+       return flag_detail::duration(d.c.fleet.prometheus_max_age, "--prometheus-max-age", v, 1s,
+                                    24h);
      }},
     {"--settle", "DURATION", rollout_section,
      "pause before each backend change (default: 0); at most 1h",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(d.c.settle, v, std::chrono::milliseconds(0),
-                                    std::chrono::hours(1),
-                                    "--settle wants a duration, 0 to 1h (e.g. 0.5, 30s, 2m)");
+       return flag_detail::duration(d.c.settle, "--settle", v, 0ms, 1h);
      }},
     {"--drain", "wait|terminate", rollout_section,
      "decommission: wait for the sessions still logged in with the\nremoved credential to end "
@@ -206,25 +202,19 @@ inline constexpr flag_spec flag_table[] = {
     {"--drain-timeout", "DURATION", rollout_section, "--drain wait: default 60s; at most 1d",
      [](draft& d, std::string_view v) {
        d.c.drain_timeout_given = true;
-       return flag_detail::duration(d.c.drain.timeout, v, std::chrono::milliseconds(1),
-                                    std::chrono::hours(24),
-                                    "--drain-timeout wants a duration, 1ms to 1d (e.g. 30s, 5m)");
+       return flag_detail::duration(d.c.drain.timeout, "--drain-timeout", v, 1ms, 24h);
      }},
     {"--lock-wait", "DURATION", rollout_section,
      "how long to wait for another rotator's lock on the store\n(default: 0, then exit 13); at "
      "most 1h",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(d.c.lock_wait, v, std::chrono::milliseconds(0),
-                                    std::chrono::hours(1),
-                                    "--lock-wait wants a duration, 0 to 1h (e.g. 30s, 5m)");
+       return flag_detail::duration(d.c.lock_wait, "--lock-wait", v, 0ms, 1h);
      }},
     {"--lock-lease", "DURATION", rollout_section,
      "Vault store: how long the rotation lock outlives a rotator that\ncrashed holding it "
      "(default: 15m; 1s to 1d)",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(d.c.lock_lease, v, std::chrono::seconds(1),
-                                    std::chrono::hours(24),
-                                    "--lock-lease wants a duration, 1s to 1d (e.g. 30s, 15m)");
+       return flag_detail::duration(d.c.lock_lease, "--lock-lease", v, 1s, 24h);
      }},
     {"--lock-holder", "TEXT", rollout_section,
      "break-lock: the holder as the lock's error names it",
@@ -253,9 +243,7 @@ inline constexpr flag_spec flag_table[] = {
      "how long to wait for the standbys' replay (default: 60s; at\nmost 1h); exit code 10 when it "
      "passes",
      [](draft& d, std::string_view v) {
-       return flag_detail::duration(
-           d.c.pg_topology.replay_timeout, v, std::chrono::milliseconds(1), std::chrono::hours(1),
-           "--replay-timeout wants a duration, 1ms to 1h (e.g. 0.5, 30s, 2m)");
+       return flag_detail::duration(d.c.pg_topology.replay_timeout, "--replay-timeout", v, 1ms, 1h);
      }},
     {"--pgbouncer", "HOST:PORT", pg_topology_section,
      "a PgBouncer clients connect through (to --pg-dbname); repeat\nfor each. verify logs in "

@@ -56,11 +56,23 @@ inline problem port(int& out, std::string_view flag, std::string_view v) {
   return std::nullopt;
 }
 
-inline problem duration(std::chrono::milliseconds& out, std::string_view v,
-                        std::chrono::milliseconds min, std::chrono::milliseconds max,
-                        std::string_view message) {
+// "0", "250ms", "1s", "1h", "1d": a bound as --help and the errors write it.
+inline std::string duration_text(std::chrono::milliseconds d) {
+  using namespace std::chrono;
+  if (d.count() == 0) return "0";
+  if (d % hours(24) == 0ms) return fmt::format("{}d", d / hours(24));
+  if (d % hours(1) == 0ms) return fmt::format("{}h", d / hours(1));
+  if (d % seconds(1) == 0ms) return fmt::format("{}s", d / seconds(1));
+  return fmt::format("{}ms", d.count());
+}
+
+// A duration flag within [min, max]; the error names the flag and the bounds.
+inline problem duration(std::chrono::milliseconds& out, std::string_view flag, std::string_view v,
+                        std::chrono::milliseconds min, std::chrono::milliseconds max) {
   const auto d = parse_duration(v, min, max);
-  if (!d) return std::string(message);
+  if (!d)
+    return fmt::format("{} wants a duration, {} to {} (e.g. 0.5, 30s, 5m)", flag,
+                       duration_text(min), duration_text(max));
   out = *d;
   return std::nullopt;
 }
