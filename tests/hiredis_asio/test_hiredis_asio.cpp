@@ -3,11 +3,6 @@
 // left: a wait the adapter leaked after a connection was freed would hang the test.
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <concepts>
@@ -17,7 +12,6 @@
 #include <future>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -36,6 +30,8 @@
 
 #include <dualcred_testing/process.hpp>
 #include <dualcred_testing/redis.hpp>
+
+#include "support/listeners.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_hiredis_asio {
@@ -117,65 +113,8 @@ asio::awaitable<std::string> whoami(redis::async_connection& conn) {
   co_return co_await ask(conn, "ACL WHOAMI");
 }
 
-// A listener whose accept queue is full: further SYNs are dropped, so a connect to it
-// neither succeeds nor fails until the client gives up.
-class full_listener {
- public:
-  full_listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 0) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("cannot set up the full listener");
-    port_ = ntohs(addr.sin_port);
-    for (int i = 0; i < 3; ++i) {
-      const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      (void)::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-      fillers_.push_back(c);
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  full_listener(const full_listener&) = delete;
-  full_listener& operator=(const full_listener&) = delete;
-  ~full_listener() {
-    for (const int c : fillers_) ::close(c);
-    ::close(fd_);
-  }
-  int port() const noexcept { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::vector<int> fillers_;
-};
-
-// A listener that completes handshakes into its backlog and never reads: connects succeed,
-// commands get no reply.
-class silent_listener {
- public:
-  silent_listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("cannot set up the silent listener");
-    port_ = ntohs(addr.sin_port);
-  }
-  silent_listener(const silent_listener&) = delete;
-  silent_listener& operator=(const silent_listener&) = delete;
-  ~silent_listener() { ::close(fd_); }
-  int port() const noexcept { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
+using dualcred::testing::full_listener;
+using dualcred::testing::silent_listener;
 
 long long clients_now() {
   return server().info_number("clients", "connected_clients");
