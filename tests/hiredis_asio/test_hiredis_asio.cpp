@@ -3,7 +3,6 @@
 // left: a wait the adapter leaked after a connection was freed would hang the test.
 #include <doctest/doctest.h>
 
-
 #include <chrono>
 #include <concepts>
 #include <cstdlib>
@@ -84,6 +83,16 @@ void run_loop(Body body) {
   if (failed) std::rethrow_exception(failed);
 }
 
+// Checks `done()` every 10 ms on the loop, at most `tries` times, until it holds.
+// (std::function: g++ rejects a coroutine frame holding a lambda's type, which has no linkage.)
+asio::awaitable<void> poll_until(std::function<bool()> done, int tries) {
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  for (int i = 0; i < tries && !done(); ++i) {
+    tick.expires_after(10ms);
+    co_await tick.async_wait(asio::use_awaitable);
+  }
+}
+
 // hiredis' own async API on the connection, as a service would use it after the login:
 // `command` (no arguments to quote) and its reply's text.
 asio::awaitable<std::string> ask(redis::async_connection& conn, const char* command) {
@@ -101,11 +110,7 @@ asio::awaitable<std::string> ask(redis::async_connection& conn, const char* comm
         (*s)->done = true;
       },
       new std::shared_ptr<state>(st), command);
-  asio::steady_timer tick(co_await asio::this_coro::executor);
-  for (int i = 0; i < 500 && !st->done; ++i) {
-    tick.expires_after(10ms);
-    co_await tick.async_wait(asio::use_awaitable);
-  }
+  co_await poll_until([&] { return st->done; }, 500);
   co_return st->text;
 }
 
@@ -208,11 +213,7 @@ TEST_CASE("a connection the server drops is freed by hiredis; a login on it fail
     const credential nobody{"default", secret()};
     REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
     server().must({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
-    asio::steady_timer tick(io);
-    for (int i = 0; i < 200 && conn.value(); ++i) {
-      tick.expires_after(10ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return !conn.value(); }, 200);
     CHECK_FALSE(conn.value());
     const credential anyone{"app", secret("dropped-password")};
     auto r = co_await rc.async_authenticate(conn.value(), anyone, asio::use_awaitable);
@@ -230,11 +231,7 @@ TEST_CASE("disconnect closes gracefully: hiredis frees the context, no wait is l
     const credential nobody{"default", secret()};
     REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
     conn.value().disconnect();
-    asio::steady_timer tick(io);
-    for (int i = 0; i < 200 && conn.value(); ++i) {
-      tick.expires_after(10ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return !conn.value(); }, 200);
     CHECK_FALSE(conn.value());
   });
   CHECK(settled_clients(before) == before);
