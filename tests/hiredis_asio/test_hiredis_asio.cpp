@@ -114,6 +114,15 @@ asio::awaitable<std::string> ask(redis::async_connection& conn, const char* comm
   co_return st->text;
 }
 
+// An open connection the server has taken: `default` without a password sends PING.
+asio::awaitable<result<redis::async_connection>> open_and_ping(const redis::async_connector& rc) {
+  auto conn = co_await rc.async_open(asio::use_awaitable);
+  REQUIRE(conn);
+  const credential nobody{"default", secret()};
+  REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+  co_return conn;
+}
+
 asio::awaitable<std::string> whoami(redis::async_connection& conn) {
   co_return co_await ask(conn, "ACL WHOAMI");
 }
@@ -207,11 +216,8 @@ TEST_CASE("a refused AUTH is auth_rejected; NEXT then succeeds on the same conne
 TEST_CASE("a connection the server drops is freed by hiredis; a login on it fails cleanly") {
   run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
     redis::async_connector rc(io.get_executor(), params_for(server().port()));
-    auto conn = co_await rc.async_open(asio::use_awaitable);
-    REQUIRE(conn);
     // A PING first: the server has accepted the connection before the kill.
-    const credential nobody{"default", secret()};
-    REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+    auto conn = co_await open_and_ping(rc);
     server().must({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
     co_await poll_until([&] { return !conn.value(); }, 200);
     CHECK_FALSE(conn.value());
@@ -226,10 +232,7 @@ TEST_CASE("disconnect closes gracefully: hiredis frees the context, no wait is l
   const long long before = clients_now();
   run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
     redis::async_connector rc(io.get_executor(), params_for(server().port()));
-    auto conn = co_await rc.async_open(asio::use_awaitable);
-    REQUIRE(conn);
-    const credential nobody{"default", secret()};
-    REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+    auto conn = co_await open_and_ping(rc);
     conn.value().disconnect();
     co_await poll_until([&] { return !conn.value(); }, 200);
     CHECK_FALSE(conn.value());
