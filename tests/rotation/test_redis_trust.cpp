@@ -153,7 +153,8 @@ bool listed_as_replica(testing::redis_server& rd, testing::fake_redis_node& rogu
 }
 
 // A Redis whose user `app` logs in with `first`, the store's CURRENT at `path`, and a rogue
-// replica that announced 127.0.0.2 to it.
+// replica that announced 127.0.0.2 to it. Tests name the members by reference, not by a
+// structured binding: clang 14 cannot capture a binding in a lambda.
 struct rogue_replica_setup {
   testing::redis_server rd;
   testing::temp_dir dir;
@@ -174,7 +175,9 @@ TEST_CASE(
     "a rogue replica announcing 127.0.0.2: the step stops naming it before any change, and it "
     "receives nothing; allowed, discovery finds it") {
   rogue_replica_setup setup;
-  auto& [rd, dir, first, path, rogue] = setup;
+  auto& rd = setup.rd;
+  auto& rogue = setup.rogue;
+  const std::string &first = setup.first, &path = setup.path;
   REQUIRE(listed_as_replica(rd, rogue));
   const credential admin{rd.admin_user(), secret(rd.admin_password())};
   rotator r(stores::file_store(path), rr::acl_admin(at_port(rd.port()), admin),
@@ -346,7 +349,9 @@ TEST_CASE(
     return;
   }
   rogue_replica_setup setup;
-  auto& [rd, dir, first, path, rogue] = setup;
+  auto& rd = setup.rd;
+  auto& rogue = setup.rogue;
+  const std::string &first = setup.first, &path = setup.path;
   REQUIRE(listed_as_replica(rd, rogue));
   const auto bytes = [&] {
     std::ifstream in(path);
