@@ -20,6 +20,7 @@
 #include <dualcred/provider/static.hpp>
 
 #include <dualcred_testing/postgres.hpp>
+#include "support/login.hpp"
 #include "support/sets.hpp"
 #include "support/timed.hpp"
 
@@ -30,13 +31,11 @@ using dualcred::bench::timed;
 
 dualcred::testing::postgres_server* server = nullptr;
 
-constexpr const char* user = "bench";
-constexpr const char* password = "bench-password-a";
+constexpr const char* user = dualcred::bench::login_user;
+constexpr const char* password = dualcred::bench::login_password;
 
 dualcred::pg::params params() {
-  dualcred::pg::params p;
-  p.host = server->host();
-  p.port = server->port();
+  auto p = dualcred::bench::params_for<dualcred::pg::params>(*server);
   p.dbname = "postgres";
   return p;
 }
@@ -55,18 +54,8 @@ void plain(benchmark::State& state) {
 }
 
 void through(benchmark::State& state, dualcred::credential_set set, bool sticky) {
-  dualcred::options o;
-  o.sticky = sticky;
-  auto dc = dualcred::make_dual_credential(dualcred::pg::connector(params()),
-                                           dualcred::static_provider(std::move(set)), o);
-  if (!dc) {
-    state.SkipWithError(dc.error().detail.c_str());
-    return;
-  }
-  if (!dc.value().connect()) state.SkipWithError("the first connect failed");
-  timed(state, [&] { return static_cast<bool>(dc.value().connect()); });
-  state.counters["fallbacks_per_op"] = static_cast<double>(dc.value().snapshot().fallbacks) /
-                                       static_cast<double>(state.iterations() + 1);
+  dualcred::bench::connect_through(state, dualcred::pg::connector(params()), std::move(set),
+                                   sticky);
 }
 
 void happy(benchmark::State& state) {
@@ -87,12 +76,7 @@ BENCHMARK(window_sticky)->Name("pg/window_sticky")->Unit(benchmark::kMillisecond
 BENCHMARK(first_fallback)->Name("pg/first_fallback")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  dualcred::testing::postgres_server pg;  // stopped on return, even after a failed benchmark
-  pg.create_login_role(user, password);
-  server = &pg;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return dualcred::bench::run_against_server(
+      argc, argv, server,
+      [](dualcred::testing::postgres_server& pg) { pg.create_login_role(user, password); });
 }

@@ -20,6 +20,7 @@
 #include <dualcred/provider/static.hpp>
 
 #include <dualcred_testing/redis.hpp>
+#include "support/login.hpp"
 #include "support/sets.hpp"
 #include "support/timed.hpp"
 
@@ -30,14 +31,11 @@ using dualcred::bench::timed;
 
 dualcred::testing::redis_server* server = nullptr;
 
-constexpr const char* user = "bench";
-constexpr const char* password = "bench-password-a";
+constexpr const char* user = dualcred::bench::login_user;
+constexpr const char* password = dualcred::bench::login_password;
 
 dualcred::redis::params params() {
-  dualcred::redis::params p;
-  p.host = server->host();
-  p.port = server->port();
-  return p;
+  return dualcred::bench::params_for<dualcred::redis::params>(*server);
 }
 
 void plain(benchmark::State& state) {
@@ -57,22 +55,7 @@ void plain(benchmark::State& state) {
   });
 }
 
-template <class Connector>
-void through(benchmark::State& state, Connector connector, dualcred::credential_set set,
-             bool sticky) {
-  dualcred::options o;
-  o.sticky = sticky;
-  auto dc = dualcred::make_dual_credential(std::move(connector),
-                                           dualcred::static_provider(std::move(set)), o);
-  if (!dc) {
-    state.SkipWithError(dc.error().detail.c_str());
-    return;
-  }
-  if (!dc.value().connect()) state.SkipWithError("the first connect failed");
-  timed(state, [&] { return static_cast<bool>(dc.value().connect()); });
-  state.counters["fallbacks_per_op"] = static_cast<double>(dc.value().snapshot().fallbacks) /
-                                       static_cast<double>(state.iterations() + 1);
-}
+using dualcred::bench::connect_through;
 
 // redis::connector used as a plain connector: one new connection per credential.
 struct one_phase {
@@ -83,19 +66,19 @@ struct one_phase {
 };
 
 void happy(benchmark::State& state) {
-  through(state, dualcred::redis::connector(params()), set_of(user, password), true);
+  connect_through(state, dualcred::redis::connector(params()), set_of(user, password), true);
 }
 void window_sticky(benchmark::State& state) {
-  through(state, dualcred::redis::connector(params()), set_of(user, "old-password", password),
-          true);
+  connect_through(state, dualcred::redis::connector(params()),
+                  set_of(user, "old-password", password), true);
 }
 void first_fallback(benchmark::State& state) {
-  through(state, dualcred::redis::connector(params()), set_of(user, "old-password", password),
-          false);
+  connect_through(state, dualcred::redis::connector(params()),
+                  set_of(user, "old-password", password), false);
 }
 void reconnect(benchmark::State& state) {
-  through(state, one_phase{dualcred::redis::connector(params())},
-          set_of(user, "old-password", password), false);
+  connect_through(state, one_phase{dualcred::redis::connector(params())},
+                  set_of(user, "old-password", password), false);
 }
 
 }  // namespace
@@ -110,12 +93,7 @@ BENCHMARK(first_fallback)
 BENCHMARK(reconnect)->Name("redis/reconnect")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  dualcred::testing::redis_server redis;  // stopped on return, even after a failed benchmark
-  redis.set_user(user, {password});
-  server = &redis;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return dualcred::bench::run_against_server(
+      argc, argv, server,
+      [](dualcred::testing::redis_server& redis) { redis.set_user(user, {password}); });
 }

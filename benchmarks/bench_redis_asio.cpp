@@ -20,6 +20,7 @@
 #include <dualcred/backend/hiredis_asio.hpp>
 
 #include <dualcred_testing/redis.hpp>
+#include "support/login.hpp"
 #include "support/timed.hpp"
 
 namespace {
@@ -29,14 +30,11 @@ using dualcred::bench::timed;
 
 dualcred::testing::redis_server* server = nullptr;
 
-constexpr const char* user = "bench";
-constexpr const char* password = "bench-password-a";
+constexpr const char* user = dualcred::bench::login_user;
+constexpr const char* password = dualcred::bench::login_password;
 
 dualcred::redis::params params() {
-  dualcred::redis::params p;
-  p.host = server->host();
-  p.port = server->port();
-  return p;
+  return dualcred::bench::params_for<dualcred::redis::params>(*server);
 }
 
 const dualcred::credential& login() {
@@ -116,12 +114,7 @@ BENCHMARK(async_in_flight)
     ->UseRealTime();
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  dualcred::testing::redis_server redis;  // stopped on return, even after a failed benchmark
-  redis.set_user(user, {password});
-  server = &redis;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return dualcred::bench::run_against_server(
+      argc, argv, server,
+      [](dualcred::testing::redis_server& redis) { redis.set_user(user, {password}); });
 }

@@ -1,51 +1,30 @@
 #pragma once
 
-// Small things the backend tests share: a listener that never answers, a file writer, a
-// policy that counts attempts, and the fixture servers, one of each per test program.
+// Small things the backend tests share: a listener that never answers (support/), a file
+// writer, a policy that counts attempts, the checks every connector must pass alike, and the
+// fixture servers, one of each per test program.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 #include <string>
+#include <string_view>
 
+#include <dualcred/error.hpp>
 #include <dualcred/policy.hpp>
+#include <dualcred/secret.hpp>
 
 #include <dualcred_testing/postgres.hpp>
 #include <dualcred_testing/redis.hpp>
 
+#include "support/listeners.hpp"
+
 namespace backend_tests {
 
-/// A socket bound and listening on 127.0.0.1 that nobody ever accepts from: the kernel
-/// completes TCP handshakes into the backlog, so clients connect and then hear nothing.
-class silent_listener {
- public:
-  silent_listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("cannot set up the silent listener");
-    port_ = ntohs(addr.sin_port);
-  }
-  silent_listener(const silent_listener&) = delete;
-  silent_listener& operator=(const silent_listener&) = delete;
-  ~silent_listener() { ::close(fd_); }
-  int port() const noexcept { return port_; }
-  int fd() const noexcept { return fd_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
+using dualcred::testing::silent_listener;
 
 /// Replaces a file's contents in one rename, as a secret manager's agent would.
 inline void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -64,6 +43,50 @@ struct counting_policy : dualcred::default_policy {
     if (refused != nullptr && e.kind == dualcred::event_kind::refused) ++*refused;
   }
 };
+
+/// After the server moved the user to NEXT: the first connect falls back once, and the
+/// following ones go straight to NEXT with no further refusal.
+template <class DualCredential>
+void check_one_fallback_then_sticky(DualCredential& db) {
+  auto first = db.connect();
+  REQUIRE_MESSAGE(first, first.error().detail);
+  auto st = db.snapshot();
+  CHECK(st.connects_via_next == 1);
+  CHECK(st.fallbacks == 1);
+  CHECK(st.preferred == dualcred::slot::next);
+  CHECK(st.last_error == dualcred::errc::auth_rejected);
+  for (int i = 0; i < 3; ++i) REQUIRE(db.connect());
+  st = db.snapshot();
+  CHECK(st.connects_via_next == 4);
+  CHECK(st.fallbacks == 1);
+}
+
+/// A connect the server could not take: backend_unavailable after a single try, NEXT never
+/// tried, and the password nowhere in the detail.
+template <class Result, class DualCredential>
+void check_unavailable_without_fallback(const Result& r, DualCredential& db, int tries,
+                                        std::string_view password) {
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(dualcred::errc::backend_unavailable));
+  CHECK(tries == 1);
+  CHECK(db.snapshot().fallbacks == 0);
+  CHECK(r.error().detail.find(password) == std::string::npos);
+}
+
+/// A connector aimed at a silent_listener with a 300 ms timeout gives up with `timeout`
+/// within the bound, naming no password.
+template <class Connector>
+void check_silent_server_times_out(const Connector& connect, const char* password) {
+  using namespace std::chrono_literals;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = connect(dualcred::credential{"app", dualcred::secret(password)});
+  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(dualcred::errc::timeout));
+  CHECK(took >= 250ms);
+  CHECK(took < 3s);
+  CHECK(r.error().detail.find(password) == std::string::npos);
+}
 
 inline dualcred::testing::postgres_server& postgres() {
   return dualcred::testing::shared_postgres_server();

@@ -24,7 +24,6 @@ using dualcred::credential;
 using dualcred::credential_set;
 using dualcred::errc;
 using dualcred::secret;
-using dualcred::slot;
 namespace redis = dualcred::redis;
 
 namespace {
@@ -105,18 +104,7 @@ TEST_CASE("ACL SETUSER to NEXT: one fallback, then straight to NEXT") {
   auto& db = dc.value();
   REQUIRE(db.connect());
   server.set_user("app_rot", {"rd-rot-next-1d5"});
-
-  auto first = db.connect();
-  REQUIRE_MESSAGE(first, first.error().detail);
-  auto st = db.snapshot();
-  CHECK(st.connects_via_next == 1);
-  CHECK(st.fallbacks == 1);
-  CHECK(st.preferred == slot::next);
-  CHECK(st.last_error == errc::auth_rejected);
-  for (int i = 0; i < 3; ++i) REQUIRE(db.connect());
-  st = db.snapshot();
-  CHECK(st.connects_via_next == 4);
-  CHECK(st.fallbacks == 1);
+  backend_tests::check_one_fallback_then_sticky(db);
 }
 
 TEST_CASE("a refused CURRENT costs no second TCP connection") {
@@ -147,10 +135,7 @@ TEST_CASE("a wrong port is backend_unavailable at once, with no fallback") {
       c, dualcred::static_provider(make_set("rd-port-cur-3f3", "rd-port-next-5a5", "", "app_x")));
   REQUIRE(dc);
   auto r = dc.value().connect();
-  REQUIRE_FALSE(r);
-  CHECK(r.error().is(errc::backend_unavailable));
-  CHECK(*opens == 1);
-  CHECK(dc.value().snapshot().fallbacks == 0);
+  backend_tests::check_unavailable_without_fallback(r, dc.value(), *opens, "rd-port-cur-3f3");
 }
 
 TEST_CASE("a stopped server is backend_unavailable at once; connects resume after start") {
@@ -165,9 +150,7 @@ TEST_CASE("a stopped server is backend_unavailable at once; connects resume afte
   server.stop();
   auto r = dc.value().connect();
   server.start();
-  REQUIRE_FALSE(r);
-  CHECK(r.error().is(errc::backend_unavailable));
-  CHECK(*opens == 1);
+  backend_tests::check_unavailable_without_fallback(r, dc.value(), *opens, "rd-stop-cur-7c4");
   // The user came back with the server (the fixture saves its ACLs).
   auto again = dc.value().connect();
   CHECK_MESSAGE(again, again.error().detail);
@@ -261,14 +244,7 @@ TEST_CASE("a server that accepts TCP and never answers times out within the boun
   p.port = silent.port();
   p.timeout = 300ms;
   redis::connector c(p);
-  const auto start = std::chrono::steady_clock::now();
-  auto r = c(credential{"app", secret("rd-silent-4d4")});
-  const auto took = std::chrono::steady_clock::now() - start;
-  REQUIRE_FALSE(r);
-  CHECK(r.error().is(errc::timeout));
-  CHECK(took >= 250ms);
-  CHECK(took < 3s);
-  CHECK(r.error().detail.find("rd-silent-4d4") == std::string::npos);
+  backend_tests::check_silent_server_times_out(c, "rd-silent-4d4");
 
   // Through dual_credential: a timeout is not a refusal, so NEXT is not tried.
   std::atomic<int> refused{0};

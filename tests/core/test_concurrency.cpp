@@ -210,10 +210,7 @@ TEST_CASE("a storm whose reload brings a working set: everyone connects, one loa
   o.min_reload_interval = std::chrono::milliseconds(0);
   auto made = make_dual_credential(accept_new{&gate}, scripted_provider(script), o);
   REQUIRE(made);
-  {
-    std::lock_guard lock(script->mutex);
-    script->set = make_set("new", std::nullopt, "2");
-  }
+  script->publish(make_set("new", std::nullopt, "2"));
   const int loads_before = script->loads;
   std::atomic<int> ok{0};
   std::vector<std::thread> storm;

@@ -363,10 +363,7 @@ TEST_CASE("reloads after refusals are spaced by min_reload_interval; callers wai
   const auto start = std::chrono::steady_clock::now();
   CHECK(!dc.value().connect());  // waits for the interval since the first load, then reloads
   db.accept_only({"c"});
-  {
-    std::lock_guard lock(script->mutex);
-    script->set = make_set("c", std::nullopt, "2");
-  }
+  script->publish(make_set("c", std::nullopt, "2"));
   auto c = dc.value().connect();  // waits again, then the new set works
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(c);
@@ -445,10 +442,7 @@ TEST_CASE("refresh_interval: the first connect after it elapses reloads; failure
   const int loads_after_first = script->loads;
   REQUIRE(dc.value().connect());
   CHECK(script->loads == loads_after_first);  // not due yet
-  {
-    std::lock_guard lock(script->mutex);
-    script->set = make_set("b", std::nullopt, "2");
-  }
+  script->publish(make_set("b", std::nullopt, "2"));
   std::this_thread::sleep_for(std::chrono::milliseconds(80));
   REQUIRE(dc.value().connect());
   CHECK(script->loads == loads_after_first + 1);

@@ -87,27 +87,32 @@ options with_refresh(milliseconds every) {
   return o;
 }
 
+// A dual_credential over `db` refreshing every `every`, its provider answering what the
+// returned script holds: first user "a", version "1".
+auto refreshing_over(scripted_backend& db, std::shared_ptr<scripted_provider::script>& script,
+                     milliseconds every) {
+  script = std::make_shared<scripted_provider::script>();
+  script->set = make_set("a", std::nullopt, "1");
+  return make_dual_credential(scripted_connector{&db}, scripted_provider(script),
+                              with_refresh(every))
+      .value();
+}
+
 }  // namespace refresher_tests
 
 using namespace refresher_tests;
 
 TEST_CASE("refresh_schedule: poll() loads only when due and says when the next refresh is") {
-  auto script = std::make_shared<scripted_provider::script>();
-  script->set = make_set("a", std::nullopt, "1");
   scripted_backend db;
   db.accept_only({"a", "b"});
-  auto dc = make_dual_credential(scripted_connector{&db}, scripted_provider(script),
-                                 with_refresh(milliseconds(1)))
-                .value();
+  std::shared_ptr<scripted_provider::script> script;
+  auto dc = refreshing_over(db, script, milliseconds(1));
   const int loaded = script->loads;
   refresh_schedule schedule(dc, milliseconds(20));
   const auto first_due = schedule.poll();
   CHECK(script->loads == loaded);  // not due yet
   std::this_thread::sleep_until(first_due);
-  {
-    std::lock_guard lock(script->mutex);
-    script->set = make_set("b", std::nullopt, "2");
-  }
+  script->publish(make_set("b", std::nullopt, "2"));
   const auto second_due = schedule.poll();
   CHECK(script->loads == loaded + 1);
   CHECK(second_due > first_due);
@@ -115,13 +120,10 @@ TEST_CASE("refresh_schedule: poll() loads only when due and says when the next r
 }
 
 TEST_CASE("while a refresher is attached, connect() never loads on refresh_interval") {
-  auto script = std::make_shared<scripted_provider::script>();
-  script->set = make_set("a", std::nullopt, "1");
   scripted_backend db;
   db.accept_only({"a"});
-  auto dc = make_dual_credential(scripted_connector{&db}, scripted_provider(script),
-                                 with_refresh(milliseconds(1)))
-                .value();
+  std::shared_ptr<scripted_provider::script> script;
+  auto dc = refreshing_over(db, script, milliseconds(1));
   {
     refresh_schedule schedule(dc, std::chrono::hours(1));
     const int loaded = script->loads;
@@ -141,18 +143,12 @@ TEST_CASE("while a refresher is attached, connect() never loads on refresh_inter
 }
 
 TEST_CASE("a failed refresh keeps the set in use and is counted") {
-  auto script = std::make_shared<scripted_provider::script>();
-  script->set = make_set("a", std::nullopt, "1");
   scripted_backend db;
   db.accept_only({"a"});
-  auto dc = make_dual_credential(scripted_connector{&db}, scripted_provider(script),
-                                 with_refresh(milliseconds(0)))
-                .value();
+  std::shared_ptr<scripted_provider::script> script;
+  auto dc = refreshing_over(db, script, milliseconds(0));
   refresh_schedule schedule(dc, milliseconds(5));
-  {
-    std::lock_guard lock(script->mutex);
-    script->failure = error(errc::provider_unavailable, "store down");
-  }
+  script->fail_with(error(errc::provider_unavailable, "store down"));
   auto r = schedule.refresh_now();
   REQUIRE(!r);
   CHECK(r.error().is(errc::provider_unavailable));
@@ -163,17 +159,11 @@ TEST_CASE("a failed refresh keeps the set in use and is counted") {
 }
 
 TEST_CASE("background_refresher: refreshes on its own thread and stops when destroyed") {
-  auto script = std::make_shared<scripted_provider::script>();
-  script->set = make_set("a", std::nullopt, "1");
   scripted_backend db;
   db.accept_only({"a", "b"});
-  auto dc = make_dual_credential(scripted_connector{&db}, scripted_provider(script),
-                                 with_refresh(milliseconds(0)))
-                .value();
-  {
-    std::lock_guard lock(script->mutex);
-    script->set = make_set("b", std::nullopt, "2");
-  }
+  std::shared_ptr<scripted_provider::script> script;
+  auto dc = refreshing_over(db, script, milliseconds(0));
+  script->publish(make_set("b", std::nullopt, "2"));
   {
     background_refresher refresher(dc, milliseconds(2));
     // No connect runs: only the refresher can load.
@@ -261,10 +251,7 @@ TEST_CASE("a refused storm with a refresher attached still loads once") {
                                  scripted_provider(script), with_refresh(milliseconds(0)))
                 .value();
   refresh_schedule schedule(dc, std::chrono::hours(1));  // attached, never due
-  {
-    std::lock_guard lock(script->mutex);
-    script->set = make_set("new", std::nullopt, "2");
-  }
+  script->publish(make_set("new", std::nullopt, "2"));
   const int loaded = script->loads;
   std::atomic<int> ok{0};
   {

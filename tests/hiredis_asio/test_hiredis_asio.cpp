@@ -3,12 +3,6 @@
 // left: a wait the adapter leaked after a connection was freed would hang the test.
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <concepts>
 #include <cstdlib>
@@ -17,7 +11,6 @@
 #include <future>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -36,6 +29,8 @@
 
 #include <dualcred_testing/process.hpp>
 #include <dualcred_testing/redis.hpp>
+
+#include "support/listeners.hpp"
 
 // Everything below in one namespace: the test programs are built as unity files.
 namespace test_hiredis_asio {
@@ -88,6 +83,16 @@ void run_loop(Body body) {
   if (failed) std::rethrow_exception(failed);
 }
 
+// Checks `done()` every 10 ms on the loop, at most `tries` times, until it holds.
+// (std::function: g++ rejects a coroutine frame holding a lambda's type, which has no linkage.)
+asio::awaitable<void> poll_until(std::function<bool()> done, int tries) {
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  for (int i = 0; i < tries && !done(); ++i) {
+    tick.expires_after(10ms);
+    co_await tick.async_wait(asio::use_awaitable);
+  }
+}
+
 // hiredis' own async API on the connection, as a service would use it after the login:
 // `command` (no arguments to quote) and its reply's text.
 asio::awaitable<std::string> ask(redis::async_connection& conn, const char* command) {
@@ -105,77 +110,25 @@ asio::awaitable<std::string> ask(redis::async_connection& conn, const char* comm
         (*s)->done = true;
       },
       new std::shared_ptr<state>(st), command);
-  asio::steady_timer tick(co_await asio::this_coro::executor);
-  for (int i = 0; i < 500 && !st->done; ++i) {
-    tick.expires_after(10ms);
-    co_await tick.async_wait(asio::use_awaitable);
-  }
+  co_await poll_until([&] { return st->done; }, 500);
   co_return st->text;
+}
+
+// An open connection the server has taken: `default` without a password sends PING.
+asio::awaitable<result<redis::async_connection>> open_and_ping(const redis::async_connector& rc) {
+  auto conn = co_await rc.async_open(asio::use_awaitable);
+  REQUIRE(conn);
+  const credential nobody{"default", secret()};
+  REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+  co_return conn;
 }
 
 asio::awaitable<std::string> whoami(redis::async_connection& conn) {
   co_return co_await ask(conn, "ACL WHOAMI");
 }
 
-// A listener whose accept queue is full: further SYNs are dropped, so a connect to it
-// neither succeeds nor fails until the client gives up.
-class full_listener {
- public:
-  full_listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 0) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("cannot set up the full listener");
-    port_ = ntohs(addr.sin_port);
-    for (int i = 0; i < 3; ++i) {
-      const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      (void)::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-      fillers_.push_back(c);
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  full_listener(const full_listener&) = delete;
-  full_listener& operator=(const full_listener&) = delete;
-  ~full_listener() {
-    for (const int c : fillers_) ::close(c);
-    ::close(fd_);
-  }
-  int port() const noexcept { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::vector<int> fillers_;
-};
-
-// A listener that completes handshakes into its backlog and never reads: connects succeed,
-// commands get no reply.
-class silent_listener {
- public:
-  silent_listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("cannot set up the silent listener");
-    port_ = ntohs(addr.sin_port);
-  }
-  silent_listener(const silent_listener&) = delete;
-  silent_listener& operator=(const silent_listener&) = delete;
-  ~silent_listener() { ::close(fd_); }
-  int port() const noexcept { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
+using dualcred::testing::full_listener;
+using dualcred::testing::silent_listener;
 
 long long clients_now() {
   return server().info_number("clients", "connected_clients");
@@ -263,17 +216,10 @@ TEST_CASE("a refused AUTH is auth_rejected; NEXT then succeeds on the same conne
 TEST_CASE("a connection the server drops is freed by hiredis; a login on it fails cleanly") {
   run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
     redis::async_connector rc(io.get_executor(), params_for(server().port()));
-    auto conn = co_await rc.async_open(asio::use_awaitable);
-    REQUIRE(conn);
     // A PING first: the server has accepted the connection before the kill.
-    const credential nobody{"default", secret()};
-    REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+    auto conn = co_await open_and_ping(rc);
     server().must({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
-    asio::steady_timer tick(io);
-    for (int i = 0; i < 200 && conn.value(); ++i) {
-      tick.expires_after(10ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return !conn.value(); }, 200);
     CHECK_FALSE(conn.value());
     const credential anyone{"app", secret("dropped-password")};
     auto r = co_await rc.async_authenticate(conn.value(), anyone, asio::use_awaitable);
@@ -286,16 +232,9 @@ TEST_CASE("disconnect closes gracefully: hiredis frees the context, no wait is l
   const long long before = clients_now();
   run_loop([&](asio::io_context& io) -> asio::awaitable<void> {
     redis::async_connector rc(io.get_executor(), params_for(server().port()));
-    auto conn = co_await rc.async_open(asio::use_awaitable);
-    REQUIRE(conn);
-    const credential nobody{"default", secret()};
-    REQUIRE(co_await rc.async_authenticate(conn.value(), nobody, asio::use_awaitable));
+    auto conn = co_await open_and_ping(rc);
     conn.value().disconnect();
-    asio::steady_timer tick(io);
-    for (int i = 0; i < 200 && conn.value(); ++i) {
-      tick.expires_after(10ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
+    co_await poll_until([&] { return !conn.value(); }, 200);
     CHECK_FALSE(conn.value());
   });
   CHECK(settled_clients(before) == before);

@@ -29,6 +29,7 @@ using namespace dualcred;
 using namespace dualcred::rotation;
 using rotation_tests::pg_fixture;
 using rotation_tests::pg_params;
+using rotation_tests::set_of;
 
 namespace {
 std::string select_one(dualcred::libpqxx::connection& c) {
@@ -36,13 +37,6 @@ std::string select_one(dualcred::libpqxx::connection& c) {
   return tx.exec("SELECT current_user").at(0).at(0).c_str();
 }
 
-credential_set set_of(const std::string& user, const std::string& cur,
-                      std::optional<std::string> next) {
-  credential_set s;
-  s.current = {user, secret(cur)};
-  if (next) s.next = credential{user, secret(*next)};
-  return s;
-}
 }  // namespace
 
 TEST_CASE("CURRENT refused, NEXT works: a pqxx::connection through the fallback") {
@@ -99,15 +93,8 @@ TEST_CASE("a pqxx::connection made without connect() refuses instead of logging 
 
 TEST_CASE("soak: 4 threads opening pqxx::connections through 10 single-role rotations") {
   testing::temp_dir dir;
-  const std::string pw = "seed-" + testing::random_token(16);
-  pg_fixture().create_login_role("pqxx_soak", pw);
-  const std::string path = dir.write("db.env", "DB_USER=pqxx_soak\nDB_PASS_CURRENT=" + pw + "\n");
-  using store = dualcred::rotation::stores::file_store;
-  auto made =
-      make_dual_credential(dualcred::pg::connector(pg_params()), store_provider<store>(store(path)),
-                           rotation_tests::client_options());
-  REQUIRE(made);
-  auto& creds = made.value();
+  const std::string path = rotation_tests::seed_single(dir, "pqxx_soak");
+  auto creds = rotation_tests::reading_file_store(dualcred::pg::connector(pg_params()), path);
   rotation_tests::single_role_soak("libpqxx soak", path, creds, 4, [&](rotation_tests::tally& t) {
     auto c = dualcred::libpqxx::connect(creds);
     if (!c) return t.fail(c.error().detail);

@@ -156,10 +156,7 @@ void soak(Creds& creds, Admin admin, const std::string& path, const char* prefix
   CHECK(c.opened <= c.closed_retired + c.closed_expired + c.closed_invalid + pool_size);
 }
 
-auto pg_admin_config() {
-  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()),
-                                              rotation_tests::pg_params(), 10s};
-}
+using rotation_tests::pg_admin;
 
 template <class Store>
 auto store_creds(const std::string& path, auto connector, const char* prefix) {
@@ -193,8 +190,7 @@ TEST_CASE("pool of 16, 8 threads: PostgreSQL alternating roles, server shows no 
     return n;
   };
   soak(creds,
-       dualcred::rotation::pg::alternating_roles_admin(pg_admin_config(), "pool_alt_a",
-                                                       "pool_alt_b"),
+       dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "pool_alt_a", "pool_alt_b"),
        path, "DB", old_sessions, "postgres alternating");
 }
 
@@ -205,7 +201,7 @@ TEST_CASE("pool of 16, 8 threads: PostgreSQL single role") {
   const std::string path = dir.write("db.env", "DB_USER=pool_single\nDB_PASS_CURRENT=" + pw + "\n");
   auto creds = store_creds<dualcred::rotation::stores::file_store>(
       path, dualcred::pg::connector(rotation_tests::pg_params()), "DB");
-  soak(creds, dualcred::rotation::pg::single_role_admin(pg_admin_config()), path, "DB", {},
+  soak(creds, dualcred::rotation::pg::single_role_admin(pg_admin()), path, "DB", {},
        "postgres single");
 }
 

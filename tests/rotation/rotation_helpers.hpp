@@ -1,22 +1,29 @@
 #pragma once
 
 // What the rotation tests share: the fixture servers (one of each per test program),
-// client threads that connect without pause and count, and the cycle count.
+// client threads that connect without pause and count, the cycle count, and a guard that
+// puts a server setting back when a test ends.
 
 #include <sys/wait.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
 #include <dualcred/backend/hiredis.hpp>
 #include <dualcred/backend/libpq.hpp>
 #include <dualcred/dual_credential.hpp>
+#include <dualcred/rotation/pg/admin.hpp>
+#include <dualcred/rotation/state.hpp>
+#include <dualcred/rotation/stores/file.hpp>
 
 #include <dualcred_testing/postgres.hpp>
 #include <dualcred_testing/redis.hpp>
@@ -138,6 +145,32 @@ inline tool_outcome run_rotate_tool(const std::string& args) {
   return out;
 }
 
+/// The rotation's admin login to the fixture PostgreSQL, with a 10 s statement timeout.
+inline dualcred::rotation::pg::admin_config pg_admin() {
+  return dualcred::rotation::pg::admin_config{dualcred::secret(pg_fixture().admin_conninfo()),
+                                              pg_params(), std::chrono::seconds(10)};
+}
+
+/// The rotation state of the DB credentials in the file store at `path`, with its revision.
+inline dualcred::rotation::rotation_state state_of(const std::string& path) {
+  auto raw = dualcred::rotation::stores::file_store(path).read();
+  REQUIRE(raw);
+  auto st = dualcred::rotation::parse_state(
+      raw.value().data, dualcred::rotation::rotation_keys::for_prefix("DB"), path);
+  REQUIRE(st);
+  st.value().revision = raw.value().revision;
+  return std::move(st).value();
+}
+
+/// CURRENT and, when given, NEXT for one user.
+inline dualcred::credential_set set_of(const std::string& user, const std::string& current,
+                                       std::optional<std::string> next) {
+  dualcred::credential_set s;
+  s.current = {user, dualcred::secret(current)};
+  if (next) s.next = dualcred::credential{user, dualcred::secret(*next)};
+  return s;
+}
+
 /// Options for client dual_credentials: re-read the store every 50 ms, as a service
 /// would on a timer, and reload quickly when refused.
 inline dualcred::options client_options() {
@@ -146,5 +179,24 @@ inline dualcred::options client_options() {
   o.min_reload_interval = std::chrono::milliseconds(20);
   return o;
 }
+
+/// Runs `undo` when the scope ends, also after a failed REQUIRE, so a server setting a test
+/// changed is back for the next test. An exception from `undo` is swallowed: it would
+/// otherwise end the program from a destructor during unwinding.
+class on_scope_exit {
+ public:
+  explicit on_scope_exit(std::function<void()> undo) : undo_(std::move(undo)) {}
+  on_scope_exit(const on_scope_exit&) = delete;
+  on_scope_exit& operator=(const on_scope_exit&) = delete;
+  ~on_scope_exit() {
+    try {
+      undo_();
+    } catch (...) {
+    }
+  }
+
+ private:
+  std::function<void()> undo_;
+};
 
 }  // namespace rotation_tests

@@ -1,13 +1,14 @@
 #pragma once
 
 // What the soaks of the PostgreSQL drop-in parts share: a fleet check that reads a
-// dual_credential's status in-process, and single-role rotations of a file store's DB
-// credentials run under threads that keep logging in.
+// dual_credential's status in-process, a file store seeded with one login role, and
+// single-role rotations of its DB credentials run under threads that keep logging in.
 
 #include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -17,6 +18,7 @@
 #include <dualcred/rotation/pg/admin.hpp>
 #include <dualcred/rotation/stores/file.hpp>
 
+#include <dualcred_testing/temp_dir.hpp>
 #include "rotation_helpers.hpp"
 
 namespace rotation_tests {
@@ -32,6 +34,25 @@ dualcred::rotation::fleet_check in_process_fleet(Creds& creds, std::string name)
       std::chrono::seconds(10),
       std::chrono::milliseconds(10),
       {}};
+}
+
+/// A login role `role` with a fresh password, and a dotenv store at `dir`/db.env holding it
+/// as CURRENT; returns the store's path.
+inline std::string seed_single(const dualcred::testing::temp_dir& dir, const std::string& role) {
+  const std::string pw = "seed-" + dualcred::testing::random_token(16);
+  pg_fixture().create_login_role(role, pw);
+  return dir.write("db.env", "DB_USER=" + role + "\nDB_PASS_CURRENT=" + pw + "\n");
+}
+
+/// A client dual_credential over `connector` reading the file store at `path`.
+template <class Connector>
+auto reading_file_store(Connector connector, const std::string& path) {
+  using store = dualcred::rotation::stores::file_store;
+  auto made = dualcred::make_dual_credential(std::move(connector),
+                                             dualcred::rotation::store_provider<store>(store(path)),
+                                             client_options());
+  REQUIRE(made);
+  return std::move(made).value();
 }
 
 /// Runs `cycles()` single-role rotations of the DB credentials in the file store at `path`
@@ -50,11 +71,8 @@ void single_role_soak(const char* what, const std::string& path, Creds& creds, i
     });
   dualcred::rotation::rotator_options o;
   o.instances = in_process_fleet(creds, "threads");
-  dualcred::rotation::rotator r(
-      store(path),
-      dualcred::rotation::pg::single_role_admin(
-          {dualcred::secret(pg_fixture().admin_conninfo()), pg_params(), std::chrono::seconds(10)}),
-      dualcred::rotation::rotation_keys::for_prefix("DB"), o);
+  dualcred::rotation::rotator r(store(path), dualcred::rotation::pg::single_role_admin(pg_admin()),
+                                dualcred::rotation::rotation_keys::for_prefix("DB"), o);
   const auto start = std::chrono::steady_clock::now();
   const int n = cycles();
   for (int i = 0; i < n; ++i) {

@@ -35,10 +35,7 @@ using rotation_tests::redis_fixture;
 
 namespace {
 
-dualcred::rotation::pg::admin_config pg_admin() {
-  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()),
-                                              rotation_tests::pg_params(), 10s};
-}
+using rotation_tests::pg_admin;
 
 // A clock the test moves.
 struct fake_clock {

@@ -160,14 +160,7 @@ result<void> login(const dualcred::pg::params& p, const credential& c) {
   return boost::outcome_v2::success();
 }
 
-rotation_state state_of(const std::string& path) {
-  auto raw = dualcred::rotation::stores::file_store(path).read();
-  REQUIRE(raw);
-  auto st = parse_state(raw.value().data, rotation_keys::for_prefix("DB"), path);
-  REQUIRE(st);
-  st.value().revision = raw.value().revision;
-  return std::move(st).value();
-}
+using rotation_tests::state_of;
 
 // Every path (primary, standby, PgBouncer) accepts CURRENT and refuses PREVIOUS.
 void check_paths(const std::string& store, const dt::pgbouncer_server& b) {

@@ -29,23 +29,14 @@ using namespace dualcred;
 using namespace dualcred::rotation;
 using rotation_tests::pg_fixture;
 using rotation_tests::pg_params;
+using rotation_tests::seed_single;
 
 namespace {
 
-dualcred::rotation::pg::admin_config admin_config() {
-  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()), pg_params(),
-                                              10s};
-}
+using rotation_tests::pg_admin;
 
 std::string random_pw() {
   return "seed-" + testing::random_token(16);
-}
-
-// One login role and a dotenv store holding it.
-std::string seed_single(const testing::temp_dir& dir, const std::string& role) {
-  const std::string pw = random_pw();
-  pg_fixture().create_login_role(role, pw);
-  return dir.write("db.env", "DB_USER=" + role + "\nDB_PASS_CURRENT=" + pw + "\n");
 }
 
 // A group role with the grants, two login roles in it, and a directory store for role_a.
@@ -79,14 +70,7 @@ bool logs_in(const credential& c) {
   return static_cast<bool>(dualcred::pg::connector(pg_params())(c));
 }
 
-rotation_state state_of(const std::string& path) {
-  auto raw = dualcred::rotation::stores::file_store(path).read();
-  REQUIRE(raw);
-  auto st = parse_state(raw.value().data, rotation_keys::for_prefix("DB"), path);
-  REQUIRE(st);
-  st.value().revision = raw.value().revision;
-  return std::move(st).value();
-}
+using rotation_tests::state_of;
 
 // Four client threads share one dual_credential reading the store (its version is the
 // store revision), and the rotator waits for it as a fleet of one: NEXT is on every instance
@@ -146,7 +130,7 @@ void soak(const std::string& path, Admin admin, const std::string& name, int n,
 
 TEST_CASE("soak: PostgreSQL single role under 4 client threads, zero failed connects") {
   testing::temp_dir dir;
-  soak(seed_single(dir, "soak_single"), dualcred::rotation::pg::single_role_admin(admin_config()),
+  soak(seed_single(dir, "soak_single"), dualcred::rotation::pg::single_role_admin(pg_admin()),
        "postgres single", rotation_tests::cycles());
 }
 
@@ -156,7 +140,7 @@ TEST_CASE("soak: PostgreSQL single role, logins that stall up to 600 ms, zero fa
   // newer sets, so this passes even without the fleet check (the deterministic test of it
   // is in test_dual_credential.cpp, "snapshot: a connect in flight ...").
   testing::temp_dir dir;
-  soak(seed_single(dir, "soak_stall"), dualcred::rotation::pg::single_role_admin(admin_config()),
+  soak(seed_single(dir, "soak_stall"), dualcred::rotation::pg::single_role_admin(pg_admin()),
        "postgres single, stalled logins", 3, 600ms);
 }
 
@@ -164,7 +148,7 @@ TEST_CASE("soak: PostgreSQL alternating roles under 4 client threads, zero faile
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "soak_alt");
   soak(path,
-       dualcred::rotation::pg::alternating_roles_admin(admin_config(), "soak_alt_a", "soak_alt_b"),
+       dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "soak_alt_a", "soak_alt_b"),
        "postgres alternating", rotation_tests::cycles());
   // Both roles read the group's table; the live one is whichever CURRENT names.
   const auto st = state_of(path);
@@ -180,7 +164,7 @@ TEST_CASE("alternating roles: NEXT names the other role, the old one is decommis
   testing::temp_dir dir;
   const std::string path = seed_alternating(dir, "alt");
   rotator r(dualcred::rotation::stores::file_store(path),
-            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "alt_a", "alt_b"),
+            dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "alt_a", "alt_b"),
             rotation_keys::for_prefix("DB"));
   REQUIRE(r.prepare());
   auto st = r.state().value();
@@ -205,7 +189,7 @@ TEST_CASE("alternating roles: NEXT names the other role, the old one is decommis
   CHECK(set.value().next->user == "alt_a");
   // A current user that is neither role is refused before anything is written.
   rotator wrong(dualcred::rotation::stores::file_store(path),
-                dualcred::rotation::pg::alternating_roles_admin(admin_config(), "x_a", "x_b"),
+                dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "x_a", "x_b"),
                 rotation_keys::for_prefix("DB"));
   auto e = wrong.apply();
   REQUIRE_FALSE(e);
@@ -219,8 +203,7 @@ TEST_CASE("the plaintext never reaches the server: only a SCRAM verifier is sent
   auto& pg = pg_fixture();
   pg.exec("ALTER ROLE postgres SET log_statement = 'all'");
   rotator r(dualcred::rotation::stores::file_store(path),
-            dualcred::rotation::pg::single_role_admin(admin_config()),
-            rotation_keys::for_prefix("DB"));
+            dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"));
   REQUIRE(r.prepare());
   const std::string next(r.state().value().next->password.reveal());
   REQUIRE(r.apply());
@@ -248,13 +231,13 @@ TEST_CASE("crash-resume, single role: stopped after each step, resumed, consiste
     CAPTURE(stop_after);
     {
       rotator first(dualcred::rotation::stores::file_store(path),
-                    dualcred::rotation::pg::single_role_admin(admin_config()),
+                    dualcred::rotation::pg::single_role_admin(pg_admin()),
                     rotation_keys::for_prefix("DB"), settled());
       for (int i = 0; i <= stop_after; ++i) REQUIRE(first.run(steps[i]));
     }
     std::this_thread::sleep_for(60ms);
     rotator again(dualcred::rotation::stores::file_store(path),
-                  dualcred::rotation::pg::single_role_admin(admin_config()),
+                  dualcred::rotation::pg::single_role_admin(pg_admin()),
                   rotation_keys::for_prefix("DB"), settled());
     auto rest = again.run_all();
     REQUIRE_MESSAGE(rest, rest.error().detail);
@@ -281,8 +264,8 @@ TEST_CASE("rollback after promote, single role: clients keep connecting througho
   rotator_options o = settled();
   o.settle = 1000ms;
   rotator r(dualcred::rotation::stores::file_store(path),
-            dualcred::rotation::pg::single_role_admin(admin_config()),
-            rotation_keys::for_prefix("DB"), o);
+            dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
+            o);
   REQUIRE(r.prepare());
   REQUIRE(r.apply());
   REQUIRE(r.promote());
@@ -306,7 +289,7 @@ TEST_CASE("rollback after decommission, alternating roles: the old role logs in 
   const std::string path = seed_alternating(dir, "rb_alt");
   const credential original = state_of(path).current;
   rotator r(dualcred::rotation::stores::file_store(path),
-            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "rb_alt_a", "rb_alt_b"),
+            dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "rb_alt_a", "rb_alt_b"),
             rotation_keys::for_prefix("DB"));
   REQUIRE(r.run_all());
   CHECK_FALSE(logs_in(original));
@@ -324,7 +307,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   const auto before = state_of(path);
   pg_fixture().create_login_role("weak_admin", "weak-admin-pw");
   SUBCASE("admin lacks privilege") {
-    dualcred::rotation::pg::admin_config cfg = admin_config();
+    dualcred::rotation::pg::admin_config cfg = pg_admin();
     cfg.admin_conninfo = secret(
         fmt::format("host=127.0.0.1 port={} dbname=postgres user=weak_admin password=weak-admin-pw",
                     pg_fixture().port()));
@@ -346,7 +329,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     CHECK(logs_in(before.current));
   }
   SUBCASE("admin login refused") {
-    dualcred::rotation::pg::admin_config cfg = admin_config();
+    dualcred::rotation::pg::admin_config cfg = pg_admin();
     cfg.admin_conninfo = secret(fmt::format(
         "host=127.0.0.1 port={} dbname=postgres user=weak_admin password=not-the-password",
         pg_fixture().port()));
@@ -368,7 +351,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     };
     for (const std::string& conninfo : bad) {
       CAPTURE(&conninfo - bad);  // not the text: it holds the password
-      dualcred::rotation::pg::admin_config cfg = admin_config();
+      dualcred::rotation::pg::admin_config cfg = pg_admin();
       cfg.admin_conninfo = secret(conninfo);
       rotator r(dualcred::rotation::stores::file_store(path),
                 dualcred::rotation::pg::single_role_admin(std::move(cfg)),
@@ -388,8 +371,8 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   SUBCASE("a password with a NUL byte is refused, not cut short") {
     const credential cut{"victim", secret(std::string("before\0after", 12))};
     for (const auto& e :
-         {dualcred::rotation::pg::single_role_admin(admin_config()).accept(cut),
-          dualcred::rotation::pg::alternating_roles_admin(admin_config(), "victim", "other")
+         {dualcred::rotation::pg::single_role_admin(pg_admin()).accept(cut),
+          dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "victim", "other")
               .accept(cut)}) {
       REQUIRE_FALSE(e);
       CHECK(e.error().is(errc::invalid_argument));
@@ -400,7 +383,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
     CHECK_FALSE(logs_in(credential{"victim", secret("before")}));
   }
   SUBCASE("server unreachable") {
-    dualcred::rotation::pg::admin_config cfg = admin_config();
+    dualcred::rotation::pg::admin_config cfg = pg_admin();
     const int port = testing::free_port();
     cfg.admin_conninfo = secret(fmt::format("host=127.0.0.1 port={} user=x password=pw-x", port));
     cfg.clients.port = port;
@@ -417,7 +400,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   SUBCASE("the role does not exist") {
     const std::string p = dir.write("ghost.env", "DB_USER=ghost_role\nDB_PASS_CURRENT=ghost-pw\n");
     rotator r(dualcred::rotation::stores::file_store(p),
-              dualcred::rotation::pg::single_role_admin(admin_config()),
+              dualcred::rotation::pg::single_role_admin(pg_admin()),
               rotation_keys::for_prefix("DB"));
     auto e = r.run_all();
     REQUIRE_FALSE(e);
@@ -426,7 +409,7 @@ TEST_CASE("bad input: an admin without CREATEROLE, an unreachable server, a miss
   }
   SUBCASE("verify fails when the backend lost the new password") {
     rotator r(dualcred::rotation::stores::file_store(path),
-              dualcred::rotation::pg::single_role_admin(admin_config()),
+              dualcred::rotation::pg::single_role_admin(pg_admin()),
               rotation_keys::for_prefix("DB"));
     REQUIRE(r.prepare());
     REQUIRE(r.apply());
@@ -451,8 +434,8 @@ TEST_CASE("NEXT equal to CURRENT: apply refuses, naming the keys; the role keeps
   const auto st = state_of(path);
   std::ofstream(path, std::ios::app) << "DB_PASS_NEXT=" << st.current.password.reveal() << "\n";
   rotator r(dualcred::rotation::stores::file_store(path),
-            dualcred::rotation::pg::single_role_admin(admin_config()),
-            rotation_keys::for_prefix("DB"), settled());
+            dualcred::rotation::pg::single_role_admin(pg_admin()), rotation_keys::for_prefix("DB"),
+            settled());
   auto e = r.run_all();
   REQUIRE_FALSE(e);
   CHECK(e.error().site == failure_site::order);
@@ -472,7 +455,7 @@ TEST_CASE("alternating roles: decommission never revokes the role CURRENT logs i
   dir.write("secrets/DB_PASS_NEXT", "next-" + testing::random_token(12));
   dir.write("secrets/DB_ROTATION_PHASE", "verified");
   rotator r(dualcred::rotation::stores::file_store(d),
-            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "held_a", "held_b"),
+            dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "held_a", "held_b"),
             rotation_keys::for_prefix("DB"));
   auto done = r.decommission();
   REQUIRE_MESSAGE(done, done.error().detail);
@@ -501,7 +484,7 @@ TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and
       v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
       REQUIRE(dualcred::rotation::stores::file_store(path).write(v, 0));
       rotator r(dualcred::rotation::stores::file_store(path),
-                dualcred::rotation::pg::single_role_admin(admin_config()),
+                dualcred::rotation::pg::single_role_admin(pg_admin()),
                 rotation_keys::for_prefix("DB"));
       auto all = r.run_all();
       REQUIRE_MESSAGE(all, all.error().detail);
@@ -534,7 +517,7 @@ TEST_CASE("awkward role names and operator-seeded passwords: whole rotations and
       v.emplace("DB_PASS_CURRENT", secret(passwords[i]));
       REQUIRE(dualcred::rotation::stores::file_store(path).write(v, 0));
       rotator r(dualcred::rotation::stores::file_store(path),
-                dualcred::rotation::pg::alternating_roles_admin(admin_config(), a, b),
+                dualcred::rotation::pg::alternating_roles_admin(pg_admin(), a, b),
                 rotation_keys::for_prefix("DB"));
       auto all = r.run_all();
       REQUIRE_MESSAGE(all, all.error().detail);
@@ -580,7 +563,7 @@ TEST_CASE("fleet-aware decommission waits until every instance has the promoted 
   o.instances = f;
   o.on_progress = [&](std::string_view line) { lines.emplace_back(line); };
   rotator r(dualcred::rotation::stores::file_store(path),
-            dualcred::rotation::pg::alternating_roles_admin(admin_config(), "fleet_a", "fleet_b"),
+            dualcred::rotation::pg::alternating_roles_admin(pg_admin(), "fleet_a", "fleet_b"),
             rotation_keys::for_prefix("DB"), o);
   const credential old = state_of(path).current;
   REQUIRE(r.prepare());

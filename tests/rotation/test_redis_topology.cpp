@@ -401,15 +401,7 @@ TEST_CASE(
       std::this_thread::sleep_for(100ms);
     return sentinel_links_as(as) >= want;
   };
-  struct restore {
-    std::function<void()> run;
-    ~restore() {
-      try {
-        run();
-      } catch (...) {
-      }
-    }
-  } back_to_default{[&] {
+  const rotation_tests::on_scope_exit back_to_default{[&] {
     for (auto& s : g.sentinels())
       for (const char* option : {"auth-user", "auth-pass"})
         testing::redis_command_at(s->port(), {"SENTINEL", "SET", g.master_name(), option, ""});
@@ -734,15 +726,7 @@ TEST_CASE(
   on_sentinels({"ACL", "SETUSER", "sentinel_admin", "on", ">" + sentinel_pw, "+@all"});
   on_sentinels(
       {"ACL", "SETUSER", "default", "-sentinel|get-master-addr-by-name", "-sentinel|replicas"});
-  struct restore {
-    std::function<void()> run;
-    ~restore() {
-      try {
-        run();
-      } catch (...) {
-      }
-    }
-  } back{[&] {
+  const rotation_tests::on_scope_exit back{[&] {
     for (auto& s : g.sentinels())
       testing::redis_command_at(s->port(), {"ACL", "SETUSER", "default", "+@all"});
   }};

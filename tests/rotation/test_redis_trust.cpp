@@ -152,18 +152,32 @@ bool listed_as_replica(testing::redis_server& rd, testing::fake_redis_node& rogu
       20s);
 }
 
+// A Redis whose user `app` logs in with `first`, the store's CURRENT at `path`, and a rogue
+// replica that announced 127.0.0.2 to it. Tests name the members by reference, not by a
+// structured binding: clang 14 cannot capture a binding in a lambda.
+struct rogue_replica_setup {
+  testing::redis_server rd;
+  testing::temp_dir dir;
+  const std::string first = "first-" + testing::random_token(16);
+  const std::string path = app_store(rd, dir, first);
+  testing::fake_redis_node rogue{{"127.0.0.2", "slave", rd.port(), "127.0.0.2"}};
+
+  static std::string app_store(testing::redis_server& rd, testing::temp_dir& dir,
+                               const std::string& first) {
+    rd.set_user("app", {first});
+    return dir.write("app.env", "REDIS_USER=app\nREDIS_PASS_CURRENT=" + first + "\n");
+  }
+};
+
 }  // namespace
 
 TEST_CASE(
     "a rogue replica announcing 127.0.0.2: the step stops naming it before any change, and it "
     "receives nothing; allowed, discovery finds it") {
-  testing::redis_server rd;
-  testing::temp_dir dir;
-  const std::string first = "first-" + testing::random_token(16);
-  rd.set_user("app", {first});
-  const std::string path =
-      dir.write("app.env", "REDIS_USER=app\nREDIS_PASS_CURRENT=" + first + "\n");
-  testing::fake_redis_node rogue({"127.0.0.2", "slave", rd.port(), "127.0.0.2"});
+  rogue_replica_setup setup;
+  auto& rd = setup.rd;
+  auto& rogue = setup.rogue;
+  const std::string &first = setup.first, &path = setup.path;
   REQUIRE(listed_as_replica(rd, rogue));
   const credential admin{rd.admin_user(), secret(rd.admin_password())};
   rotator r(stores::file_store(path), rr::acl_admin(at_port(rd.port()), admin),
@@ -334,13 +348,10 @@ TEST_CASE(
     MESSAGE("DUALCRED_ROTATE_TOOL is not set: the tool's case is skipped");
     return;
   }
-  testing::redis_server rd;
-  testing::temp_dir dir;
-  const std::string first = "first-" + testing::random_token(16);
-  rd.set_user("app", {first});
-  const std::string path =
-      dir.write("app.env", "REDIS_USER=app\nREDIS_PASS_CURRENT=" + first + "\n");
-  testing::fake_redis_node rogue({"127.0.0.2", "slave", rd.port(), "127.0.0.2"});
+  rogue_replica_setup setup;
+  auto& rd = setup.rd;
+  auto& rogue = setup.rogue;
+  const std::string &first = setup.first, &path = setup.path;
   REQUIRE(listed_as_replica(rd, rogue));
   const auto bytes = [&] {
     std::ifstream in(path);

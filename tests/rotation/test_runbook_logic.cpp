@@ -200,63 +200,65 @@ void check_cell(world& w, const cell& c) {
   CHECK(clients_log_in(w));
 }
 
-TEST_CASE("every cell of the phase table: its verdict, the phase it leaves, then finished") {
+// Calls `visit(from, c)` for every strategy and every cell `c` of the table, `from` being
+// the world at the cell's phase; a failure names the strategy, the phase and the step.
+template <class Visit>
+void for_each_cell(Visit visit) {
   for (const auto& how : strategies()) {
     const auto start = at_each_phase(how);
     for (const auto& c : cells) {
       CAPTURE(how.name);
       CAPTURE(to_string(c.from));
       CAPTURE(to_string(c.s));
-      world w = start[static_cast<std::size_t>(c.from)].fork();
-      check_cell(w, c);
-      finish_and_check(w);
+      visit(start[static_cast<std::size_t>(c.from)], c);
     }
   }
 }
 
+TEST_CASE("every cell of the phase table: its verdict, the phase it leaves, then finished") {
+  for_each_cell([](const world& from, const cell& c) {
+    world w = from.fork();
+    check_cell(w, c);
+    finish_and_check(w);
+  });
+}
+
 TEST_CASE("a crash at every operation of every step, then a resume that finishes") {
   std::size_t crashes = 0, after_backend_change = 0;
-  for (const auto& how : strategies()) {
-    const auto start = at_each_phase(how);
-    for (const auto& c : cells) {
-      CAPTURE(how.name);
-      CAPTURE(to_string(c.from));
-      CAPTURE(to_string(c.s));
-      const world& from = start[static_cast<std::size_t>(c.from)];
-      // The step's operations, counted on a run without faults.
-      std::size_t operations = 0;
-      {
-        world w = from.fork();
-        (void)w.rotator().run(c.s);
-        operations = w.plan->count();
-      }
-      REQUIRE(operations >= 1);
-      for (std::size_t k = 1; k <= operations; ++k) {
-        CAPTURE(k);
-        world w = from.fork();
-        const std::size_t before = w.plan->log().size();
-        w.plan->fail_at(k);
-        REQUIRE_FALSE(w.rotator().run(c.s));
-        CAPTURE(w.plan->failed());
-        ++crashes;
-        const auto& log = w.plan->log();
-        bool changed_backend = false;
-        for (std::size_t i = before; i + 1 < log.size(); ++i)
-          changed_backend = changed_backend || log[i].starts_with("admin.accept") ||
-                            log[i].starts_with("admin.revoke");
-        if (changed_backend && w.plan->failed() == "store.write") ++after_backend_change;
-        // Whatever the crash left, clients still log in.
-        CHECK(clients_log_in(w));
-        // The operator runs the step again, then the rest.
-        if (c.verdict == expect::run) {
-          const auto again = w.rotator().run(c.s);
-          REQUIRE_MESSAGE(again, again.error().detail);
-          CHECK(w.state().phase == c.after);
-        }
-        finish_and_check(w);
-      }
+  for_each_cell([&](const world& from, const cell& c) {
+    // The step's operations, counted on a run without faults.
+    std::size_t operations = 0;
+    {
+      world w = from.fork();
+      (void)w.rotator().run(c.s);
+      operations = w.plan->count();
     }
-  }
+    REQUIRE(operations >= 1);
+    for (std::size_t k = 1; k <= operations; ++k) {
+      CAPTURE(k);
+      world w = from.fork();
+      const std::size_t before = w.plan->log().size();
+      w.plan->fail_at(k);
+      REQUIRE_FALSE(w.rotator().run(c.s));
+      CAPTURE(w.plan->failed());
+      ++crashes;
+      const auto& log = w.plan->log();
+      bool changed_backend = false;
+      for (std::size_t i = before; i + 1 < log.size(); ++i)
+        changed_backend = changed_backend || log[i].starts_with("admin.accept") ||
+                          log[i].starts_with("admin.revoke");
+      if (changed_backend && w.plan->failed() == "store.write") ++after_backend_change;
+      // Whatever the crash left, clients still log in.
+      CHECK(clients_log_in(w));
+      // The operator runs the step again, then the rest.
+      if (c.verdict == expect::run) {
+        const auto again = w.rotator().run(c.s);
+        REQUIRE_MESSAGE(again, again.error().detail);
+        CHECK(w.state().phase == c.after);
+      }
+      finish_and_check(w);
+    }
+  });
   MESSAGE(crashes << " crashes resumed, " << after_backend_change
                   << " of them between a backend change and its store write");
   CHECK(after_backend_change > 0);

@@ -39,10 +39,7 @@ store_t store_of(const kv2_server& s, const std::string& path = "mutt/prod") {
   return store_t(curl_transport{}, s.config(path));
 }
 
-dualcred::rotation::pg::admin_config pg_admin() {
-  return dualcred::rotation::pg::admin_config{secret(pg_fixture().admin_conninfo()),
-                                              rotation_tests::pg_params(), 10s};
-}
+using rotation_tests::pg_admin;
 
 credential redis_admin_cred() {
   return {redis_fixture().admin_user(), secret(redis_fixture().admin_password())};

@@ -28,20 +28,13 @@ using namespace dualcred;
 using namespace dualcred::rotation;
 using rotation_tests::pg_fixture;
 using rotation_tests::pg_params;
+using rotation_tests::set_of;
 
 namespace {
 std::string whoami(soci::session& s) {
   std::string user;
   s << "SELECT current_user", soci::into(user);
   return user;
-}
-
-credential_set set_of(const std::string& user, const std::string& cur,
-                      std::optional<std::string> next) {
-  credential_set s;
-  s.current = {user, secret(cur)};
-  if (next) s.next = credential{user, secret(*next)};
-  return s;
 }
 
 auto static_creds(credential_set set) {
@@ -109,15 +102,9 @@ TEST_CASE("failover: after the server drops the session, SOCI reconnects with NE
 
 TEST_CASE("soak: SOCI pool and new sessions, 4 threads, 10 single-role rotations") {
   testing::temp_dir dir;
-  const std::string pw = "seed-" + testing::random_token(16);
-  pg_fixture().create_login_role("soci_soak", pw);
-  const std::string path = dir.write("db.env", "DB_USER=soci_soak\nDB_PASS_CURRENT=" + pw + "\n");
-  using store = dualcred::rotation::stores::file_store;
-  auto made =
-      make_dual_credential(dualcred::soci_pg::probe_connector(pg_params()),
-                           store_provider<store>(store(path)), rotation_tests::client_options());
-  REQUIRE(made);
-  auto& creds = made.value();
+  const std::string path = rotation_tests::seed_single(dir, "soci_soak");
+  auto creds =
+      rotation_tests::reading_file_store(dualcred::soci_pg::probe_connector(pg_params()), path);
   constexpr std::size_t pool_size = 4;
   soci::connection_pool pool(pool_size);
   REQUIRE(dualcred::soci_pg::open_pool(pool, pool_size, creds));

@@ -109,6 +109,16 @@ class scripted_provider {
     std::optional<credential_set> set;
     std::optional<error> failure;
     std::atomic<int> loads{0};
+
+    // What the next load() answers, set while a load may be running.
+    void publish(credential_set next_answer) {
+      std::lock_guard lock(mutex);
+      set = std::move(next_answer);
+    }
+    void fail_with(error next_failure) {
+      std::lock_guard lock(mutex);
+      failure = std::move(next_failure);
+    }
   };
   explicit scripted_provider(std::shared_ptr<script> s) : s_(std::move(s)) {}
 

@@ -53,18 +53,24 @@ void no_secrets_in(const std::string& detail) {
     CHECK_MESSAGE(detail.find(s) == std::string::npos, detail);
 }
 
+// A dual_credential reading its set from `s`, over `db` accepting "db-current-1"; its first
+// connect already made.
+auto connected_through_vault(kv2_server& s, const std::shared_ptr<database>& db) {
+  db->accept_only({"db-current-1"});
+  auto made = make_dual_credential(scripted_connector{db},
+                                   vault_kv2_provider(curl_transport{}, s.config()), quick());
+  REQUIRE(made);
+  REQUIRE(made.value().connect());
+  return std::move(made).value();
+}
+
 }  // namespace
 
 TEST_CASE("a Vault outage during a reload keeps the cached set serving") {
   kv2_server s;
   kv2test::seed_mutt(s);
   auto db = std::make_shared<database>();
-  db->accept_only({"db-current-1"});
-  auto made = make_dual_credential(scripted_connector{db},
-                                   vault_kv2_provider(curl_transport{}, s.config()), quick());
-  REQUIRE(made);
-  auto& creds = made.value();
-  REQUIRE(creds.connect());
+  auto creds = connected_through_vault(s, db);
 
   s.admin("seal", R"({"sealed":true})");
   auto reload = creds.reload();
@@ -87,12 +93,7 @@ TEST_CASE("a rotation written to Vault is picked up when the database refuses") 
   kv2_server s;
   kv2test::seed_mutt(s, "");  // no NEXT yet
   auto db = std::make_shared<database>();
-  db->accept_only({"db-current-1"});
-  auto made = make_dual_credential(scripted_connector{db},
-                                   vault_kv2_provider(curl_transport{}, s.config()), quick());
-  REQUIRE(made);
-  auto& creds = made.value();
-  REQUIRE(creds.connect());
+  auto creds = connected_through_vault(s, db);
 
   // Rotation: the new password goes in as NEXT, then the database switches to it.
   s.put("mutt/prod",
