@@ -31,6 +31,14 @@
 #include "detail/off_loop.hpp"
 #include "detail/spawn.hpp"
 
+// g++ 12 at -O2 inlines Asio's coroutine-frame allocation (aligned_alloc) and its operator
+// delete (free) and calls the pair mismatched (-Wmismatched-new-delete), a false positive a
+// user building with -Werror would otherwise inherit from the coroutines below.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace dualcred {
 
 /// How one async connect runs.
@@ -191,3 +199,7 @@ auto async_connect(dual_credential<Connector, Provider, Policy>& creds, async_op
 }
 
 }  // namespace dualcred
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
