@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -28,11 +29,16 @@ using namespace dualcred;
 static_assert(two_phase_async_connector<redis::async_connector>);
 
 namespace {
-credential_set login(const std::string& user, const std::string& current, const std::string& next) {
-  credential_set s;
-  s.current = {user, secret(current)};
-  s.next = credential{user, secret(next)};
-  return s;
+// A dual_credential over the Redis async connector on `io`, holding user's CURRENT and NEXT.
+auto async_creds(asio::io_context& io, const std::string& user, const std::string& current,
+                 const std::string& next) {
+  credential_set set;
+  set.current = {user, secret(current)};
+  set.next = credential{user, secret(next)};
+  redis::params where;
+  where.port = testing::shared_redis_server().port();
+  return make_dual_credential(redis::async_connector(io.get_executor(), where),
+                              static_provider(std::move(set)));
 }
 
 // One async_connect on a fresh loop; the connection is dropped on the loop, so run() returns.
@@ -59,11 +65,7 @@ TEST_CASE("CURRENT refused, NEXT accepted on the same connection, counted as a f
   server.set_user("async_dc_user", {"async-dc-next"});
   const long long received = server.info_number("stats", "total_connections_received");
   asio::io_context io;
-  redis::params where;
-  where.port = server.port();
-  auto creds = make_dual_credential(
-      redis::async_connector(io.get_executor(), where),
-      static_provider(login("async_dc_user", "async-dc-old", "async-dc-next")));
+  auto creds = async_creds(io, "async_dc_user", "async-dc-old", "async-dc-next");
   REQUIRE(creds);
   const auto failed = connect_once(io, creds.value());
   REQUIRE_MESSAGE(!failed, (failed ? failed->detail : ""));
@@ -77,11 +79,7 @@ TEST_CASE("both refused: all_rejected through the async path, no password in the
   auto& server = testing::shared_redis_server();
   server.set_user("async_dc_refused", {"async-dc-real"});
   asio::io_context io;
-  redis::params where;
-  where.port = server.port();
-  auto creds = make_dual_credential(
-      redis::async_connector(io.get_executor(), where),
-      static_provider(login("async_dc_refused", "async-dc-bad1", "async-dc-bad2")));
+  auto creds = async_creds(io, "async_dc_refused", "async-dc-bad1", "async-dc-bad2");
   REQUIRE(creds);
   const auto failed = connect_once(io, creds.value());
   REQUIRE(failed);
