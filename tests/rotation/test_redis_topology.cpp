@@ -294,10 +294,11 @@ TEST_CASE(
       const auto took = g.failover();
       std::this_thread::sleep_for(300ms);  // clients meet the new primary
       const auto [errors, span] = clients.take_errors();
-      MESSAGE("cycle " << i << ": SENTINEL FAILOVER: Sentinels named the new primary after "
-                       << took.named.count() << " ms, all replicas linked after "
-                       << took.settled.count() << " ms; client connection errors in the window: "
-                       << errors << " over " << span.count() << " ms");
+      MESSAGE("cycle " << i << ": SENTINEL FAILOVER (group quiet after " << took.quieted.count()
+                       << " ms): Sentinels named the new primary after " << took.named.count()
+                       << " ms, all replicas linked after " << took.settled.count()
+                       << " ms; client connection errors in the window: " << errors << " over "
+                       << span.count() << " ms");
     }
     REQUIRE(r.promote());
     REQUIRE(r.verify());

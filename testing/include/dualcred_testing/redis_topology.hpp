@@ -22,9 +22,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -139,31 +141,59 @@ class redis_sentinel_group {
   /// How long a failover took: until every Sentinel named the new primary, and until every
   /// other node was linked to it.
   struct failover_times {
+    std::chrono::milliseconds quieted{0};  ///< before the request: the group settling
     std::chrono::milliseconds named{0}, settled{0};
   };
 
-  /// `SENTINEL FAILOVER`, then waits until a replica is primary, every Sentinel names it and
-  /// every other node is linked to it again. The demoted primary is pointed at the new one
-  /// at once (Sentinel would do the same after about 8 s).
+  /// `SENTINEL FAILOVER` once the group is quiet, then waits until a replica is primary,
+  /// every Sentinel names it and every other node is linked to it again. The demoted primary
+  /// is pointed at the new one at once (Sentinel would do the same after about 8 s).
+  /// Sentinel abandons a failover whose replica does not report its promotion in time (a
+  /// loaded machine, or a link it was still re-establishing); the request is then repeated.
   failover_times failover(std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    // A failover asked for while another is ending, or while a Sentinel is reconnecting to a
+    // node, picks its replica from stale state. A group that stays unquiet (a node down) is
+    // failed over anyway, with the whole timeout still ahead.
+    const auto asked = std::chrono::steady_clock::now();
+    while (!quiet() && std::chrono::steady_clock::now() < asked + timeout / 4)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const auto start = std::chrono::steady_clock::now();
     const auto since = [&] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::steady_clock::now() - start);
     };
-    const int old = primary_port();
-    for (;;) {
-      auto r = redis_command_at(sentinels_[0]->port(), {"SENTINEL", "FAILOVER", master_name_});
-      if (!r.error) break;
-      // "INPROG" or "NOGOODSLAVE" right after a previous failover: wait and ask again.
-      if (std::chrono::steady_clock::now() - start > timeout)
-        throw std::runtime_error("SENTINEL FAILOVER refused: " + r.text);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    failover_times t;
     const auto until = start + timeout;
+    const int old = primary_port();
+    std::uintmax_t log_seen = 0;
+    const auto request = [&] {
+      for (;;) {
+        auto r = redis_command_at(sentinels_[0]->port(), {"SENTINEL", "FAILOVER", master_name_});
+        if (!r.error) break;
+        // "INPROG" or "NOGOODSLAVE" right after a previous failover: wait and ask again.
+        if (std::chrono::steady_clock::now() > until)
+          throw std::runtime_error("SENTINEL FAILOVER refused: " + r.text);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      std::error_code ec;
+      log_seen = std::filesystem::file_size(sentinels_[0]->log_path(), ec);
+    };
+    const auto aborted = [&] {
+      std::ifstream in(sentinels_[0]->log_path());
+      in.seekg(static_cast<std::streamoff>(log_seen));
+      const std::string fresh((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+      return fresh.find("-failover-abort") != std::string::npos;
+    };
+    request();
+    failover_times t;
+    t.quieted = std::chrono::duration_cast<std::chrono::milliseconds>(start - asked);
     int now = old;
+    int requests = 1;
     while (std::chrono::steady_clock::now() < until) {
+      if (aborted()) {
+        request();
+        ++requests;
+      }
       bool moved = true;
       for (auto& s : sentinels_) {
         try {
@@ -181,8 +211,9 @@ class redis_sentinel_group {
     }
     t.named = since();
     if (now == old)
-      throw std::runtime_error("failover did not finish; sentinel log:\n" +
-                               read_tail(sentinels_[0]->log_path()));
+      throw std::runtime_error("failover did not finish after " + std::to_string(requests) +
+                               " request(s); sentinel log:\n" +
+                               read_tail(sentinels_[0]->log_path(), 6000));
     try {
       const std::string info = admin_command(old, {"INFO", "replication"}).text;
       if (redis_info_field(info, "role") == "master")
@@ -197,6 +228,29 @@ class redis_sentinel_group {
                                read_tail(sentinels_[0]->log_path()));
     t.settled = since();
     return t;
+  }
+
+  /// Every Sentinel sees the primary up with no failover under way and every replica up,
+  /// and every replica is linked to the primary.
+  bool quiet() {
+    for (auto& s : sentinels_) {
+      redisContext* c = redisConnectWithTimeout("127.0.0.1", s->port(), timeval{2, 0});
+      if (c == nullptr || c->err != 0) {
+        if (c != nullptr) redisFree(c);
+        return false;
+      }
+      auto* master = command(c, "SENTINEL MASTER %s");
+      bool ok = field_is(master, "flags", "master");
+      if (master != nullptr) freeReplyObject(master);
+      auto* replicas = command(c, "SENTINEL REPLICAS %s");
+      ok = ok && replicas != nullptr && replicas->type == REDIS_REPLY_ARRAY;
+      for (std::size_t i = 0; ok && i < replicas->elements; ++i)
+        ok = field_is(replicas->element[i], "flags", "slave");
+      if (replicas != nullptr) freeReplyObject(replicas);
+      redisFree(c);
+      if (!ok) return false;
+    }
+    return linked();
   }
 
   /// Every node but the primary is a replica with master_link_status:up to the primary.
@@ -243,6 +297,19 @@ class redis_sentinel_group {
                                  read_tail(sentinels_[0]->log_path()));
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+  }
+  redisReply* command(redisContext* c, const char* format) {
+    return static_cast<redisReply*>(redisCommand(c, format, master_name_.c_str()));
+  }
+  // In a Sentinel's field/value array `r`, `name` holds exactly `want` (`r` may be an
+  // element of another reply: the caller frees).
+  static bool field_is(const redisReply* r, const char* name, const char* want) {
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return false;
+    for (std::size_t i = 0; i + 1 < r->elements; i += 2)
+      if (r->element[i]->type == REDIS_REPLY_STRING && std::string(r->element[i]->str) == name)
+        return r->element[i + 1]->type == REDIS_REPLY_STRING &&
+               std::string(r->element[i + 1]->str) == want;
+    return false;
   }
   std::size_t count_entries(int port, const char* what) {
     redisContext* c = redisConnectWithTimeout("127.0.0.1", port, timeval{2, 0});
