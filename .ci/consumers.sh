@@ -67,6 +67,7 @@ cp -r "$repo/tests/consumers" "$work/consumers"
 
 # 1. Meson, with dualcred as a subproject: the wrap file's directory is this checkout.
 src=$work/consumers/meson_subproject
+t0=$SECONDS
 mkdir -p "$src/subprojects"
 ln -s "$repo" "$src/subprojects/dualcred"
 log=$work/meson.log
@@ -80,11 +81,12 @@ grep -q "^Dependency dualcred found: YES .*(overridden)" "$log" ||
   { echo "meson subproject: dualcred did not come from the subproject" >&2; exit 1; }
 run "$log" ninja -C "$work/build-meson" -j2
 run "$log" meson test -C "$work/build-meson" --print-errorlogs
-echo "meson subproject:     ok ($checked)"
+echo "meson subproject:     ok ($checked), $((SECONDS - t0)) s"
 
 # 2. A Makefile with pkg-config. The staged .pc files still name the configured prefix;
 # point copies of them at the stage. (PKG_CONFIG_SYSROOT_DIR would also move libpq's
 # /usr/include/postgresql, and --define-prefix misreads multiarch libdirs.)
+t0=$SECONDS
 mkdir -p "$work/pkgconfig"
 for pc in "$pcdir"/dualcred*.pc; do
   sed "s|^prefix=.*|prefix=$root|" "$pc" >"$work/pkgconfig/${pc##*/}"
@@ -95,10 +97,11 @@ export PKG_CONFIG_PATH=$work/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 log=$work/make.log
 run "$log" make -C "$work/consumers/pkgconfig_make" -j2 "PARTS=${parts[*]}" all
 run "$log" make -C "$work/consumers/pkgconfig_make" "PARTS=${parts[*]}" check
-echo "pkg-config Makefile:  ok ($checked)"
+echo "pkg-config Makefile:  ok ($checked), $((SECONDS - t0)) s"
 
 # 3. CMake with find_package, asking for each part as a required COMPONENT.
 log=$work/cmake.log
+t0=$SECONDS
 run "$log" cmake -S "$work/consumers/cmake_find_package" -B "$work/build-cmake" \
   "-DCMAKE_PREFIX_PATH=$root" "-DDUALCRED_PARTS=$(IFS=';'; echo "${parts[*]}")"
 grep -q "^dualcred_DIR:PATH=$root/" "$work/build-cmake/CMakeCache.txt" ||
@@ -113,4 +116,4 @@ if cmake -S "$work/consumers/cmake_find_package" -B "$work/build-cmake-missing" 
   tail -n 30 "$work/missing.log" >&2
   exit 1
 fi
-echo "cmake find_package:   ok ($checked)"
+echo "cmake find_package:   ok ($checked), $((SECONDS - t0)) s"

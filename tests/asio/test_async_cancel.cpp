@@ -4,9 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -109,6 +111,28 @@ options no_spacing() {
   return o;
 }
 
+// One `async_connect` (bounded by `timeout` when given) awaited in a coroutine on `io`, run
+// until the loop is out of work; `then` runs on the loop as soon as the connect completes.
+template <class Conn, class Creds>
+std::optional<result<Conn>> await_connect(net::io_context& io, Creds& creds,
+                                          std::optional<std::chrono::milliseconds> timeout,
+                                          const std::function<void()>& then = {}) {
+  std::optional<result<Conn>> got;
+  io.restart();
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        if (timeout)
+          got.emplace(co_await creds.async_connect(*timeout, net::use_awaitable));
+        else
+          got.emplace(co_await creds.async_connect(net::use_awaitable));
+        if (then) then();
+      },
+      net::detached);
+  io.run();
+  return got;
+}
+
 }  // namespace
 
 TEST_CASE("a timeout during the NEXT login ends it: errc::timeout, the connection closed") {
@@ -117,14 +141,7 @@ TEST_CASE("a timeout during the NEXT login ends it: errc::timeout, the connectio
   auto live = c.live;
   auto dc = make_dual_credential(c, static_provider(make_set("cur", "nxt")));
   REQUIRE(dc);
-  std::optional<result<tracked_conn>> got;
-  net::co_spawn(
-      io,
-      [&]() -> net::awaitable<void> {
-        got.emplace(co_await dc.value().async_connect(50ms, net::use_awaitable));
-      },
-      net::detached);
-  io.run();
+  const auto got = await_connect<tracked_conn>(io, dc.value(), 50ms);
   REQUIRE(got);
   REQUIRE_FALSE(*got);
   CHECK(got->error().is(errc::timeout));
@@ -167,16 +184,9 @@ TEST_CASE("a timeout during the reload: the connect ends at once, the load finis
     std::lock_guard lock(g->m);
     g->armed = true;
   }
-  std::optional<result<fake_conn>> got;
   int finished_when_done = -1;
-  net::co_spawn(
-      io,
-      [&]() -> net::awaitable<void> {
-        got.emplace(co_await dc.value().async_connect(50ms, net::use_awaitable));
-        finished_when_done = g->loads_finished.load();
-      },
-      net::detached);
-  io.run();
+  auto got = await_connect<fake_conn>(io, dc.value(), 50ms,
+                                      [&] { finished_when_done = g->loads_finished.load(); });
   REQUIRE(got);
   REQUIRE_FALSE(*got);
   CHECK(got->error().is(errc::timeout));
@@ -190,15 +200,7 @@ TEST_CASE("a timeout during the reload: the connect ends at once, the load finis
   while (g->loads_finished.load() < 2) std::this_thread::sleep_for(1ms);
   // The load ran to its end and published normally: the next connect starts clean.
   db.accept_only({"cur"});
-  io.restart();
-  got.reset();
-  net::co_spawn(
-      io,
-      [&]() -> net::awaitable<void> {
-        got.emplace(co_await dc.value().async_connect(net::use_awaitable));
-      },
-      net::detached);
-  io.run();
+  got = await_connect<fake_conn>(io, dc.value(), std::nullopt);
   REQUIRE(got);
   CHECK(*got);
   CHECK(dc.value().snapshot().reloads == 2);

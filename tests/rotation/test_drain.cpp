@@ -198,11 +198,19 @@ TEST_CASE("drain wait that times out: sessions_remain, still verified; terminate
   rec = last_drain(path);
   CHECK(rec.outcome == "terminated");
   CHECK(rec.ended == 2);
-  // And the status JSON shows it.
-  const auto json = to_json(make_status(make(drain_mode::report, 1s).state().value(), "DB", path,
-                                        timestamp(std::chrono::seconds(0))));
+  // And the status JSON and metrics show it.
+  const auto status = make_status(make(drain_mode::report, 1s).state().value(), "DB", path,
+                                  timestamp(std::chrono::seconds(0)));
+  const auto json = to_json(status);
   CHECK(json.find(R"("last_drain":{)") != std::string::npos);
   CHECK(json.find(R"("outcome":"terminated")") != std::string::npos);
+  const std::string metrics = to_prometheus(status);
+  CHECK(metrics.find(R"(dualcred_rotation_last_drain_sessions{prefix="DB",store=")") !=
+        std::string::npos);
+  CHECK(metrics.find(R"(count="found"} 2)") != std::string::npos);
+  CHECK(metrics.find(R"(count="ended"} 2)") != std::string::npos);
+  CHECK(metrics.find(R"(count="remaining"} 0)") != std::string::npos);
+  CHECK(metrics.find("dualcred_rotation_last_drain_timestamp_seconds{") != std::string::npos);
 }
 
 TEST_CASE("single role: sessions started before the change are counted, and what it cannot tell") {
@@ -307,6 +315,9 @@ TEST_CASE(
   CHECK(out.output.find(R"("phase":"verified")") != std::string::npos);
   CHECK(out.output.find(R"("outcome":"timed_out")") != std::string::npos);
   CHECK(out.output.find(R"("remaining":2)") != std::string::npos);
+  out = rotation_tests::run_rotate_tool(flags + " status --prometheus");
+  CHECK(out.code == 0);
+  CHECK(out.output.find(R"(count="remaining"} 2)") != std::string::npos);
   out = rotation_tests::run_rotate_tool(flags + " --drain terminate decommission");
   CHECK_MESSAGE(out.code == 0, out.output);
   CHECK(out.output.find("ended 2 session(s)") != std::string::npos);

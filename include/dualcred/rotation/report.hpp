@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -124,7 +125,10 @@ struct rotation_status {
 /// - `dualcred_rotation_phase_age_seconds`, `dualcred_rotation_current_age_seconds` (left out
 ///   when the store does not record the time);
 /// - `dualcred_rotation_revision`, `dualcred_rotation_status_timestamp_seconds` (when this was
-///   read, to alarm on a collector that stopped).
+///   read, to alarm on a collector that stopped);
+/// - after a decommission that drained, `dualcred_rotation_last_drain_sessions{count=found|
+///   ended|remaining}` and `dualcred_rotation_last_drain_timestamp_seconds` (to alarm on
+///   sessions left on a removed password).
 [[nodiscard]] inline std::string to_prometheus(const rotation_status& s) {
   using dualcred::detail::write_prometheus_family;
   using dualcred::detail::write_prometheus_sample;
@@ -157,6 +161,20 @@ struct rotation_status {
                                 "Unix time at which dualcred-rotate status read the store.");
   out = write_prometheus_sample(out, "dualcred_rotation_status_timestamp_seconds", {prefix, store},
                                 s.now.time_since_epoch().count());
+  if (const auto& d = s.last_drain) {
+    out = write_prometheus_family(
+        out, "dualcred_rotation_last_drain_sessions", "gauge",
+        "Sessions the last decommission found on the removed password, ended, and left open.");
+    for (const auto& [count, n] : {std::pair<std::string_view, std::size_t>{"found", d->found},
+                                   {"ended", d->ended},
+                                   {"remaining", d->remaining}})
+      out = write_prometheus_sample(out, "dualcred_rotation_last_drain_sessions",
+                                    {prefix, store, {"count", count}}, n);
+    out = write_prometheus_family(out, "dualcred_rotation_last_drain_timestamp_seconds", "gauge",
+                                  "Unix time of the last decommission's drain.");
+    out = write_prometheus_sample(out, "dualcred_rotation_last_drain_timestamp_seconds",
+                                  {prefix, store}, d->at.time_since_epoch().count());
+  }
   return fmt::to_string(buf);
 }
 
