@@ -218,6 +218,77 @@ class Report:
                    "makes one or two.",
                    ["operation", "storage", "median", "vs heap", "heap allocations", "spread (CV)"], rows)
 
+    def rate(self, name):
+        return self.r.counter(name, "items_per_second")
+
+    def async_connects(self):
+        bare, happy = "async/bare", "async/happy"
+        loop, blocking = "pg/async_loop/real_time", "pg/blocking/real_time/threads:2"
+        if self.need(bare, happy):
+            b, h = self.r.time_ns(bare, "cpu_time"), self.r.time_ns(happy, "cpu_time")
+            self.table("9. Async connects", "`async_connect` on a connector that completes at "
+                       "once, against the same connector's bare async call; CPU time per connect, "
+                       "one loop thread.", ["case", "median", "vs bare", "spread (CV)"],
+                       [["bare async connector", fmt_time(b), "1.00x", self.spread(bare, "cpu_time")],
+                        ["through `async_connect`", fmt_time(h), fmt_ratio(h / b),
+                         self.spread(happy, "cpu_time")]])
+        if self.need(loop, blocking):
+            a, k = self.rate(loop), self.rate(blocking)
+            self.table("10. PostgreSQL logins per second", "Real SCRAM logins on loopback: "
+                       "coroutines on one loop thread against blocking `connect()` on two threads.",
+                       ["case", "logins per second", "vs blocking", "spread (CV)"],
+                       [["blocking, 2 threads", f"{k:.0f}", "1.00x", self.spread(blocking, "real_time")],
+                        ["async, 1 loop thread", f"{a:.0f}", fmt_ratio(a / k),
+                         self.spread(loop, "real_time")]])
+        one, two = "redis_asio/blocking/real_time", "redis_asio/blocking/real_time/threads:2"
+        cases = [(one, "blocking, 1 thread"), (two, "blocking, 2 threads"),
+                 ("redis_asio/async_one/real_time", "async, one at a time"),
+                 ("redis_asio/async_in_flight/16/real_time", "async, 16 in flight"),
+                 ("redis_asio/async_in_flight/128/real_time", "async, 128 in flight")]
+        if self.need(*(n for n, _ in cases)):
+            base = self.rate(one)
+            self.table("11. Redis logins per second", "Connect, `AUTH`, close on loopback; the "
+                       "async cases on one loop thread.",
+                       ["case", "logins per second", "vs blocking, 1 thread", "spread (CV)"],
+                       [[label, f"{self.rate(n):.0f}", fmt_ratio(self.rate(n) / base),
+                         self.spread(n, "real_time")] for n, label in cases])
+
+    def pool(self):
+        rows = []
+        for threads in (1, 4):
+            free = f"pool/free_list/real_time/threads:{threads}"
+            pool = f"pool/borrow/real_time/threads:{threads}"
+            if not self.need(free, pool):
+                return
+            f, b = self.r.time_ns(free), self.r.time_ns(pool)
+            rows.append([threads, fmt_time(f), fmt_time(b), fmt_ratio(b / f), self.spread(pool, "real_time")])
+        tags = [("tag/connect/untagged", "connect, no tag"), ("tag/connect/tagged", "connect with its tag"),
+                ("tag/holds_same_set", "`holds(tag)`, same set"), ("tag/holds_rotated", "`holds(tag)`, after a rotation")]
+        self.table("12. Connection pool", "A borrow and its return (pool of 4, a connection always "
+                   "idle), against a mutex-guarded free list doing the same; wall time per pair.",
+                   ["threads", "free list", "pool", "pool vs free list", "spread (CV)"], rows)
+        if self.need(*(n for n, _ in tags)):
+            base = self.r.time_ns(tags[0][0], "cpu_time")
+            self.table("13. Credential tags", "CPU time per call.", ["case", "median", "vs untagged connect", "spread (CV)"],
+                       [[label, fmt_time(self.r.time_ns(n, "cpu_time")),
+                         fmt_ratio(self.r.time_ns(n, "cpu_time") / base), self.spread(n, "cpu_time")]
+                        for n, label in tags])
+
+    def fleet(self):
+        rows = []
+        for delay in (0, 10):
+            for n in (10, 100, 1000):
+                at_once = f"fleet/concurrent/{n}/{delay}/real_time"
+                one_by_one = f"fleet/sequential/{n}/{delay}/real_time"
+                if not self.need(at_once, one_by_one):
+                    return
+                c, q = self.r.time_ns(at_once), self.r.time_ns(one_by_one)
+                rows.append([n, f"{delay} ms", fmt_time(c), fmt_time(q), fmt_ratio(q / c)])
+        self.table("14. Fleet check", "One round of the fleet check over simulated instances on loopback "
+                   "(one Python process serving them all, answering after the delay), every "
+                   "instance asked at once against one after another; wall time per round.",
+                   ["instances", "answer delay", "at once", "one after another", "speed-up"], rows)
+
     def build(self):
         self.happy()
         self.window()
@@ -239,6 +310,9 @@ class Report:
                      None)
         self.providers()
         self.secrets()
+        self.async_connects()
+        self.pool()
+        self.fleet()
 
 
 def machine(contexts):
