@@ -22,6 +22,7 @@
 
 #include "../error.hpp"
 #include "../secret.hpp"
+#include "detail/decimal.hpp"
 #include "state.hpp"
 
 namespace dualcred::rotation {
@@ -79,6 +80,15 @@ struct node_sessions {
   std::size_t sessions = 0;
 };
 
+/// Each node's count as `host:port=n`, joined by `separator`.
+[[nodiscard]] inline std::string format_node_counts(const std::vector<node_sessions>& nodes,
+                                                    std::string_view separator) {
+  std::string out;
+  for (const auto& n : nodes)
+    out += fmt::format("{}{}={}", out.empty() ? std::string_view() : separator, n.node, n.sessions);
+  return out;
+}
+
 /// What an admin found (or ended): per node, how they were counted, and what the server
 /// cannot tell.
 struct session_survey {
@@ -124,12 +134,9 @@ struct drain_record {
 /// `2026-12-01T09:00:00Z mode=wait outcome=drained found=3 ended=0 remaining=0
 /// nodes=127.0.0.1:5432=3,...`: one line of public text (node names hold no space).
 [[nodiscard]] inline std::string format_drain_record(const drain_record& r) {
-  std::string nodes;
-  for (const auto& n : r.nodes)
-    nodes += fmt::format("{}{}={}", nodes.empty() ? "" : ",", n.node, n.sessions);
   return fmt::format("{} mode={} outcome={} found={} ended={} remaining={} nodes={}",
                      format_rfc3339(r.at), to_string(r.mode), r.outcome, r.found, r.ended,
-                     r.remaining, nodes);
+                     r.remaining, format_node_counts(r.nodes, ","));
 }
 
 /// The record `format_drain_record` wrote; nullopt for any other text.
@@ -142,13 +149,8 @@ struct drain_record {
     return w;
   };
   auto number = [](std::string_view v) -> std::optional<std::size_t> {
-    if (v.empty() || v.size() > 18) return std::nullopt;
-    std::size_t n = 0;
-    for (const char c : v) {
-      if (c < '0' || c > '9') return std::nullopt;
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    return n;
+    if (v.size() > 18) return std::nullopt;
+    return detail::parse_decimal<std::size_t>(v);
   };
   const auto at = parse_rfc3339(word());
   if (!at) return std::nullopt;

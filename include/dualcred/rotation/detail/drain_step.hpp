@@ -20,9 +20,7 @@ namespace dualcred::rotation::detail {
 
 // "127.0.0.1:5432=2, 127.0.0.1:5433=0"
 inline std::string per_node(const session_survey& s) {
-  std::string out;
-  for (const auto& n : s.nodes)
-    out += fmt::format("{}{}={}", out.empty() ? "" : ", ", n.node, n.sessions);
+  std::string out = format_node_counts(s.nodes, ", ");
   return out.empty() ? std::string("no node") : out;
 }
 

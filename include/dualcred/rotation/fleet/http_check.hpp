@@ -6,7 +6,6 @@
 // `http_client` such as `curl_transport`; the rotator itself only sees a `fleet_check`.
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +24,7 @@
 
 #include "../../error.hpp"
 #include "../../http/types.hpp"
+#include "../detail/decimal.hpp"
 #include "../fleet.hpp"
 #include "verdict.hpp"
 
@@ -138,10 +138,8 @@ inline constexpr std::size_t max_status_bytes = 1 << 20;
 /// both decimal, `reported >= wanted`. Anything else (an empty or non-numeric version) is
 /// not there yet.
 [[nodiscard]] inline bool version_at_least(std::string_view reported, std::uint64_t wanted) {
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(reported.data(), reported.data() + reported.size(), v);
-  return ec == std::errc() && end == reported.data() + reported.size() && !reported.empty() &&
-         v >= wanted;
+  const auto v = rotation::detail::parse_decimal<std::uint64_t>(reported);
+  return v && *v >= wanted;
 }
 
 /// Asks many instances at once: one answer per request, in order, none running past `until`
@@ -186,6 +184,16 @@ struct http_check {
   [[nodiscard]] result<void> operator()(const fleet_request& request) const;
 };
 
+namespace detail {
+// A status GET's body; a non-2xx answer is `errc::malformed` ("answered HTTP 503").
+inline result<std::string> status_body(result<http_response> answer) {
+  DUALCRED_TRY(resp, std::move(answer));
+  if (resp.status < 200 || resp.status >= 300)
+    return fail(errc::malformed, fmt::format("answered HTTP {}", resp.status));
+  return std::move(resp.body);
+}
+}  // namespace detail
+
 /// Adapts an `http_client` (e.g. `curl_transport`) into a `fetch_function`: a GET bounded by
 /// the timeout it is given, whose non-2xx answer is `errc::malformed` ("answered HTTP 503").
 /// The client is shared by the copies.
@@ -195,11 +203,7 @@ requires http_client<Http>
   auto shared = std::make_shared<Http>(std::move(http));
   return
       [shared](const std::string& url, std::chrono::milliseconds timeout) -> result<std::string> {
-        http_request req{"GET", url, {}, {}, timeout};
-        DUALCRED_TRY(resp, (*shared)(req));
-        if (resp.status < 200 || resp.status >= 300)
-          return fail(errc::malformed, fmt::format("answered HTTP {}", resp.status));
-        return std::move(resp.body);
+        return detail::status_body((*shared)(http_request{"GET", url, {}, {}, timeout}));
       };
 }
 
@@ -211,10 +215,17 @@ inline lag lag_of(const error& e) {
   return lag::unreachable;
 }
 
-// Reads one instance's body into its verdict; an unreadable status is the error returned.
-inline result<void> judge_body(const http_check& f, const std::string& url, std::string_view body,
-                               std::uint64_t wanted, instance_verdict& v) {
-  auto seen = f.versions ? f.versions(body) : status_versions(body);
+// Reads one instance's answer into its verdict: a failed request is why it lags, a body is
+// read for its versions; an unreadable status is the error returned.
+inline result<void> judge(const http_check& f, const std::string& url,
+                          const result<std::string>& body, std::uint64_t wanted,
+                          instance_verdict& v) {
+  if (!body) {
+    v.state = lag_of(body.error());
+    v.detail = body.error().detail;
+    return boost::outcome_v2::success();
+  }
+  auto seen = f.versions ? f.versions(body.value()) : status_versions(body.value());
   if (!seen)
     return boost::outcome_v2::failure(error(
         seen.error().code, fmt::format("fleet: instance {}: {}",
@@ -244,29 +255,15 @@ inline result<void> ask(const http_check& f, const std::vector<std::string>& url
     for (const auto i : pending) reqs.push_back(http_request{"GET", urls[i], {}, {}, limit()});
     auto answers = f.fetch_all(reqs, until);
     for (std::size_t k = 0; k < pending.size() && k < answers.size(); ++k) {
-      auto& v = out[pending[k]];
-      if (!answers[k]) {
-        v.state = lag_of(answers[k].error());
-        v.detail = answers[k].error().detail;
-      } else if (const int st = answers[k].value().status; st < 200 || st >= 300) {
-        v.state = lag::bad_answer;
-        v.detail = fmt::format("answered HTTP {}", st);
-      } else {
-        DUALCRED_TRY(judge_body(f, urls[pending[k]], answers[k].value().body, wanted, v));
-      }
+      DUALCRED_TRY(
+          judge(f, urls[pending[k]], status_body(std::move(answers[k])), wanted, out[pending[k]]));
     }
     return boost::outcome_v2::success();
   }
   for (const auto i : pending) {
     const auto left = limit();
     if (left < milliseconds(1)) break;  // zero would mean "no limit" to a transport
-    auto body = f.fetch(urls[i], left);
-    if (!body) {
-      out[i].state = lag_of(body.error());
-      out[i].detail = body.error().detail;
-      continue;
-    }
-    DUALCRED_TRY(judge_body(f, urls[i], body.value(), wanted, out[i]));
+    DUALCRED_TRY(judge(f, urls[i], f.fetch(urls[i], left), wanted, out[i]));
   }
   return boost::outcome_v2::success();
 }

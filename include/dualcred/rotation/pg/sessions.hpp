@@ -6,7 +6,6 @@
 
 #include <libpq-fe.h>
 
-#include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "../../error.hpp"
+#include "../detail/decimal.hpp"
 #include "../drain.hpp"
 #include "../state.hpp"
 #include "detail/admin_session.hpp"
@@ -83,10 +83,8 @@ inline result<std::size_t> sessions_on(admin_session& s, const std::string& role
                            PGRES_TUPLES_OK,
                            terminate ? fmt::format("ending the sessions of '{}'", role)
                                      : fmt::format("counting the sessions of '{}'", role)));
-  std::size_t n = 0;
-  const std::string_view text = PQgetvalue(res.get(), 0, 0);
-  std::from_chars(text.data(), text.data() + text.size(), n);  // count(*): always a number
-  return n;
+  // count(*): always a number.
+  return rotation::detail::parse_decimal<std::size_t>(PQgetvalue(res.get(), 0, 0)).value_or(0);
 }
 
 // The primary (where the admin's conninfo leads) and every standby.

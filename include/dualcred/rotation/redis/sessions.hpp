@@ -6,7 +6,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "../../backend/hiredis.hpp"
 #include "../../error.hpp"
+#include "../detail/decimal.hpp"
 #include "../drain.hpp"
 #include "replies.hpp"
 #include "topology.hpp"
@@ -61,21 +61,14 @@ inline client_filter client_filter_for(const drain_request& req) {
   return f;
 }
 
-// A decimal integer field; nullopt for anything else (a server's text is not trusted).
-[[nodiscard]] inline std::optional<std::int64_t> decimal(std::string_view v) {
-  std::int64_t n = 0;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || end != v.data() + v.size()) return std::nullopt;
-  return n;
-}
-
 inline result<std::int64_t> reply_integer(dualcred::redis::connection& conn,
                                           std::initializer_list<std::string_view> cmd,
                                           const std::string& where) {
   DUALCRED_TRY(r, dualcred::redis::command(conn, cmd, where));
   if (r->type == REDIS_REPLY_INTEGER) return static_cast<std::int64_t>(r->integer);
   if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING)
-    if (const auto t = decimal(std::string_view(r->element[0]->str, r->element[0]->len)))
+    if (const auto t = rotation::detail::parse_decimal<std::int64_t>(
+            std::string_view(r->element[0]->str, r->element[0]->len)))
       return *t;  // TIME: seconds, microseconds
   return fail(errc::backend_unavailable, fmt::format("{}: unexpected reply", where));
 }
@@ -103,7 +96,7 @@ inline result<std::size_t> old_clients_on(dualcred::redis::connection& conn,
         flags.find_first_of("SM") != std::string_view::npos)
       continue;
     // An age it cannot read counts the connection: better one too many than one missed.
-    const auto age = decimal(client_field(line, "age"));
+    const auto age = rotation::detail::parse_decimal<std::int64_t>(client_field(line, "age"));
     if (f.opened_before && age && now - *age >= *f.opened_before) continue;
     if (end) {
       DUALCRED_TRY(killed, reply_integer(conn, {"CLIENT", "KILL", "ID", id}, where));

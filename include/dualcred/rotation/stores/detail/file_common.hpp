@@ -2,7 +2,6 @@
 
 #include <sys/types.h>
 
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -14,6 +13,7 @@
 
 #include "../../../error.hpp"
 #include "../../../provider/value_rules.hpp"
+#include "../../detail/decimal.hpp"
 #include "../../state.hpp"
 
 namespace dualcred::rotation::stores {
@@ -62,11 +62,11 @@ inline result<stored> take_revision(secret_map data, const file_store_options& o
                                     std::string_view store) {
   stored out;
   if (const auto it = data.find(opts.revision_key); it != data.end()) {
-    const std::string_view text = it->second.reveal();
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out.revision);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+    const auto revision = rotation::detail::parse_decimal<std::uint64_t>(it->second.reveal());
+    if (!revision)
       return fail(errc::malformed,
                   fmt::format("{}: {} is not a number (0 to 2^64-1)", store, opts.revision_key));
+    out.revision = *revision;
     data.erase(it);
   }
   out.data = std::move(data);
