@@ -297,6 +297,10 @@ TEST_CASE("fleet flags: DNS and Prometheus discovery, and --prometheus alone is 
   CHECK(dns.fleet.dns_names == std::vector<std::string>{"api.svc:8080", "_http._tcp.web.svc"});
   CHECK(refused(parse({"--backend", "redis", "--file", "x", "--instances-dns", "api.svc", "all"}))
             .starts_with("--instances-dns NAME needs a port"));
+  for (const char* bad : {"api.svc:http", "api.svc:0", "api.svc:70000", "api.svc:"})
+    CHECK_MESSAGE(refused(parse({"--instances-dns", bad})) ==
+                      "--instances-dns wants a port number, 1 to 65535",
+                  bad);
 #else
   CHECK(refused(parse({"--instances-dns", "api.svc:8080"})) ==
         "--instances-dns: this dualcred-rotate was built without c-ares (the cares part)");

@@ -129,6 +129,10 @@ inline problem instances_dns(draft& d, std::string_view v) {
     return "--instances-dns: this dualcred-rotate was built without c-ares (the cares part)";
   if (v.empty() || v.find_first_of(" /@") != std::string_view::npos)
     return "--instances-dns wants a DNS name, NAME or NAME:PORT";
+  if (const auto colon = v.rfind(':'); colon != std::string_view::npos) {
+    int checked = 0;
+    if (auto why = port(checked, "--instances-dns", v.substr(colon + 1))) return why;
+  }
   d.c.fleet.dns_names.emplace_back(v);
   return std::nullopt;
 }

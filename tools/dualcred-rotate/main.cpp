@@ -95,6 +95,7 @@ rotation::fleet_check fleet_check_for(const config& s) {
     for (const auto& n : f.dns_names) {
       const auto colon = n.rfind(':');
       const bool own_port = colon != std::string::npos;
+      // NAME:PORT's port was checked when the flag was read.
       const int port = own_port ? std::atoi(n.c_str() + colon + 1) : f.dns_port;
       names.push_back(fleet::dns_instances{own_port ? n.substr(0, colon) : n, port, f.dns_scheme,
                                            f.dns_path, f.dns_server});
